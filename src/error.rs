@@ -1,0 +1,153 @@
+//! Errors a user can hit: a stable `code`, a message that names the file or process involved and
+//! says what to do next, and the structured details (holders, path, errno) the JS layer exposes.
+
+use crate::holder::Holder;
+use serde::Serialize;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Stable error codes. The strings are part of the public contract (`err.code` in JS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Code {
+    #[serde(rename = "ELOCKED")]
+    Locked,
+    #[serde(rename = "EINVALIDNAME")]
+    InvalidName,
+    #[serde(rename = "EINVALIDOPTION")]
+    InvalidOption,
+    #[serde(rename = "EUNSAFEDIR")]
+    UnsafeDir,
+    #[serde(rename = "EUNSAFEFILE")]
+    UnsafeFile,
+    #[serde(rename = "ESYMLINK")]
+    Symlink,
+    #[serde(rename = "ENOTDIR")]
+    NotDir,
+    #[serde(rename = "EACCES")]
+    Access,
+    #[serde(rename = "EROFS")]
+    ReadOnly,
+    #[serde(rename = "ENOSPC")]
+    NoSpace,
+    #[serde(rename = "EREMOTEFS")]
+    RemoteFs,
+    #[serde(rename = "ERELEASED")]
+    Released,
+    #[serde(rename = "EIO")]
+    Io,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Locked => "ELOCKED",
+            Code::InvalidName => "EINVALIDNAME",
+            Code::InvalidOption => "EINVALIDOPTION",
+            Code::UnsafeDir => "EUNSAFEDIR",
+            Code::UnsafeFile => "EUNSAFEFILE",
+            Code::Symlink => "ESYMLINK",
+            Code::NotDir => "ENOTDIR",
+            Code::Access => "EACCES",
+            Code::ReadOnly => "EROFS",
+            Code::NoSpace => "ENOSPC",
+            Code::RemoteFs => "EREMOTEFS",
+            Code::Released => "ERELEASED",
+            Code::Io => "EIO",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+    /// For `ELOCKED`: who holds the guard (one for exclusive, every holder for shared).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<Holder>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: format!("pid-guard: {}", message.into()),
+            path: None,
+            errno: None,
+            holders: Vec::new(),
+        }
+    }
+
+    pub fn at(mut self, path: &Path) -> Self {
+        self.path = Some(path.to_path_buf());
+        self
+    }
+
+    /// Maps an I/O error on `path` to a coded error. `doing` says what was being done
+    /// ("create the lock file"), so the message reads as a sentence a user can act on.
+    pub fn io(err: &io::Error, doing: &str, path: &Path) -> Self {
+        let errno = err.raw_os_error();
+        let p = path.display();
+        let (code, advice) = match classify(err) {
+            Code::Symlink => (
+                Code::Symlink,
+                format!("{p} is a symbolic link; pid-guard never follows links there. Remove it if you did not put it there on purpose"),
+            ),
+            Code::Access => (
+                Code::Access,
+                format!("permission denied to {doing} {p}; run as the user that owns it, or set PID_GUARD_DIR / options.dir to a directory you own"),
+            ),
+            Code::ReadOnly => (
+                Code::ReadOnly,
+                format!("cannot {doing} {p}: the filesystem is read-only; set PID_GUARD_DIR / options.dir to a writable directory (for example $XDG_RUNTIME_DIR or /tmp)"),
+            ),
+            Code::NoSpace => (
+                Code::NoSpace,
+                format!("cannot {doing} {p}: no space left on the device; free some space or set PID_GUARD_DIR to another filesystem"),
+            ),
+            Code::NotDir => (
+                Code::NotDir,
+                format!("cannot {doing} {p}: a parent of it is not a directory; set PID_GUARD_DIR / options.dir to a directory"),
+            ),
+            code => (code, format!("cannot {doing} {p}: {err}")),
+        };
+        let mut e = Error::new(code, advice).at(path);
+        e.errno = errno;
+        e
+    }
+}
+
+fn classify(err: &io::Error) -> Code {
+    #[cfg(unix)]
+    if let Some(n) = err.raw_os_error() {
+        return match n {
+            libc::ELOOP => Code::Symlink,
+            libc::EACCES | libc::EPERM => Code::Access,
+            libc::EROFS => Code::ReadOnly,
+            libc::ENOSPC | libc::EDQUOT => Code::NoSpace,
+            libc::ENOTDIR => Code::NotDir,
+            _ => Code::Io,
+        };
+    }
+    match err.kind() {
+        io::ErrorKind::PermissionDenied => Code::Access,
+        io::ErrorKind::ReadOnlyFilesystem => Code::ReadOnly,
+        io::ErrorKind::StorageFull => Code::NoSpace,
+        io::ErrorKind::NotADirectory => Code::NotDir,
+        _ => Code::Io,
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}

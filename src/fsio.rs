@@ -1,0 +1,151 @@
+//! File operations with the safety rules pid-guard needs: never follow a symlink at our paths,
+//! close-on-exec everywhere (Rust std opens with O_CLOEXEC), and "does this path still name the
+//! file I hold open?" checks.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+#[cfg(unix)]
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+fn no_follow(opts: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    opts.custom_flags(libc::O_NOFOLLOW);
+    opts
+}
+
+#[cfg(not(unix))]
+fn refuse_link(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(io::Error::other(format!(
+            "{} is a symbolic link",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Opens (creating if needed) the file the kernel lock is taken on; mode 0600 as systemd does.
+pub fn open_lock(path: &Path) -> io::Result<File> {
+    #[cfg(not(unix))]
+    refuse_link(path)?;
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    no_follow(&mut opts).open(path)
+}
+
+/// Opens an existing lock file for reading only (status never creates anything).
+pub fn open_existing(path: &Path) -> io::Result<Option<File>> {
+    #[cfg(not(unix))]
+    refuse_link(path)?;
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    match no_follow(&mut opts).open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates or replaces `path` with `bytes`, never through a symlink. Written with one `write`
+/// into a new (or emptied) file, so a reader sees either nothing or all of it.
+pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    #[cfg(not(unix))]
+    refuse_link(path)?;
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o644);
+    let mut f = no_follow(&mut opts).open(path)?;
+    f.write_all(bytes)
+}
+
+/// Replaces `path` atomically (write a temporary file, rename over): for records a live holder
+/// rewrites, so a reader never sees a half-written one.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    write_file(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Reads at most `max + 1` bytes of `path` (so "too large" is visible), never through a symlink.
+/// `Ok(None)` when it does not exist.
+pub fn read_small(path: &Path, max: usize) -> io::Result<Option<Vec<u8>>> {
+    let Some(f) = open_existing(path)? else {
+        return Ok(None);
+    };
+    let mut buf = Vec::with_capacity(64.min(max + 1));
+    f.take(max as u64 + 1).read_to_end(&mut buf)?;
+    Ok(Some(buf))
+}
+
+/// Removes `path`; a file already gone is fine.
+pub fn remove(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Identity of an open file or a path: (device, inode) on Unix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+#[cfg(unix)]
+pub fn file_id(f: &File) -> io::Result<(FileId, u64)> {
+    let m = f.metadata()?;
+    Ok((
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        },
+        m.nlink(),
+    ))
+}
+
+/// Whether `path` still names the file `f` has open (and that file is still linked). After a
+/// lock is won this closes the race with a releasing holder that unlinks the path: a lock on an
+/// unlinked inode protects nothing.
+pub fn still_names(f: &File, path: &Path) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        let (held, nlink) = file_id(f)?;
+        if nlink == 0 {
+            return Ok(false);
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(m) => Ok(m.dev() == held.dev && m.ino() == held.ino),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows never unlinks an open lock file, so the path keeps naming it.
+        let _ = (f, path);
+        Ok(true)
+    }
+}
+
+/// The owner of an open file, where the OS has one.
+pub fn owner(f: &File) -> io::Result<Option<u32>> {
+    #[cfg(unix)]
+    {
+        Ok(Some(f.metadata()?.uid()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = f;
+        Ok(None)
+    }
+}

@@ -1,0 +1,465 @@
+//! The guard: acquire, update, release.
+//!
+//! Protocol (exclusive): open `N.lock` (create, O_NOFOLLOW, 0600) -> `flock(LOCK_EX|LOCK_NB)` ->
+//! check the path still names the locked inode (else a releasing holder unlinked it: retry) ->
+//! only now look at what an earlier holder left (it is stale by definition: we hold the lock),
+//! remove it and say so -> write the record, then the pid file. A loser writes nothing.
+//! Release: remove pid file, record, lock file while still locked, then close.
+//! Shared holders take `LOCK_SH` and keep their files under `N.shared/`; the lock file of a
+//! shared guard stays (removing it would need a lock upgrade that is not atomic).
+
+use crate::error::{Code, Error, Result};
+use crate::flock::{self, LockError};
+use crate::fsio;
+use crate::holder::Holder;
+use crate::identity;
+use crate::layout::{self, Layout};
+use crate::log::debug;
+use crate::mode::Mode;
+use crate::pidfile;
+use crate::record::Record;
+use crate::status::{self, State};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// How often a lock file replaced under us (a holder releasing at that moment) is retried.
+const MAX_ATTEMPTS: usize = 1000;
+
+pub struct AcquireOptions<'a> {
+    pub dir: Option<&'a Path>,
+    pub mode: Mode,
+    pub meta: Value,
+}
+
+/// What an acquire found left behind by a holder that is gone, and cleaned.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recovered {
+    pub pid: Option<u32>,
+    pub started_at: Option<u64>,
+    pub reason: String,
+    pub removed: Vec<PathBuf>,
+}
+
+pub struct Guard {
+    file: Option<File>,
+    layout: Layout,
+    mode: Mode,
+    pid_path: PathBuf,
+    record_path: PathBuf,
+    record: Record,
+    recovered: Vec<Recovered>,
+}
+
+/// Shared holders of one process (worker threads) share a PID and so its files: count them.
+static SHARED_REFS: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
+
+fn shared_ref(path: &Path, delta: isize) -> usize {
+    let mut g = SHARED_REFS.lock().unwrap_or_else(|p| p.into_inner());
+    let map = g.get_or_insert_with(HashMap::new);
+    let n = map.entry(path.to_path_buf()).or_insert(0);
+    *n = n.saturating_add_signed(delta);
+    let now = *n;
+    if now == 0 {
+        map.remove(path);
+    }
+    now
+}
+
+pub fn acquire(name: &str, opts: &AcquireOptions) -> Result<Guard> {
+    layout::validate_name(name)?;
+    let dir = crate::dir::prepare(opts.dir)?;
+    let l = Layout::new(&dir, name);
+    for _ in 0..MAX_ATTEMPTS {
+        let f = open_lock(&l)?;
+        match flock::try_lock(&f, opts.mode) {
+            Ok(()) => {}
+            Err(LockError::WouldBlock) => {
+                if !still_names(&f, &l)? {
+                    continue;
+                }
+                drop(f);
+                match locked_error(&l, opts.mode)? {
+                    Some(e) => return Err(e),
+                    None => continue, // released while we looked: try again
+                }
+            }
+            Err(LockError::Io(e)) => return Err(Error::io(&e, "lock", &l.lock)),
+        }
+        if !still_names(&f, &l)? {
+            debug(format_args!(
+                "{}: lock file was replaced while locking; retrying",
+                l.name
+            ));
+            continue;
+        }
+        debug(format_args!(
+            "{}: lock won ({}) on {}",
+            l.name,
+            opts.mode.as_str(),
+            l.lock.display()
+        ));
+        return match opts.mode {
+            Mode::Exclusive => finish_exclusive(f, l, opts.meta.clone()),
+            Mode::Shared => finish_shared(f, l, opts.meta.clone()),
+        };
+    }
+    Err(Error::new(
+        Code::Io,
+        format!(
+            "the lock file {} kept being replaced while locking; is another tool deleting files in {}?",
+            l.lock.display(),
+            l.dir.display()
+        ),
+    )
+    .at(&l.lock))
+}
+
+fn open_lock(l: &Layout) -> Result<File> {
+    let f = fsio::open_lock(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
+    if let (Ok(Some(owner)), Some(me)) = (fsio::owner(&f), identity::current_uid()) {
+        if owner != me {
+            return Err(Error::new(
+                Code::UnsafeFile,
+                format!(
+                    "{} belongs to uid {owner}, not to you (uid {me}); someone else created it. Remove it, or use a directory only you can write (PID_GUARD_DIR)",
+                    l.lock.display()
+                ),
+            )
+            .at(&l.lock));
+        }
+    }
+    Ok(f)
+}
+
+fn still_names(f: &File, l: &Layout) -> Result<bool> {
+    fsio::still_names(f, &l.lock).map_err(|e| Error::io(&e, "check the lock file", &l.lock))
+}
+
+/// The `ELOCKED` error naming who holds the guard; `None` if it turned out to be free (or held
+/// compatibly) by the time we looked, so the caller retries.
+fn locked_error(l: &Layout, want: Mode) -> Result<Option<Error>> {
+    let st = status::inspect(l)?;
+    if st.state != State::Held {
+        return Ok(None);
+    }
+    let live: Vec<&Holder> = st.holders.iter().collect();
+    let name = &l.name;
+    let msg = match st.mode {
+        Some(Mode::Shared) if want == Mode::Shared => return Ok(None),
+        Some(Mode::Shared) => {
+            let pids: Vec<String> = live
+                .iter()
+                .map(|h| h.pid.map_or("unknown".into(), |p| p.to_string()))
+                .collect();
+            format!(
+                "\"{name}\" is held in shared mode by {} process{} (pid {}); an exclusive holder can start only after all of them exit",
+                live.len(),
+                if live.len() == 1 { "" } else { "es" },
+                pids.join(", ")
+            )
+        }
+        _ => {
+            let h = live.first();
+            let who = h.map_or("pid unknown".into(), |h| h.describe());
+            let pid_path = h
+                .and_then(|h| h.pid_path.clone())
+                .unwrap_or_else(|| l.pid.clone());
+            let stop = match h.and_then(|h| h.pid) {
+                Some(p) => format!("stop it first (kill {p}) or wait for it to exit"),
+                None => {
+                    "the pid file does not say who; on Linux, /proc/locks lists the holder".into()
+                }
+            };
+            let shared_note = if want == Mode::Shared {
+                " exclusively; a shared holder cannot join"
+            } else {
+                ""
+            };
+            format!(
+                "\"{name}\" is already running{shared_note} ({who}; pid file {}); {stop}",
+                pid_path.display()
+            )
+        }
+    };
+    debug(format_args!("{name}: lock lost: {msg}"));
+    let mut e = Error::new(Code::Locked, msg).at(&l.pid);
+    e.holders = st.holders;
+    Ok(Some(e))
+}
+
+fn write_or_undo(written: &mut Vec<PathBuf>, path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    match fsio::write_file(path, bytes) {
+        Ok(()) => {
+            written.push(path.to_path_buf());
+            Ok(())
+        }
+        Err(e) => {
+            for p in written.iter() {
+                let _ = fsio::remove(p);
+            }
+            Err(Error::io(&e, what, path))
+        }
+    }
+}
+
+fn remove_reporting(path: &Path, removed: &mut Vec<PathBuf>) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {
+            fsio::remove(path).map_err(|e| Error::io(&e, "remove the stale file", path))?;
+            debug(format_args!("removed stale {}", path.display()));
+            removed.push(path.to_path_buf());
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Everything under `N.shared/` belongs to holders that are gone (we hold the lock exclusively).
+fn recover_shared(l: &Layout, recovered: &mut Vec<Recovered>, only_dead: bool) -> Result<()> {
+    for (pid, h) in status::read_shared(l) {
+        if only_dead && (h.alive && (h.verified || h.record.is_none())) {
+            continue;
+        }
+        if pid == identity::me().pid {
+            continue;
+        }
+        let mut removed = Vec::new();
+        remove_reporting(&l.shared_pid(pid), &mut removed)?;
+        remove_reporting(&l.shared_record(pid), &mut removed)?;
+        recovered.push(Recovered {
+            pid: Some(pid),
+            started_at: h.record.as_ref().and_then(|r| r.started_at),
+            reason: format!("shared holder: {}", h.stale_reason()),
+            removed,
+        });
+    }
+    Ok(())
+}
+
+fn recover_exclusive(l: &Layout, recovered: &mut Vec<Recovered>) -> Result<()> {
+    let files = status::read_files(l, Some(identity::me().pid))?;
+    if !files.any() {
+        return Ok(());
+    }
+    let cand = files.candidate(l);
+    let mut reasons = Vec::new();
+    if let Some(p) = &files.pid_file.problem {
+        reasons.push(p.clone());
+    }
+    if let Some(h) = &cand {
+        reasons.push(h.stale_reason());
+    }
+    if reasons.is_empty() {
+        reasons.push("files were left over from a holder that is gone".into());
+    }
+    let mut removed = Vec::new();
+    remove_reporting(&l.pid, &mut removed)?;
+    remove_reporting(&l.record, &mut removed)?;
+    let r = Recovered {
+        pid: cand.as_ref().and_then(|h| h.pid),
+        started_at: files.record.as_ref().and_then(|r| r.started_at),
+        reason: reasons.join("; "),
+        removed,
+    };
+    debug(format_args!(
+        "{}: recovered stale guard: {}",
+        l.name, r.reason
+    ));
+    recovered.push(r);
+    Ok(())
+}
+
+fn finish_exclusive(f: File, l: Layout, meta: Value) -> Result<Guard> {
+    let mut recovered = Vec::new();
+    recover_exclusive(&l, &mut recovered)?;
+    if std::fs::symlink_metadata(&l.shared_dir).is_ok() {
+        recover_shared(&l, &mut recovered, false)?;
+        let _ = std::fs::remove_dir(&l.shared_dir);
+    }
+    let record = Record::for_self(&l.name, Mode::Exclusive, meta);
+    let mut written = Vec::new();
+    write_or_undo(
+        &mut written,
+        &l.record,
+        &record.to_bytes(),
+        "write the record",
+    )?;
+    write_or_undo(
+        &mut written,
+        &l.pid,
+        pidfile::format(record.pid).as_bytes(),
+        "write the pid file",
+    )?;
+    debug(format_args!("{}: wrote {}", l.name, l.pid.display()));
+    Ok(Guard {
+        file: Some(f),
+        pid_path: l.pid.clone(),
+        record_path: l.record.clone(),
+        layout: l,
+        mode: Mode::Exclusive,
+        record,
+        recovered,
+    })
+}
+
+fn finish_shared(f: File, l: Layout, meta: Value) -> Result<Guard> {
+    let mut recovered = Vec::new();
+    // No exclusive holder can exist while we hold a shared lock: its files are stale.
+    recover_exclusive(&l, &mut recovered)?;
+    ensure_shared_dir(&l)?;
+    recover_shared(&l, &mut recovered, true)?;
+    let record = Record::for_self(&l.name, Mode::Shared, meta);
+    let pid_path = l.shared_pid(record.pid);
+    let record_path = l.shared_record(record.pid);
+    if shared_ref(&pid_path, 1) == 1 {
+        let mut written = Vec::new();
+        let res = write_or_undo(
+            &mut written,
+            &record_path,
+            &record.to_bytes(),
+            "write the record",
+        )
+        .and_then(|()| {
+            write_or_undo(
+                &mut written,
+                &pid_path,
+                pidfile::format(record.pid).as_bytes(),
+                "write the pid file",
+            )
+        });
+        if let Err(e) = res {
+            shared_ref(&pid_path, -1);
+            return Err(e);
+        }
+    }
+    Ok(Guard {
+        file: Some(f),
+        layout: l,
+        mode: Mode::Shared,
+        pid_path,
+        record_path,
+        record,
+        recovered,
+    })
+}
+
+fn ensure_shared_dir(l: &Layout) -> Result<()> {
+    let d = &l.shared_dir;
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    match b.create(d) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io(&e, "create the directory", d)),
+    }
+    match std::fs::symlink_metadata(d) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::new(
+            Code::Symlink,
+            format!(
+                "{} is not a directory (a link or file someone put there); remove it",
+                d.display()
+            ),
+        )
+        .at(d)),
+        Err(e) => Err(Error::io(&e, "read the directory", d)),
+    }
+}
+
+impl Guard {
+    pub fn name(&self) -> &str {
+        &self.layout.name
+    }
+    pub fn pid(&self) -> u32 {
+        self.record.pid
+    }
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    pub fn pid_path(&self) -> &Path {
+        &self.pid_path
+    }
+    pub fn lock_path(&self) -> &Path {
+        &self.layout.lock
+    }
+    pub fn record_path(&self) -> &Path {
+        &self.record_path
+    }
+    pub fn dir(&self) -> &Path {
+        &self.layout.dir
+    }
+    pub fn recovered(&self) -> &[Recovered] {
+        &self.recovered
+    }
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+    pub fn is_released(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Replaces the recorded meta (atomically: readers see the old record or the new one).
+    pub fn update(&mut self, meta: Value) -> Result<()> {
+        if self.file.is_none() {
+            return Err(Error::new(
+                Code::Released,
+                format!(
+                    "the guard \"{}\" was already released; acquire it again before updating",
+                    self.layout.name
+                ),
+            ));
+        }
+        self.record.meta = meta;
+        fsio::replace_file(&self.record_path, &self.record.to_bytes())
+            .map_err(|e| Error::io(&e, "write the record", &self.record_path))
+    }
+
+    /// Removes the holder's files and frees the lock. Idempotent.
+    pub fn release(&mut self) -> Result<()> {
+        let Some(f) = self.file.take() else {
+            return Ok(());
+        };
+        let l = &self.layout;
+        // If someone removed our lock file by hand, another process may hold a new one: then
+        // only files that still name us are ours to remove.
+        let ours = fsio::still_names(&f, &l.lock).unwrap_or(false);
+        let names_me = |p: &Path| {
+            fsio::read_small(p, pidfile::MAX_LEN)
+                .ok()
+                .flatten()
+                .is_some_and(|b| b == pidfile::format(self.record.pid).as_bytes())
+        };
+        let mut first_err = None;
+        let mut rm = |p: &Path| {
+            if let Err(e) = fsio::remove(p) {
+                first_err.get_or_insert(Error::io(&e, "remove", p));
+            }
+        };
+        match self.mode {
+            Mode::Exclusive => {
+                if ours || names_me(&self.pid_path) {
+                    rm(&self.pid_path);
+                    rm(&self.record_path);
+                }
+                if ours {
+                    rm(&l.lock);
+                }
+            }
+            Mode::Shared => {
+                if shared_ref(&self.pid_path, -1) == 0 {
+                    rm(&self.pid_path);
+                    rm(&self.record_path);
+                }
+            }
+        }
+        debug(format_args!("{}: released", l.name));
+        drop(f);
+        first_err.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,322 @@
+//! Process identity: is a PID alive, and is it still the process that was recorded?
+//!
+//! A PID alone is not an identity: the OS hands a freed PID to the next process. A holder records
+//! its start time (as an opaque `start_id`) and the boot id; a reader believes a PID only when both
+//! match. Linux reads `/proc/PID/stat` (field 22, parsed after the last `)`); other systems ask
+//! sysinfo, which is also compiled and tested here so the fallback cannot rot.
+
+use serde::Serialize;
+use std::sync::OnceLock;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    /// Opaque, exact start-time token; equal tokens on the same boot mean the same process.
+    pub start_id: String,
+    /// Wall-clock start time in ms since the epoch, for people (may be off by a second).
+    pub started_at_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// No such process (or a zombie: it has exited and only waits to be reaped).
+    Gone,
+    /// The process exists; `None` when its start time cannot be read (another user's process
+    /// on a system that hides it).
+    Alive(Option<Identity>),
+}
+
+impl Probe {
+    pub fn is_alive(&self) -> bool {
+        matches!(self, Probe::Alive(_))
+    }
+}
+
+pub fn probe(pid: u32) -> Probe {
+    if pid == 0 {
+        return Probe::Gone;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        linux::probe(pid)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        portable::probe(pid)
+    }
+}
+
+/// Identifies this boot of this machine; a recorded identity from another boot is never believed.
+pub fn boot_id() -> &'static str {
+    static BOOT: OnceLock<String> = OnceLock::new();
+    BOOT.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+            return s.trim().to_string();
+        }
+        portable::boot_id()
+    })
+}
+
+/// Whether two recorded boot ids name the same boot. Boot times computed from uptime can differ
+/// by a second between reads, so those compare with a little slack.
+pub fn same_boot(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a.strip_prefix("boot-secs:"), b.strip_prefix("boot-secs:")) {
+        (Some(x), Some(y)) => match (x.parse::<i64>(), y.parse::<i64>()) {
+            (Ok(x), Ok(y)) => (x - y).abs() <= 2,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// What this process is, computed once.
+#[derive(Debug)]
+pub struct SelfInfo {
+    pub pid: u32,
+    pub identity: Option<Identity>,
+    pub hostname: String,
+    pub exe: Option<String>,
+    pub cmdline: Vec<String>,
+    pub uid: Option<u32>,
+}
+
+pub fn me() -> &'static SelfInfo {
+    static ME: OnceLock<SelfInfo> = OnceLock::new();
+    ME.get_or_init(|| {
+        let pid = std::process::id();
+        let identity = match probe(pid) {
+            Probe::Alive(id) => id,
+            Probe::Gone => None,
+        };
+        SelfInfo {
+            pid,
+            identity,
+            hostname: hostname(),
+            exe: std::env::current_exe()
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned()),
+            cmdline: cmdline(),
+            uid: current_uid(),
+        }
+    })
+}
+
+pub fn current_uid() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        Some(unsafe { libc::geteuid() })
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+fn hostname() -> String {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
+        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            return String::from_utf8_lossy(&buf[..end]).into_owned();
+        }
+        String::new()
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::var("COMPUTERNAME").unwrap_or_default()
+    }
+}
+
+fn cmdline() -> Vec<String> {
+    #[cfg(target_os = "linux")]
+    if let Ok(raw) = std::fs::read("/proc/self/cmdline") {
+        return raw
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+    }
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::{Identity, Probe};
+    use std::sync::OnceLock;
+
+    pub fn probe(pid: u32) -> Probe {
+        let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Probe::Gone,
+            Err(_) => return super::portable::probe(pid),
+        };
+        match parse_stat(&stat) {
+            Some((state, _)) if state == b'Z' || state == b'X' => Probe::Gone,
+            Some((_, ticks)) => Probe::Alive(Some(Identity {
+                start_id: format!("linux-ticks:{ticks}"),
+                started_at_ms: boot_time_ms().map(|b| b + ticks * 1000 / clock_ticks()),
+            })),
+            None => Probe::Alive(None),
+        }
+    }
+
+    /// State (field 3) and start time in clock ticks (field 22) of a `/proc/PID/stat` line. The
+    /// command name (field 2) may hold spaces and parentheses, so fields are counted after the last `)`.
+    pub fn parse_stat(stat: &[u8]) -> Option<(u8, u64)> {
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+        let mut fields = rest.split_ascii_whitespace();
+        let state = *fields.next()?.as_bytes().first()?;
+        let ticks = fields.nth(18)?.parse().ok()?;
+        Some((state, ticks))
+    }
+
+    fn clock_ticks() -> u64 {
+        static TICKS: OnceLock<u64> = OnceLock::new();
+        // SAFETY: sysconf has no preconditions.
+        *TICKS.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+            n if n > 0 => n as u64,
+            _ => 100,
+        })
+    }
+
+    fn boot_time_ms() -> Option<u64> {
+        static BTIME: OnceLock<Option<u64>> = OnceLock::new();
+        *BTIME.get_or_init(|| {
+            let stat = std::fs::read_to_string("/proc/stat").ok()?;
+            let line = stat.lines().find(|l| l.starts_with("btime "))?;
+            line[6..].trim().parse::<u64>().ok().map(|s| s * 1000)
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_names_with_parens_and_spaces() {
+            let line = b"123 (a b) c)) S 1 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10 18446744073709551615\n";
+            assert_eq!(parse_stat(line), Some((b'S', 98765)));
+            assert_eq!(parse_stat(b"garbage"), None);
+        }
+    }
+}
+
+/// sysinfo-based probing: what non-Linux systems use (compiled everywhere, tested on Linux).
+mod portable {
+    use super::{Identity, Probe};
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
+
+    #[allow(dead_code)]
+    pub fn probe(pid: u32) -> Probe {
+        let Ok(mut sys) = System::new() else {
+            return alive_by_signal(pid);
+        };
+        let target = Pid::from_u32(pid);
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[target]),
+            true,
+            ProcessRefreshKind::nothing(),
+        );
+        match sys.process(target) {
+            None => alive_by_signal(pid),
+            Some(p) if matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead) => {
+                Probe::Gone
+            }
+            Some(p) => Probe::Alive(Some(Identity {
+                start_id: format!("unix-secs:{}", p.start_time()),
+                started_at_ms: Some(p.start_time() * 1000),
+            })),
+        }
+    }
+
+    /// When the process table hides a PID, `kill(pid, 0)` still tells whether it exists:
+    /// EPERM means alive but not ours (as start-stop-daemon reads it).
+    fn alive_by_signal(pid: u32) -> Probe {
+        #[cfg(unix)]
+        {
+            let Ok(p) = libc::pid_t::try_from(pid) else {
+                return Probe::Gone;
+            };
+            if p <= 0 {
+                return Probe::Gone;
+            }
+            // SAFETY: signal 0 performs only the existence and permission checks; p > 0 so it
+            // never addresses a process group.
+            let rc = unsafe { libc::kill(p, 0) };
+            let errno = std::io::Error::last_os_error().raw_os_error();
+            if rc == 0 || errno == Some(libc::EPERM) {
+                return Probe::Alive(None);
+            }
+            Probe::Gone
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = pid;
+            Probe::Gone
+        }
+    }
+
+    pub fn boot_id() -> String {
+        match System::boot_time() {
+            Ok(t) => format!("boot-secs:{t}"),
+            Err(_) => "boot-unknown".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_is_alive_with_identity() {
+        let Probe::Alive(Some(id)) = probe(std::process::id()) else {
+            panic!("self not alive")
+        };
+        assert!(!id.start_id.is_empty());
+        assert_eq!(me().identity.as_ref(), Some(&id));
+        assert!(!boot_id().is_empty());
+    }
+
+    #[test]
+    fn reaped_child_is_gone_and_running_child_differs_from_us() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let Probe::Alive(Some(id)) = probe(pid) else {
+            panic!("child not alive")
+        };
+        assert!(portable::probe(pid).is_alive());
+        child.kill().unwrap();
+        // Killed but not yet reaped: a zombie counts as gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while probe(pid).is_alive() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(probe(pid), Probe::Gone);
+        child.wait().unwrap();
+        assert_eq!(probe(pid), Probe::Gone);
+        assert_eq!(portable::probe(pid), Probe::Gone);
+        let _ = id;
+    }
+
+    #[test]
+    fn pid_zero_and_boot_slack() {
+        assert_eq!(probe(0), Probe::Gone);
+        assert!(same_boot("boot-secs:100", "boot-secs:101"));
+        assert!(!same_boot("boot-secs:100", "boot-secs:200"));
+        assert!(!same_boot("abc", "abd"));
+    }
+}

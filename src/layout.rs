@@ -1,0 +1,108 @@
+//! Guard names and where a guard's files live.
+//!
+//! For a guard `N` in directory `D`:
+//! - `D/N.lock`   the file the kernel lock is taken on (never written; removed by the last holder);
+//! - `D/N.pid`    exclusive holder: its decimal PID and a newline, nothing else;
+//! - `D/N.json`   exclusive holder: its record (identity, meta) beside the pid file;
+//! - `D/N.shared/<pid>.pid` and `<pid>.json`: the same for each shared holder.
+
+use crate::error::{Code, Error, Result};
+use std::path::{Path, PathBuf};
+
+pub const MAX_NAME_LEN: usize = 128;
+
+pub const LOCK_EXT: &str = "lock";
+pub const PID_EXT: &str = "pid";
+pub const RECORD_EXT: &str = "json";
+pub const SHARED_EXT: &str = "shared";
+
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !ok_chars || name.starts_with('.') {
+        let shown: String = name.chars().take(140).collect();
+        return Err(Error::new(
+            Code::InvalidName,
+            format!(
+                "invalid guard name {shown:?}: use 1 to {MAX_NAME_LEN} characters from A-Z a-z 0-9 . _ - , not starting with '.' (for example \"session-pool\")"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub name: String,
+    pub dir: PathBuf,
+    pub lock: PathBuf,
+    pub pid: PathBuf,
+    pub record: PathBuf,
+    pub shared_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(dir: &Path, name: &str) -> Layout {
+        let file = |ext: &str| dir.join(format!("{name}.{ext}"));
+        Layout {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            lock: file(LOCK_EXT),
+            pid: file(PID_EXT),
+            record: file(RECORD_EXT),
+            shared_dir: file(SHARED_EXT),
+        }
+    }
+
+    pub fn shared_pid(&self, pid: u32) -> PathBuf {
+        self.shared_dir.join(format!("{pid}.{PID_EXT}"))
+    }
+
+    pub fn shared_record(&self, pid: u32) -> PathBuf {
+        self.shared_dir.join(format!("{pid}.{RECORD_EXT}"))
+    }
+}
+
+/// The guard name a directory entry belongs to, if it is one of ours.
+pub fn name_of_entry(file_name: &str) -> Option<&str> {
+    let (stem, ext) = file_name.rsplit_once('.')?;
+    let ours = matches!(ext, LOCK_EXT | PID_EXT | RECORD_EXT | SHARED_EXT);
+    (ours && validate_name(stem).is_ok()).then_some(stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "session-pool", "a.b_c-1", &"x".repeat(128)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "a/b",
+            "..",
+            "a b",
+            "ü",
+            &"x".repeat(129),
+            "a\0b",
+            "a@1",
+        ] {
+            let e = validate_name(bad).unwrap_err();
+            assert_eq!(e.code, Code::InvalidName, "{bad}");
+        }
+    }
+
+    #[test]
+    fn entries() {
+        assert_eq!(name_of_entry("web.pid"), Some("web"));
+        assert_eq!(name_of_entry("a.b.lock"), Some("a.b"));
+        assert_eq!(name_of_entry("web.shared"), Some("web"));
+        assert_eq!(name_of_entry("web.txt"), None);
+        assert_eq!(name_of_entry(".web.pid"), None);
+        assert_eq!(name_of_entry("web.json.tmp"), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! pid-guard: single-instance guard, pid file and process identity for Node services.
+//!
+//! The core modules below are plain Rust (tested with `cargo test`); `binding` is the thin
+//! napi layer over them.
+
+pub mod dir;
+pub mod error;
+pub mod flock;
+pub mod fsio;
+pub mod guard;
+pub mod holder;
+pub mod identity;
+pub mod kernel_locks;
+pub mod layout;
+pub mod log;
+pub mod mode;
+pub mod pidfile;
+pub mod record;
+pub mod status;
+
+mod binding;

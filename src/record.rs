@@ -1,0 +1,143 @@
+//! The record a holder writes beside its pid file: who it is (start time, boot id, host, command
+//! line) and what it wants others to know (`meta`: port, health URL, version...).
+
+use crate::identity::{self, Identity, SelfInfo};
+use crate::mode::Mode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const FORMAT_VERSION: u32 = 1;
+/// `meta` is for a port, a URL, a version: a small object. Larger is refused, not truncated.
+pub const MAX_META_BYTES: usize = 16 * 1024;
+/// A record larger than this is not one of ours (the reader stops there).
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub format: u32,
+    pub name: String,
+    pub pid: u32,
+    pub mode: Mode,
+    pub start_id: Option<String>,
+    pub started_at: Option<u64>,
+    pub boot_id: String,
+    pub hostname: String,
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub exe: Option<String>,
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+    pub acquired_at: u64,
+    pub pid_guard_version: String,
+    #[serde(default)]
+    pub meta: Value,
+}
+
+impl Record {
+    pub fn for_self(name: &str, mode: Mode, meta: Value) -> Record {
+        let me: &SelfInfo = identity::me();
+        Record {
+            format: FORMAT_VERSION,
+            name: name.to_string(),
+            pid: me.pid,
+            mode,
+            start_id: me.identity.as_ref().map(|i| i.start_id.clone()),
+            started_at: me.identity.as_ref().and_then(|i| i.started_at_ms),
+            boot_id: identity::boot_id().to_string(),
+            hostname: me.hostname.clone(),
+            uid: me.uid,
+            exe: me.exe.clone(),
+            cmdline: me.cmdline.clone(),
+            acquired_at: now_ms(),
+            pid_guard_version: env!("CARGO_PKG_VERSION").to_string(),
+            meta,
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("a record always serializes");
+        v.push(b'\n');
+        v
+    }
+
+    pub fn parse(bytes: &[u8]) -> Option<Record> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return None;
+        }
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// Whether `current` (what the OS says about `self.pid` now) is the process that wrote this
+    /// record. Unknown start times never match: an unverifiable PID is not believed.
+    pub fn matches(&self, current: &Identity) -> bool {
+        identity::same_boot(&self.boot_id, identity::boot_id())
+            && self.start_id.as_deref() == Some(current.start_id.as_str())
+    }
+}
+
+/// Checks user-supplied meta: a JSON object (or null), small.
+pub fn parse_meta(json: Option<&str>) -> Result<Value, String> {
+    let Some(json) = json else {
+        return Ok(Value::Object(Default::default()));
+    };
+    if json.len() > MAX_META_BYTES {
+        return Err(format!(
+            "meta is {} bytes as JSON; keep it under {MAX_META_BYTES} (a port, a URL, a version)",
+            json.len()
+        ));
+    }
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Null) => Ok(Value::Object(Default::default())),
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err("meta must be a plain object, like { port: 8080 }".into()),
+        Err(e) => Err(format!("meta is not valid JSON: {e}")),
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_self_match() {
+        let r = Record::for_self("web", Mode::Exclusive, serde_json::json!({"port": 8080}));
+        let back = Record::parse(&r.to_bytes()).unwrap();
+        assert_eq!(back, r);
+        let me = identity::me().identity.clone().unwrap();
+        assert!(r.matches(&me));
+        let other = Identity {
+            start_id: "linux-ticks:1".into(),
+            started_at_ms: None,
+        };
+        assert!(!r.matches(&other));
+    }
+
+    #[test]
+    fn garbage_records_are_rejected() {
+        assert!(Record::parse(b"").is_none());
+        assert!(Record::parse(b"{\"pid\": 5}").is_none());
+        assert!(Record::parse(&[0xff; 100]).is_none());
+    }
+
+    #[test]
+    fn meta_rules() {
+        assert!(parse_meta(Some("{\"port\":1}")).is_ok());
+        assert!(parse_meta(Some("null")).unwrap().is_object());
+        assert!(parse_meta(Some("[1]")).is_err());
+        assert!(parse_meta(Some("{")).is_err());
+        assert!(parse_meta(Some(&format!(
+            "{{\"a\":\"{}\"}}",
+            "x".repeat(MAX_META_BYTES)
+        )))
+        .is_err());
+    }
+}

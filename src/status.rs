@@ -1,0 +1,350 @@
+//! `status` and `list`: who holds a guard, read without taking the lock and without creating,
+//! truncating or deleting anything. On Linux the kernel's lock table is the truth for "held";
+//! elsewhere a recorded holder that is alive with a matching start time counts as holding.
+
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::holder::Holder;
+use crate::kernel_locks;
+use crate::layout::{self, Layout};
+use crate::mode::Mode;
+use crate::pidfile::{self, Content};
+use crate::record::{self, Record};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Free,
+    Held,
+    Stale,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PidFileInfo {
+    pub path: PathBuf,
+    pub exists: bool,
+    pub valid: bool,
+    pub pid: Option<u32>,
+    /// Why the content is not a usable PID (empty, garbage, out of range...).
+    pub problem: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub name: String,
+    pub dir: PathBuf,
+    pub state: State,
+    pub mode: Option<Mode>,
+    /// Live holders when held; when stale, what the files left behind name (not alive).
+    pub holders: Vec<Holder>,
+    pub pid_file: PidFileInfo,
+    pub lock_path: PathBuf,
+    pub record_path: PathBuf,
+    /// When stale: why the files are judged to belong to no live holder.
+    pub stale_reason: Option<String>,
+    /// How "held" was decided: `kernel` (the OS lock table) or `process` (recorded identity).
+    pub detection: &'static str,
+}
+
+pub fn status(name: &str, dir: Option<&Path>) -> Result<Status> {
+    layout::validate_name(name)?;
+    let (dir, exists) = crate::dir::existing(dir)?;
+    let layout = Layout::new(&dir, name);
+    if !exists {
+        return Ok(empty_status(&layout));
+    }
+    inspect(&layout)
+}
+
+pub fn list(dir: Option<&Path>) -> Result<Vec<Status>> {
+    let (dir, exists) = crate::dir::existing(dir)?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&e, "list", &dir))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let f = e.file_name();
+            layout::name_of_entry(f.to_str()?).map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .iter()
+        .map(|n| inspect(&Layout::new(&dir, n)))
+        .collect()
+}
+
+fn empty_status(l: &Layout) -> Status {
+    Status {
+        name: l.name.clone(),
+        dir: l.dir.clone(),
+        state: State::Free,
+        mode: None,
+        holders: Vec::new(),
+        pid_file: PidFileInfo {
+            path: l.pid.clone(),
+            exists: false,
+            valid: false,
+            pid: None,
+            problem: None,
+        },
+        lock_path: l.lock.clone(),
+        record_path: l.record.clone(),
+        stale_reason: None,
+        detection: detection_method(None),
+    }
+}
+
+fn detection_method(kernel: Option<&Vec<kernel_locks::KernelLock>>) -> &'static str {
+    if kernel.is_some() {
+        "kernel"
+    } else {
+        "process"
+    }
+}
+
+/// What the files of an exclusive holder say.
+pub struct Files {
+    pub pid_file: PidFileInfo,
+    pub pid_content: Option<Content>,
+    pub record: Option<Record>,
+    pub record_exists: bool,
+    reject_pid: Option<u32>,
+}
+
+/// Reads an exclusive holder's files. `reject_pid` is a PID that cannot be a legitimate holder
+/// (an acquirer's own: the lock it just won proves no one else holds it under that PID).
+pub fn read_files(l: &Layout, reject_pid: Option<u32>) -> Result<Files> {
+    let me = reject_pid.unwrap_or(0);
+    let raw = fsio::read_small(&l.pid, pidfile::MAX_LEN)
+        .map_err(|e| Error::io(&e, "read the pid file", &l.pid))?;
+    let content = raw.as_deref().map(|b| pidfile::parse(b, me));
+    let rec_raw = fsio::read_small(&l.record, record::MAX_RECORD_BYTES)
+        .map_err(|e| Error::io(&e, "read the record", &l.record))?;
+    let pid_file = PidFileInfo {
+        path: l.pid.clone(),
+        exists: raw.is_some(),
+        valid: matches!(content, Some(Content::Valid { .. })),
+        pid: match content {
+            Some(Content::Valid { pid }) => Some(pid),
+            _ => None,
+        },
+        problem: match &content {
+            Some(Content::Empty) => Some("the pid file is empty".into()),
+            Some(Content::Invalid { problem }) => {
+                Some(format!("the pid file is invalid: {problem}"))
+            }
+            _ => None,
+        },
+    };
+    Ok(Files {
+        pid_file,
+        pid_content: content,
+        record_exists: rec_raw.is_some(),
+        reject_pid,
+        record: rec_raw.as_deref().and_then(Record::parse),
+    })
+}
+
+impl Files {
+    /// The exclusive holder these files name, if any: the pid file's PID, else the record's.
+    pub fn candidate(&self, l: &Layout) -> Option<Holder> {
+        let rec = self.record.clone();
+        let reject = self.reject_pid;
+        match (&self.pid_content, &rec) {
+            (Some(Content::Valid { pid }), _) => {
+                Some(Holder::examine(*pid, rec, "pidfile", Some(l.pid.clone())))
+            }
+            (_, Some(r)) if r.pid > 1 && Some(r.pid) != reject => {
+                let pid = r.pid;
+                Some(Holder::examine(pid, rec, "record", Some(l.pid.clone())))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.pid_file.exists || self.record_exists
+    }
+}
+
+/// One shared holder's files, from `N.shared/`.
+pub fn read_shared(l: &Layout) -> Vec<(u32, Holder)> {
+    let Ok(entries) = std::fs::read_dir(&l.shared_dir) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let f = e.file_name();
+            let (stem, ext) = f.to_str()?.rsplit_once('.')?;
+            matches!(ext, layout::PID_EXT | layout::RECORD_EXT).then_some(())?;
+            stem.parse::<u32>().ok().filter(|&p| p > 1)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.into_iter()
+        .map(|pid| {
+            let rec = fsio::read_small(&l.shared_record(pid), record::MAX_RECORD_BYTES)
+                .ok()
+                .flatten()
+                .and_then(|b| Record::parse(&b));
+            (
+                pid,
+                Holder::examine(pid, rec, "pidfile", Some(l.shared_pid(pid))),
+            )
+        })
+        .collect()
+}
+
+/// The whole picture of one guard. Also used to describe the holder in an `ELOCKED` error.
+pub fn inspect(l: &Layout) -> Result<Status> {
+    let lock_file =
+        fsio::open_existing(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
+    let kernel = match &lock_file {
+        Some(f) => match fsio::file_id(f) {
+            Ok((id, _)) => kernel_locks::holders(id),
+            Err(_) => None,
+        },
+        // No lock file: nothing can hold the lock (where the OS has a lock table to say so).
+        None => kernel_locks::AVAILABLE.then(Vec::new),
+    };
+    drop(lock_file);
+
+    let mut files = read_files(l, None)?;
+    let shared = read_shared(l);
+
+    let kernel_held = kernel.as_ref().map(|k| !k.is_empty());
+    let kernel_exclusive = kernel
+        .as_ref()
+        .is_some_and(|k| k.iter().any(|h| h.exclusive));
+
+    // A holder writes its pid file just after winning the lock: while the lock is held, an
+    // empty or missing pid file is retried briefly (as FreeBSD's pidfile(3) does).
+    if kernel_exclusive {
+        for _ in 0..20 {
+            if matches!(files.pid_content, Some(Content::Valid { .. })) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            files = read_files(l, None)?;
+        }
+    }
+
+    let mut st = empty_status(l);
+    st.detection = detection_method(kernel.as_ref());
+    st.pid_file = files.pid_file.clone();
+
+    let exclusive_candidate = files.candidate(l);
+    let held_by_record = |h: &Holder| h.alive && (h.verified || h.record.is_none());
+
+    match (&kernel, kernel_held) {
+        (Some(k), Some(true)) => {
+            st.state = State::Held;
+            if kernel_exclusive {
+                st.mode = Some(Mode::Exclusive);
+                let kpid = k.iter().find(|h| h.exclusive).map(|h| h.pid).unwrap_or(0);
+                let holder = match exclusive_candidate {
+                    // The recorded holder is alive and is who it says: believe the files (under
+                    // `run` the command holds an inherited lock the kernel lists under its parent).
+                    Some(h) if h.verified || h.pid == Some(kpid) => h,
+                    _ if kpid > 1 => Holder::examine(kpid, None, "kernel", None),
+                    Some(h) => h,
+                    None => unknown_holder(Mode::Exclusive),
+                };
+                st.holders.push(with_mode(holder, Mode::Exclusive));
+            } else {
+                st.mode = Some(Mode::Shared);
+                for kl in k {
+                    let holder = match shared.iter().find(|(p, _)| *p == kl.pid) {
+                        Some((_, h)) => h.clone(),
+                        None if kl.pid > 1 => Holder::examine(kl.pid, None, "kernel", None),
+                        None => unknown_holder(Mode::Shared),
+                    };
+                    st.holders.push(with_mode(holder, Mode::Shared));
+                }
+            }
+        }
+        (Some(_), _) => {
+            // Free in the kernel's eyes: whatever files exist are stale.
+            stale(&mut st, &files, exclusive_candidate, &shared);
+        }
+        (None, _) => {
+            let live_shared: Vec<Holder> = shared
+                .iter()
+                .map(|(_, h)| h.clone())
+                .filter(held_by_record)
+                .collect();
+            match exclusive_candidate {
+                Some(h) if held_by_record(&h) => {
+                    st.state = State::Held;
+                    st.mode = Some(Mode::Exclusive);
+                    st.holders.push(with_mode(h, Mode::Exclusive));
+                }
+                c if !live_shared.is_empty() => {
+                    let _ = c;
+                    st.state = State::Held;
+                    st.mode = Some(Mode::Shared);
+                    st.holders = live_shared
+                        .into_iter()
+                        .map(|h| with_mode(h, Mode::Shared))
+                        .collect();
+                }
+                c => stale(&mut st, &files, c, &shared),
+            }
+        }
+    }
+    Ok(st)
+}
+
+fn with_mode(mut h: Holder, mode: Mode) -> Holder {
+    h.mode = Some(mode);
+    h
+}
+
+fn unknown_holder(mode: Mode) -> Holder {
+    Holder {
+        pid: None,
+        mode: Some(mode),
+        alive: true,
+        verified: false,
+        started_at: None,
+        pid_path: None,
+        record: None,
+        source: "kernel",
+    }
+}
+
+fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u32, Holder)]) {
+    let mut reasons = Vec::new();
+    if let Some(p) = &files.pid_file.problem {
+        reasons.push(p.clone());
+    }
+    if let Some(h) = candidate {
+        reasons.push(h.stale_reason());
+        st.holders.push(h);
+    } else if files.record_exists && files.record.is_none() {
+        reasons.push("the record is unreadable".into());
+    }
+    for (_, h) in shared {
+        reasons.push(format!("shared holder: {}", h.stale_reason()));
+        st.holders.push(h.clone());
+    }
+    if files.any() || !shared.is_empty() {
+        st.state = State::Stale;
+        st.stale_reason = Some(if reasons.is_empty() {
+            "files are left over from a holder that is gone".into()
+        } else {
+            reasons.join("; ")
+        });
+    }
+}
