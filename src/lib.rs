@@ -18,4 +18,4 @@ pub mod pidfile;
 pub mod record;
 pub mod status;
 
-mod binding;
+pub mod binding;

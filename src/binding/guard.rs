@@ -1,28 +1,12 @@
-//! The napi layer: thin glue from JS to the core. Results and errors cross as JSON text that the
-//! JS layer (lib/native.js) turns into objects and `PidGuardError`s, so every shape is defined
-//! once, by the core's serde types.
+//! napi glue for the guard: acquire, status, list and the guard handle.
 
-use crate::error::{Code, Error};
+use super::{invalid, json, to_js};
 use crate::guard::{self, AcquireOptions, Guard};
 use crate::mode::Mode;
 use crate::record;
 use napi_derive::napi;
 use serde::Serialize;
 use std::path::Path;
-
-/// Errors reach JS as `Error { code: 'PIDGUARD', message: '<json>' }`; lib/native.js rebuilds them.
-fn to_js(e: Error) -> napi::Error {
-    let json = serde_json::to_string(&e).unwrap_or_else(|_| e.message.clone());
-    napi::Error::new(napi::Status::GenericFailure, json)
-}
-
-fn json<T: Serialize>(v: &T) -> napi::Result<String> {
-    serde_json::to_string(v).map_err(|e| napi::Error::from_reason(e.to_string()))
-}
-
-fn invalid(msg: String) -> napi::Error {
-    to_js(Error::new(Code::InvalidOption, msg))
-}
 
 fn meta(meta_json: Option<&str>) -> napi::Result<serde_json::Value> {
     record::parse_meta(meta_json).map_err(invalid)
@@ -113,9 +97,4 @@ pub fn status(name: String, dir: Option<String>) -> napi::Result<String> {
 #[napi]
 pub fn list(dir: Option<String>) -> napi::Result<String> {
     json(&crate::status::list(dir.as_deref().map(Path::new)).map_err(to_js)?)
-}
-
-#[napi]
-pub fn version() -> String {
-    env!("CARGO_PKG_VERSION").to_string()
 }

@@ -1,0 +1,8 @@
+// Type test (CommonJS require).
+import pg = require('pid-guard')
+
+const g: pg.Guard = pg.acquire('types-cjs')
+const st: pg.Status = pg.status('types-cjs')
+const code: pg.ErrorCode = 'ELOCKED'
+console.log(g.pid, st.state, code, pg.list().length, pg.version)
+g.release()

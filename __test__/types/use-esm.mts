@@ -1,0 +1,28 @@
+// Type test (ESM): uses the whole public API; `tsc -p __test__/types` must accept it.
+import pidGuard, { acquire, status, list, PidGuardError, version, type Guard, type Status, type Holder } from 'pid-guard'
+
+const g: Guard = acquire('types-esm', { dir: '/tmp/x', mode: 'shared', meta: { port: 1 }, cleanup: false })
+const pid: number = g.pid
+const paths: string[] = [g.pidPath, g.lockPath, g.recordPath, g.dir, g.name]
+const mode: 'exclusive' | 'shared' = g.mode
+for (const r of g.recovered) console.log(r.pid, r.reason, r.removed.join(','), r.startedAt)
+g.update({ version: '1.2.3' })
+g.release()
+g[Symbol.dispose]()
+{
+  using scoped = acquire('types-esm-2')
+  console.log(scoped.released)
+}
+const s: Status = status('types-esm')
+const state: 'free' | 'held' | 'stale' = s.state
+const h: Holder | undefined = s.holders[0]
+console.log(h?.pid, h?.alive, h?.verified, h?.meta, h?.record?.startedAt, s.pidFile.valid, s.staleReason)
+const all: Status[] = list({ dir: '/tmp' })
+try {
+  acquire('x')
+} catch (e) {
+  if (e instanceof PidGuardError && e.code === 'ELOCKED') console.log(e.holder?.pid, e.holders?.length, e.path)
+}
+console.log(pid, paths, mode, state, all, version, pidGuard.version)
+// @ts-expect-error: mode is a closed set
+acquire('x', { mode: 'both' })

@@ -1,0 +1,186 @@
+/**
+ * pid-guard: only one copy of this service runs, and anyone can ask who holds it.
+ *
+ * @packageDocumentation
+ */
+
+/** `'exclusive'`: one holder. `'shared'`: any number of shared holders and no exclusive one. */
+export type Mode = 'exclusive' | 'shared'
+
+/** Small JSON object a holder records for others: port, health URL, version, anything. */
+export type Meta = { [key: string]: unknown }
+
+/** Stable error codes carried by {@link PidGuardError.code}. */
+export type ErrorCode =
+  | 'ELOCKED'
+  | 'EINVALIDNAME'
+  | 'EINVALIDOPTION'
+  | 'EUNSAFEDIR'
+  | 'EUNSAFEFILE'
+  | 'ESYMLINK'
+  | 'ENOTDIR'
+  | 'EACCES'
+  | 'EROFS'
+  | 'ENOSPC'
+  | 'EREMOTEFS'
+  | 'ERELEASED'
+  | 'EIO'
+
+/** What a holder wrote beside its pid file. */
+export interface HolderRecord {
+  format: number
+  name: string
+  pid: number
+  mode: Mode
+  /** Opaque start-time token; equal tokens on the same boot mean the same process. */
+  startId: string | null
+  /** Start time of the holder, ms since the epoch. */
+  startedAt: number | null
+  bootId: string
+  hostname: string
+  uid: number | null
+  exe: string | null
+  cmdline: string[]
+  /** When the guard was acquired, ms since the epoch. */
+  acquiredAt: number
+  pidGuardVersion: string
+  meta: Meta
+}
+
+/** One holder (or, in a stale status, what the leftover files name). */
+export interface Holder {
+  /** `null` when nothing can tell (no pid file and no kernel lock table on this OS). */
+  pid: number | null
+  mode: Mode | null
+  /** The process exists now. */
+  alive: boolean
+  /** The live process is the one that wrote the record (same start time, same boot). */
+  verified: boolean
+  /** Start time of the live process, ms since the epoch. */
+  startedAt: number | null
+  pidPath: string | null
+  record: HolderRecord | null
+  /** `record.meta`, or `null` without a record. */
+  meta: Meta | null
+  /** How it was found: from the pid file, the record, or the kernel's lock table. */
+  source: 'pidfile' | 'record' | 'kernel'
+}
+
+/** What an acquire found left by a holder that is gone, and removed. */
+export interface Recovered {
+  pid: number | null
+  startedAt: number | null
+  /** Why it was judged stale, e.g. `process 123 is not running`. */
+  reason: string
+  /** Files removed. */
+  removed: string[]
+}
+
+export interface AcquireOptions {
+  /** Directory for the guard's files. Default: `$PID_GUARD_DIR`, else `$XDG_RUNTIME_DIR/pid-guard`, else `<tmpdir>/pid-guard-<uid>`. */
+  dir?: string
+  /** Default `'exclusive'`. */
+  mode?: Mode
+  /** Recorded beside the pid file for `status`, `list` and health checks (at most 16 KiB as JSON). */
+  meta?: Meta
+  /** Remove the pid file on exit, uncaught exception, SIGINT, SIGTERM and SIGHUP. Default `true`. */
+  cleanup?: boolean
+}
+
+export interface DirOptions {
+  /** Same default as {@link AcquireOptions.dir}. */
+  dir?: string
+}
+
+/** A held guard. It stays held until {@link Guard.release} or process exit, even if dropped. */
+export declare class Guard implements Disposable {
+  private constructor()
+  readonly name: string
+  readonly pid: number
+  readonly mode: Mode
+  readonly dir: string
+  /** Holds the PID and a newline, nothing else (`kill $(cat pidPath)` works). */
+  readonly pidPath: string
+  /** The file the kernel lock is taken on. */
+  readonly lockPath: string
+  /** The JSON record beside the pid file. */
+  readonly recordPath: string
+  /** Leftovers of holders that are gone, found and cleaned by this acquire. */
+  readonly recovered: Recovered[]
+  readonly meta: Meta
+  readonly released: boolean
+  /** Replaces the recorded meta atomically. Throws `ERELEASED` after release. */
+  update(meta: Meta): void
+  /** Removes the pid file and frees the lock. Idempotent. */
+  release(): void
+  [Symbol.dispose](): void
+  toJSON(): object
+}
+
+export interface PidFileInfo {
+  path: string
+  exists: boolean
+  /** Holds a PID pid-guard would believe (not empty, not garbage, not 0/1/negative/huge). */
+  valid: boolean
+  pid: number | null
+  /** Why the content is unusable, when it is. */
+  problem: string | null
+}
+
+export interface Status {
+  name: string
+  dir: string
+  /** `'stale'`: files left by a holder that is gone. */
+  state: 'free' | 'held' | 'stale'
+  mode: Mode | null
+  /** Live holders when held (one exclusive, or every shared one); when stale, what the files name. */
+  holders: Holder[]
+  pidFile: PidFileInfo
+  lockPath: string
+  recordPath: string
+  staleReason: string | null
+  /** `'kernel'`: decided by the OS lock table (Linux); `'process'`: by recorded identity. */
+  detection: 'kernel' | 'process'
+}
+
+/** Every error pid-guard throws. */
+export declare class PidGuardError extends Error {
+  readonly name: 'PidGuardError'
+  readonly code: ErrorCode
+  /** The file or directory involved, when there is one. */
+  readonly path?: string
+  readonly errno?: number
+  /** `ELOCKED`: every holder. */
+  readonly holders?: Holder[]
+  /** `ELOCKED`: the (first) holder. */
+  readonly holder?: Holder
+}
+
+/**
+ * Takes the guard `name` or throws `PidGuardError` (`ELOCKED` with `holder` when another process
+ * holds it). Stale files of a holder that is gone are recovered and reported in `recovered`.
+ *
+ * @example
+ * const { acquire } = require('pid-guard')
+ * const guard = acquire('session-pool', { meta: { port: 8080 } })
+ */
+export declare function acquire(name: string, options?: AcquireOptions): Guard
+
+/** Who holds `name`, without taking the lock or touching any file. */
+export declare function status(name: string, options?: DirOptions): Status
+
+/** Status of every guard in the directory, sorted by name. */
+export declare function list(options?: DirOptions): Status[]
+
+/** The package version. */
+export declare const version: string
+
+declare const pidGuard: {
+  acquire: typeof acquire
+  status: typeof status
+  list: typeof list
+  Guard: typeof Guard
+  PidGuardError: typeof PidGuardError
+  version: string
+}
+export default pidGuard

@@ -1,0 +1,36 @@
+'use strict'
+// `pid-guard check <name>`: the fast fail for npm `prestart`. Exit 0 when the guard is free (a
+// stale one is cleaned, and said in one line), 1 with the holder and how to stop it when held.
+
+const { acquire, PidGuardError } = require('../..')
+const { writeOut, writeErr, parse, UsageError } = require('./output')
+
+const usage = `Usage: pid-guard check <name> [--dir DIR]
+
+Exits 0 if no process holds the guard <name> (cleaning files a dead holder left),
+1 if one does (printing its pid and how to stop it). For npm "prestart".
+This is a quick check, not the exclusion itself: the service still calls acquire(),
+or is started with \`pid-guard run\`.
+`
+
+function run(argv) {
+  const { values, positionals } = parse(argv)
+  if (positionals.length !== 1) throw new UsageError('expects exactly one guard name')
+  const [name] = positionals
+  let guard
+  try {
+    guard = acquire(name, { dir: values.dir, cleanup: false })
+  } catch (err) {
+    if (err instanceof PidGuardError && err.code === 'ELOCKED') {
+      writeErr(`${err.message}\n`)
+      return 1
+    }
+    throw err
+  }
+  const recovered = guard.recovered
+  guard.release()
+  for (const r of recovered) writeOut(`pid-guard: "${name}" was stale (${r.reason}); cleaned ${r.removed.join(', ')}\n`)
+  return 0
+}
+
+module.exports = { summary: 'exit 0 if <name> is free, 1 if a process holds it (npm prestart)', usage, run }

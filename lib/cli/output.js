@@ -1,0 +1,48 @@
+'use strict'
+// CLI output helpers: plain writes (flushed by Node before a natural exit, since we set
+// process.exitCode rather than calling process.exit), colours only on a TTY without NO_COLOR.
+
+class UsageError extends Error {}
+
+function writeOut(s) {
+  process.stdout.write(s)
+}
+
+function writeErr(s) {
+  process.stderr.write(s)
+}
+
+function useColor(stream = process.stdout) {
+  return Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb'
+}
+
+function paint(code, s, stream) {
+  return useColor(stream) ? `\x1b[${code}m${s}\x1b[0m` : s
+}
+
+const green = (s, st) => paint('32', s, st)
+const red = (s, st) => paint('31', s, st)
+const yellow = (s, st) => paint('33', s, st)
+const dim = (s, st) => paint('2', s, st)
+
+/** "3 min" style durations for people. */
+function duration(ms) {
+  const s = Math.max(0, Math.round(ms / 1000))
+  if (s < 120) return `${s} s`
+  if (s < 7200) return `${Math.round(s / 60)} min`
+  if (s < 172800) return `${Math.round(s / 3600)} h`
+  return `${Math.round(s / 86400)} days`
+}
+
+/** Common --dir / --json parsing on top of node:util parseArgs. */
+function parse(argv, extra = {}, allowPositionals = true) {
+  const { parseArgs } = require('node:util')
+  return parseArgs({
+    args: argv,
+    allowPositionals,
+    strict: true,
+    options: { dir: { type: 'string' }, json: { type: 'boolean' }, ...extra },
+  })
+}
+
+module.exports = { UsageError, writeOut, writeErr, useColor, green, red, yellow, dim, duration, parse }

@@ -1,0 +1,39 @@
+'use strict'
+// `pid-guard status [name] [--json]`: who holds a guard (all guards without a name).
+
+const { status, list } = require('../..')
+const { writeOut, parse, UsageError, duration, green, yellow, dim } = require('./output')
+
+const usage = `Usage: pid-guard status [name] [--json] [--dir DIR]
+
+Shows who holds the guard <name> (every guard in the directory without a name),
+without taking the lock or touching any file. Exit 0 when held, 3 when free or stale.
+`
+
+function describe(s) {
+  const lines = []
+  const state = s.state === 'held' ? green('held') : s.state === 'stale' ? yellow('stale') : dim('free')
+  lines.push(`${s.name}: ${state}${s.mode ? ` (${s.mode})` : ''}`)
+  for (const h of s.holders) {
+    const started = h.startedAt ? `, up ${duration(Date.now() - h.startedAt)}` : ''
+    const alive = h.alive ? '' : ' (not running)'
+    const meta = h.meta && Object.keys(h.meta).length ? ` ${JSON.stringify(h.meta)}` : ''
+    lines.push(`  pid ${h.pid ?? 'unknown'}${alive}${started}${meta}`)
+  }
+  if (s.staleReason) lines.push(`  stale: ${s.staleReason}`)
+  lines.push(`  pid file: ${s.pidFile.path}${s.pidFile.problem ? ` (${s.pidFile.problem})` : ''}`)
+  return lines.join('\n') + '\n'
+}
+
+function run(argv) {
+  const { values, positionals } = parse(argv)
+  if (positionals.length > 1) throw new UsageError('expects at most one guard name')
+  const result = positionals.length ? status(positionals[0], { dir: values.dir }) : list({ dir: values.dir })
+  if (values.json) writeOut(JSON.stringify(result, null, 2) + '\n')
+  else if (Array.isArray(result)) writeOut(result.length ? result.map(describe).join('') : 'no guards\n')
+  else writeOut(describe(result))
+  if (Array.isArray(result)) return 0
+  return result.state === 'held' ? 0 : 3
+}
+
+module.exports = { summary: 'who holds a guard, read-only (exit 0 held, 3 free/stale)', usage, run, describe }
