@@ -463,3 +463,162 @@ impl Guard {
         first_err.map_or(Ok(()), Err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::status;
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let p = std::env::temp_dir().join(format!(
+                "pg-guard-{tag}-{}-{}",
+                std::process::id(),
+                crate::record::now_ms()
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn opts(dir: &Path, mode: Mode) -> AcquireOptions<'_> {
+        AcquireOptions {
+            dir: Some(dir),
+            mode,
+            meta: serde_json::json!({"port": 1}),
+        }
+    }
+
+    #[test]
+    fn exclusive_excludes_within_a_process_and_release_cleans() {
+        let d = TempDir::new("ex");
+        let mut g = acquire("web", &opts(&d.0, Mode::Exclusive)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(g.pid_path()).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        let e = acquire("web", &opts(&d.0, Mode::Exclusive)).err().unwrap();
+        assert_eq!(e.code, Code::Locked);
+        assert_eq!(e.holders[0].pid, Some(std::process::id()));
+        let e = acquire("web", &opts(&d.0, Mode::Shared)).err().unwrap();
+        assert_eq!(e.code, Code::Locked);
+        assert_eq!(status("web", Some(&d.0)).unwrap().state, State::Held);
+        g.release().unwrap();
+        g.release().unwrap();
+        assert_eq!(
+            std::fs::read_dir(&d.0).unwrap().count(),
+            0,
+            "release leaves nothing"
+        );
+        assert_eq!(status("web", Some(&d.0)).unwrap().state, State::Free);
+    }
+
+    #[test]
+    fn shared_holders_coexist_and_exclude_exclusive() {
+        let d = TempDir::new("sh");
+        let mut a = acquire("db", &opts(&d.0, Mode::Shared)).unwrap();
+        let mut b = acquire("db", &opts(&d.0, Mode::Shared)).unwrap();
+        let e = acquire("db", &opts(&d.0, Mode::Exclusive)).err().unwrap();
+        assert_eq!(e.code, Code::Locked);
+        assert!(e.message.contains("shared"), "{}", e.message);
+        let st = status("db", Some(&d.0)).unwrap();
+        assert_eq!(st.mode, Some(Mode::Shared));
+        assert_eq!(st.holders.len(), 2, "both shared locks are listed");
+        a.release().unwrap();
+        assert!(
+            b.pid_path().exists(),
+            "one thread's release keeps the other's files"
+        );
+        b.release().unwrap();
+        assert!(!b.pid_path().exists());
+        let mut x = acquire("db", &opts(&d.0, Mode::Exclusive)).unwrap();
+        x.release().unwrap();
+    }
+
+    #[test]
+    fn stale_files_are_recovered_and_reported() {
+        let d = TempDir::new("stale");
+        std::fs::write(d.0.join("svc.pid"), "999999\n").unwrap();
+        let st = status("svc", Some(&d.0)).unwrap();
+        assert_eq!(st.state, State::Stale);
+        let mut g = acquire("svc", &opts(&d.0, Mode::Exclusive)).unwrap();
+        let r = &g.recovered()[0];
+        assert_eq!(r.pid, Some(999_999));
+        assert!(r.reason.contains("not running"), "{}", r.reason);
+        g.release().unwrap();
+
+        for junk in ["garbage\n", "-1\n", "0\n", "1\n", "4294967296\n", ""] {
+            std::fs::write(d.0.join("svc.pid"), junk).unwrap();
+            let st = status("svc", Some(&d.0)).unwrap();
+            assert!(!st.pid_file.valid, "{junk:?}");
+            assert_eq!(st.state, State::Stale, "{junk:?}");
+            let mut g = acquire("svc", &opts(&d.0, Mode::Exclusive)).unwrap();
+            assert_eq!(g.recovered()[0].pid, None, "{junk:?}");
+            g.release().unwrap();
+        }
+    }
+
+    #[test]
+    fn symlinks_are_refused_not_followed() {
+        let d = TempDir::new("link");
+        let target = d.0.join("precious");
+        std::fs::write(&target, "keep me").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&target, d.0.join("a.lock")).unwrap();
+            let e = acquire("a", &opts(&d.0, Mode::Exclusive)).err().unwrap();
+            assert_eq!(e.code, Code::Symlink);
+            std::os::unix::fs::symlink(&target, d.0.join("b.pid")).unwrap();
+            let e = acquire("b", &opts(&d.0, Mode::Exclusive)).err().unwrap();
+            assert_eq!(e.code, Code::Symlink);
+            assert!(
+                !d.0.join("b.json").exists(),
+                "a refused acquire writes nothing"
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn release_spares_a_new_holder_after_the_lock_file_was_removed_by_hand() {
+        let d = TempDir::new("rm");
+        let mut old = acquire("w", &opts(&d.0, Mode::Exclusive)).unwrap();
+        for f in ["w.lock", "w.pid", "w.json"] {
+            std::fs::remove_file(d.0.join(f)).unwrap();
+        }
+        let mut new = acquire("w", &opts(&d.0, Mode::Exclusive)).unwrap();
+        // Both are this process, so plant a foreign pid in the new pid file to tell them apart.
+        std::fs::write(d.0.join("w.pid"), "424242\n").unwrap();
+        old.release().unwrap();
+        assert!(
+            d.0.join("w.lock").exists(),
+            "old holder must not unlink the new lock file"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.0.join("w.pid")).unwrap(),
+            "424242\n"
+        );
+        new.release().unwrap();
+    }
+
+    #[test]
+    fn update_rewrites_meta_and_fails_after_release() {
+        let d = TempDir::new("upd");
+        let mut g = acquire("m", &opts(&d.0, Mode::Exclusive)).unwrap();
+        g.update(serde_json::json!({"port": 2})).unwrap();
+        let st = status("m", Some(&d.0)).unwrap();
+        let rec = st.holders[0].record.as_ref().unwrap();
+        assert_eq!(rec.meta["port"], 2);
+        g.release().unwrap();
+        assert_eq!(
+            g.update(serde_json::json!({})).err().unwrap().code,
+            Code::Released
+        );
+    }
+}
