@@ -1,0 +1,292 @@
+'use strict'
+// The guard's promises, proved with real processes: exclusion, crash recovery, contended starts,
+// shared holders, PID reuse, GC, lock inheritance, debug log, ESM.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const pg = require('..')
+const h = require('./helpers')
+
+const { acquire, status, PidGuardError } = pg
+
+/** Acquire in this process, released after the test. */
+function acquireHere(t, name, opts) {
+  const g = acquire(name, opts)
+  t.after(() => g.release())
+  return g
+}
+
+function expectLocked(fn, holderPid) {
+  let err
+  assert.throws(fn, (e) => ((err = e), e instanceof PidGuardError && e.code === 'ELOCKED'))
+  if (holderPid !== undefined) assert.equal(err.holder?.pid, holderPid, `holder pid in ${JSON.stringify(err.holder)}`)
+  return err
+}
+
+test('a second instance fails with ELOCKED naming the first one', async (t) => {
+  const dir = h.tmpDir(t)
+  const first = await h.hold(t, { name: 'svc', dir, meta: { port: 4242 } })
+  const second = h.startHolder(t, { name: 'svc', dir, expectFail: true }, { label: 'second' })
+  const msg = await second.ready
+  assert.equal((await h.waitExit(second)).code, 3)
+  assert.ok(msg.error, `second instance should fail, got ${JSON.stringify(msg)}`)
+  const e = msg.error
+  assert.equal(e.code, 'ELOCKED')
+  assert.equal(e.isPidGuardError, true, 'the error is a PidGuardError instance')
+  assert.equal(e.name, 'PidGuardError')
+  assert.equal(e.holder.pid, first.pid)
+  assert.equal(e.holder.alive, true)
+  assert.deepEqual(e.holder.meta, { port: 4242 })
+  assert.match(e.message, new RegExp(`\\b${first.pid}\\b`), 'message names the pid')
+  assert.ok(e.message.includes(path.join(dir, 'svc.pid')), `message names the pid file: ${e.message}`)
+  assert.match(e.message, /"svc"/)
+
+  // The same from this process, checking the class directly.
+  const err = expectLocked(() => acquire('svc', { dir }), first.pid)
+  assert.ok(err instanceof Error)
+  assert.ok(Array.isArray(err.holders) && err.holders.length === 1)
+  // The loser left the holder's files alone and the holder still holds.
+  assert.equal(fs.readFileSync(path.join(dir, 'svc.pid'), 'utf8'), `${first.pid}\n`)
+  assert.equal(status('svc', { dir }).state, 'held')
+})
+
+test('kill -9 of the holder frees the guard at once and the next acquire reports the recovery', async (t) => {
+  const dir = h.tmpDir(t)
+  const first = await h.hold(t, { name: 'svc', dir })
+  assert.equal(fs.readFileSync(path.join(dir, 'svc.pid'), 'utf8'), `${first.pid}\n`)
+  first.child.kill('SIGKILL')
+  const ex = await h.waitExit(first)
+  assert.equal(ex.signal, 'SIGKILL')
+  // Files are left behind by the crash: status calls that stale, without touching them.
+  const st = status('svc', { dir })
+  assert.equal(st.state, 'stale')
+  assert.equal(st.holders[0]?.pid, first.pid)
+  assert.equal(st.holders[0]?.alive, false)
+  assert.ok(fs.existsSync(path.join(dir, 'svc.pid')), 'status must not delete the stale pid file')
+
+  const g = acquireHere(t, 'svc', { dir })
+  assert.ok(Array.isArray(g.recovered) && g.recovered.length >= 1, `recovered: ${JSON.stringify(g.recovered)}`)
+  const r = g.recovered[0]
+  assert.equal(r.pid, first.pid)
+  assert.match(r.reason, /not running/)
+  assert.ok(r.removed.some((f) => f.endsWith('svc.pid')), `removed: ${r.removed}`)
+  assert.equal(fs.readFileSync(g.pidPath, 'utf8'), `${process.pid}\n`)
+})
+
+test('a contended start: every loser fails and the holder files stay byte-for-byte intact', async (t) => {
+  const dir = h.tmpDir(t)
+  const holder = await h.hold(t, { name: 'svc', dir, meta: { port: 1 } })
+  const files = ['svc.pid', 'svc.json', 'svc.lock'].map((f) => path.join(dir, f))
+  const before = files.map(h.snapshot)
+  const N = 8
+  const losers = Array.from({ length: N }, (_, i) =>
+    h.startHolder(t, { name: 'svc', dir, expectFail: true }, { label: `loser ${i}` }),
+  )
+  const msgs = await Promise.all(losers.map((l) => l.ready))
+  const exits = await Promise.all(losers.map((l) => h.waitExit(l)))
+  for (const [i, m] of msgs.entries()) {
+    assert.equal(m.error?.code, 'ELOCKED', `loser ${i}: ${JSON.stringify(m)}`)
+    assert.equal(m.error.holder.pid, holder.pid, `loser ${i} names the holder`)
+    assert.equal(exits[i].code, 3)
+  }
+  const after = files.map(h.snapshot)
+  for (const [i, f] of files.entries()) assert.deepEqual(after[i], before[i], `${f} untouched`)
+  assert.equal(fs.readFileSync(files[0], 'utf8'), `${holder.pid}\n`)
+  const st = status('svc', { dir })
+  assert.equal(st.state, 'held')
+  assert.equal(st.holders[0].pid, holder.pid)
+  assert.equal(st.holders[0].verified, true)
+})
+
+test('shared holders coexist and are each listed; exclusive waits for the last one', async (t) => {
+  const dir = h.tmpDir(t)
+  const shared = await Promise.all(
+    [1, 2, 3].map((i) => h.hold(t, { name: 'pool', dir, mode: 'shared', meta: { i } }, { label: `shared ${i}` })),
+  )
+  const pids = shared.map((s) => s.pid).sort()
+  const st = status('pool', { dir })
+  assert.equal(st.state, 'held')
+  assert.equal(st.mode, 'shared')
+  assert.deepEqual(st.holders.map((x) => x.pid).sort(), pids)
+  for (const x of st.holders) {
+    assert.equal(x.alive, true)
+    assert.equal(x.mode, 'shared')
+  }
+  assert.deepEqual(st.holders.map((x) => x.meta?.i).sort(), [1, 2, 3])
+
+  // Exclusive is refused while any shared holder lives, and names them.
+  const err = expectLocked(() => acquire('pool', { dir }))
+  assert.deepEqual(err.holders.map((x) => x.pid).sort(), pids)
+  // A shared request from a fourth process is fine.
+  const g = acquireHere(t, 'pool', { dir, mode: 'shared' })
+  g.release()
+
+  shared[0].child.kill('SIGKILL')
+  shared[1].child.kill('SIGKILL')
+  await Promise.all([h.waitExit(shared[0]), h.waitExit(shared[1])])
+  expectLocked(() => acquire('pool', { dir }), shared[2].pid)
+  assert.deepEqual(status('pool', { dir }).holders.filter((x) => x.alive).map((x) => x.pid), [shared[2].pid])
+
+  shared[2].send('exit 0')
+  await h.waitExit(shared[2])
+  const ex = acquireHere(t, 'pool', { dir })
+  assert.equal(ex.mode, 'exclusive')
+})
+
+test('a shared request fails while an exclusive holder lives', async (t) => {
+  const dir = h.tmpDir(t)
+  const ex = await h.hold(t, { name: 'pool', dir })
+  expectLocked(() => acquire('pool', { dir, mode: 'shared' }), ex.pid)
+  const child = h.startHolder(t, { name: 'pool', dir, mode: 'shared', expectFail: true })
+  const m = await child.ready
+  assert.equal(m.error?.code, 'ELOCKED', JSON.stringify(m))
+  assert.equal(m.error.holder.pid, ex.pid)
+  ex.child.kill('SIGKILL')
+  await h.waitExit(ex)
+  const g = acquireHere(t, 'pool', { dir, mode: 'shared' })
+  assert.equal(g.mode, 'shared')
+  assert.ok(g.recovered.some((r) => r.pid === ex.pid), JSON.stringify(g.recovered))
+})
+
+for (const withRecord of [false, true]) {
+  test(`a pid file naming an unrelated live process is stale and that process is untouched (${withRecord ? 'with a record with a wrong startId' : 'pid file only'})`, async (t) => {
+    const dir = h.tmpDir(t)
+    const sleep = h.spawnSleep(t)
+    await h.waitFor(() => h.isRunning(sleep.pid), 'sleep to start')
+    const pidPath = path.join(dir, 'svc.pid')
+    fs.writeFileSync(pidPath, `${sleep.pid}\n`, { mode: 0o600 })
+    if (withRecord) {
+      // A real record, from a real acquire, then edited to name the sleep with a wrong start id.
+      const other = h.tmpDir(t)
+      const g = acquire('svc', { dir: other, meta: { port: 9 } })
+      const rec = JSON.parse(fs.readFileSync(g.recordPath, 'utf8'))
+      g.release()
+      rec.pid = sleep.pid
+      rec.startId = '12345'
+      rec.startedAt = 1000
+      fs.writeFileSync(path.join(dir, 'svc.json'), JSON.stringify(rec), { mode: 0o600 })
+    }
+    const st = status('svc', { dir })
+    assert.equal(st.state, 'stale', JSON.stringify(st))
+    assert.ok(st.staleReason, 'a reason is given')
+    assert.ok(!st.holders.some((x) => x.pid === sleep.pid && x.verified), 'the sleep is never taken for the holder')
+    assert.equal(fs.readFileSync(pidPath, 'utf8'), `${sleep.pid}\n`, 'status leaves the file alone')
+
+    const g = acquireHere(t, 'svc', { dir })
+    const r = g.recovered.find((x) => x.pid === sleep.pid)
+    assert.ok(r, `recovered names the pid: ${JSON.stringify(g.recovered)}`)
+    assert.ok(r.reason.length > 0)
+    assert.equal(fs.readFileSync(pidPath, 'utf8'), `${process.pid}\n`)
+
+    // The sleep got no signal: still running, nothing pending, and it dies of our own signal.
+    assert.ok(h.isRunning(sleep.pid), 'the unrelated process still runs')
+    const masks = h.signalMasks(sleep.pid)
+    assert.equal(BigInt('0x' + masks.pending), 0n)
+    assert.equal(BigInt('0x' + masks.shared), 0n)
+    assert.equal(sleep.child.exitCode, null)
+    sleep.child.kill('SIGUSR2')
+    const ex = await h.withDeadline(sleep.exited, 5000, 'sleep exit')
+    assert.equal(ex.signal, 'SIGUSR2', 'its exit came from the test, not from pid-guard')
+  })
+}
+
+for (const cleanup of [true, false]) {
+  test(`a guard thrown away and garbage collected stays held (cleanup: ${cleanup})`, async (t) => {
+    const dir = h.tmpDir(t)
+    const holder = await h.hold(t, { name: 'svc', dir, dropGuard: true, cleanup }, { nodeArgs: ['--expose-gc'] })
+    // Give finalizers another turn inside the child, then ask it for status (it is alive and idle).
+    holder.send('status')
+    await holder.next((m) => m.status)
+    const st = status('svc', { dir })
+    assert.equal(st.state, 'held')
+    assert.equal(st.holders[0].pid, holder.pid)
+    expectLocked(() => acquire('svc', { dir }), holder.pid)
+    const second = h.startHolder(t, { name: 'svc', dir, expectFail: true })
+    assert.equal((await second.ready).error?.code, 'ELOCKED')
+  })
+}
+
+test('children spawned by the holder do not inherit the lock', async (t) => {
+  const dir = h.tmpDir(t)
+  const holder = await h.hold(t, { name: 'svc', dir, spawnSleep: true })
+  const sleepPid = holder.msg.sleepPid
+  assert.ok(sleepPid > 1)
+  t.after(() => {
+    if (h.isRunning(sleepPid)) process.kill(sleepPid, 'SIGKILL')
+  })
+  holder.child.kill('SIGKILL')
+  await h.waitExit(holder)
+  assert.ok(h.isRunning(sleepPid), 'the grandchild still runs')
+  assert.notEqual(status('svc', { dir }).state, 'held', 'the sleep does not hold the guard')
+  const g = acquireHere(t, 'svc', { dir })
+  assert.ok(g.recovered.some((r) => r.pid === holder.pid), JSON.stringify(g.recovered))
+  process.kill(sleepPid, 'SIGKILL')
+  await h.waitFor(() => !h.isRunning(sleepPid), 'sleep to die')
+})
+
+test('PID_GUARD_LOG=debug prints the decisions to stderr; silent without it', async (t) => {
+  const dir = h.tmpDir(t)
+  const env = { PID_GUARD_LOG: 'debug' }
+  const first = await h.hold(t, { name: 'svc', dir }, { env })
+  await h.waitFor(() => /lock won/.test(first.stderr()), 'the "lock won" line')
+  assert.match(first.stderr(), /svc/)
+
+  const loser = h.startHolder(t, { name: 'svc', dir, expectFail: true }, { env })
+  await loser.ready
+  await h.waitExit(loser)
+  assert.match(loser.stderr(), /lock lost/)
+
+  first.child.kill('SIGKILL')
+  await h.waitExit(first)
+  const next = await h.hold(t, { name: 'svc', dir }, { env })
+  await h.waitFor(() => /removed/.test(next.stderr()), 'the "removed" line')
+  assert.match(next.stderr(), /stale/)
+  assert.match(next.stderr(), new RegExp(`${first.pid}`))
+  assert.match(next.stderr(), /not running/)
+  next.send('exit 0')
+  await h.waitExit(next)
+
+  // Silent without it: a full cycle of win, lose, recover, release.
+  const dir2 = h.tmpDir(t)
+  const quiet = await h.hold(t, { name: 'svc', dir: dir2 })
+  const quietLoser = h.startHolder(t, { name: 'svc', dir: dir2, expectFail: true })
+  await quietLoser.ready
+  await h.waitExit(quietLoser)
+  quiet.child.kill('SIGKILL')
+  await h.waitExit(quiet)
+  const quiet2 = await h.hold(t, { name: 'svc', dir: dir2 })
+  quiet2.send('exit 0')
+  await h.waitExit(quiet2)
+  assert.equal(quiet.stderr() + quietLoser.stderr() + quiet2.stderr(), '')
+})
+
+test('ESM import works', async (t) => {
+  const dir = h.tmpDir(t)
+  const code = `
+    import { acquire, status, PidGuardError, version } from 'pid-guard'
+    import def from 'pid-guard'
+    const g = acquire('esm', { dir: ${JSON.stringify(dir)} })
+    const s = status('esm', { dir: ${JSON.stringify(dir)} })
+    console.log(JSON.stringify({ pid: g.pid, pidPath: g.pidPath, version, same: def.acquire === acquire,
+      cls: typeof PidGuardError, state: s.state }))
+    g.release()
+  `
+  const r = await h.run(t, ['--input-type=module', '-e', code], { cwd: h.ROOT })
+  assert.equal(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  assert.equal(out.pid, r.pid)
+  assert.equal(out.pidPath, path.join(dir, 'esm.pid'))
+  assert.equal(out.version, require('../package.json').version)
+  assert.equal(out.same, true)
+  assert.equal(out.cls, 'function')
+  assert.equal(fs.existsSync(out.pidPath), false, 'released')
+
+  // And by file path, from anywhere.
+  const byPath = `import { acquire } from ${JSON.stringify('file://' + path.join(h.ROOT, 'index.mjs'))}
+    const g = acquire('esm2', { dir: ${JSON.stringify(dir)} }); console.log(g.pid)`
+  const r2 = await h.run(t, ['--input-type=module', '-e', byPath], { cwd: dir })
+  assert.equal(r2.code, 0, r2.stderr)
+  assert.equal(Number(r2.stdout.trim()), r2.pid)
+})

@@ -1,0 +1,234 @@
+'use strict'
+// Shared helpers for the multi-process tests: fresh temp dirs, the holder fixture, waiting for
+// a child's JSON lines or exit with a deadline, and process liveness from /proc.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+
+const ROOT = path.join(__dirname, '..')
+const HOLDER = path.join(__dirname, 'fixtures', 'holder.js')
+const CLI = path.join(ROOT, 'cli.js')
+const DEADLINE = 8000
+
+/** A fresh temp directory, mode 0700, removed after the test. */
+function tmpDir(t, prefix = 'pg-test-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  fs.chmodSync(dir, 0o700)
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Every child we start is killed after the test unless it already exited. */
+function track(t, child) {
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        child.kill('SIGKILL')
+      } catch {}
+    }
+  })
+  return child
+}
+
+/** Collects a child's stdout as JSON lines; `next(pred)` waits for a matching line. */
+function lineReader(child, label) {
+  const lines = []
+  const waiters = []
+  let buf = ''
+  let stderr = ''
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (d) => (stderr += d))
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (chunk) => {
+    buf += chunk
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const raw = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      let msg
+      try {
+        msg = JSON.parse(raw)
+      } catch {
+        msg = { raw }
+      }
+      lines.push(msg)
+      for (const w of [...waiters]) w.check()
+    }
+  })
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  exited.then(() => setImmediate(() => waiters.forEach((w) => w.fail())))
+
+  function next(pred, timeout = DEADLINE) {
+    return new Promise((resolve, reject) => {
+      let from = 0
+      const w = {
+        check() {
+          for (; from < lines.length; from++) {
+            if (pred(lines[from])) {
+              done()
+              return resolve(lines[from])
+            }
+          }
+        },
+        fail() {
+          w.check()
+          done()
+          reject(new Error(`${label}: exited before the expected line; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`))
+        },
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`${label}: no expected line within ${timeout} ms; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`))
+      }, timeout)
+      function done() {
+        clearTimeout(timer)
+        const k = waiters.indexOf(w)
+        if (k >= 0) waiters.splice(k, 1)
+      }
+      waiters.push(w)
+      w.check()
+    })
+  }
+  return { lines, next, exited, stderr: () => stderr }
+}
+
+/**
+ * Starts the holder fixture. Returns { child, pid, ready, msg, next, exited, send, stderr }.
+ * `ready` resolves with the first line (a ready line or an error line).
+ */
+function startHolder(t, opts, { env = {}, nodeArgs = [], label = 'holder' } = {}) {
+  const child = track(
+    t,
+    spawn(process.execPath, [...nodeArgs, HOLDER, JSON.stringify(opts)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PID_GUARD_LOG: '', ...env },
+    }),
+  )
+  const r = lineReader(child, `${label} ${child.pid}`)
+  return {
+    child,
+    pid: child.pid,
+    ...r,
+    ready: r.next((m) => m.ready || m.error),
+    send: (line) => child.stdin.write(line + '\n'),
+  }
+}
+
+/** Starts the holder and waits until it holds the guard (fails the test otherwise). */
+async function hold(t, opts, more) {
+  const h = startHolder(t, opts, more)
+  const msg = await h.ready
+  if (!msg.ready) throw new Error(`holder failed to acquire: ${JSON.stringify(msg)}`)
+  h.msg = msg
+  return h
+}
+
+/** Waits for a child's exit with a deadline. */
+function waitExit(h, timeout = DEADLINE) {
+  return withDeadline(h.exited, timeout, `process ${h.pid} did not exit`)
+}
+
+function withDeadline(promise, timeout, what) {
+  let timer
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} within ${timeout} ms`)), timeout)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** Runs a node script to completion: { code, signal, stdout, stderr }. */
+function run(t, args, { env = {}, input, timeout = DEADLINE, nodeArgs = [], cwd } = {}) {
+  const child = track(
+    t,
+    spawn(process.execPath, [...nodeArgs, ...args], {
+      cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PID_GUARD_LOG: '', ...env },
+    }),
+  )
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
+  child.stdin.end(input ?? '')
+  const done = new Promise((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, pid: child.pid })),
+  )
+  return withDeadline(done, timeout, `node ${args.join(' ')} did not finish`)
+}
+
+/** Runs the CLI: { code, stdout, stderr }. */
+function cli(t, args, opts) {
+  return run(t, [CLI, ...args], opts)
+}
+
+/** Runs a snippet in a fresh node process (CommonJS). */
+function node(t, code, opts = {}) {
+  return run(t, ['-e', code], opts)
+}
+
+/** A process exists and is not a zombie (read from /proc; never signals). */
+function isRunning(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
+    return state !== 'Z' && state !== 'X'
+  } catch {
+    return false
+  }
+}
+
+/** The signals a process has pending, blocked, ignored and caught, from /proc/PID/status. */
+function signalMasks(pid) {
+  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+  const get = (k) => text.match(new RegExp(`^${k}:\\s*([0-9a-f]+)`, 'm'))?.[1]
+  return { pending: get('SigPnd'), shared: get('ShdPnd') }
+}
+
+/** Polls `fn` until it returns truthy, or throws after the deadline. */
+async function waitFor(fn, what, timeout = DEADLINE) {
+  const end = Date.now() + timeout
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** Bytes, inode and mtime of a file, to prove nobody touched it. */
+function snapshot(file) {
+  const st = fs.statSync(file, { bigint: true })
+  return { bytes: fs.readFileSync(file).toString('base64'), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size }
+}
+
+/** Spawns a `sleep 60` the test owns; killed after the test. */
+function spawnSleep(t) {
+  const child = track(t, spawn('sleep', ['60'], { stdio: 'ignore' }))
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  return { child, pid: child.pid, exited }
+}
+
+module.exports = {
+  ROOT,
+  HOLDER,
+  CLI,
+  tmpDir,
+  track,
+  startHolder,
+  hold,
+  waitExit,
+  withDeadline,
+  run,
+  cli,
+  node,
+  isRunning,
+  signalMasks,
+  waitFor,
+  snapshot,
+  spawnSleep,
+}
