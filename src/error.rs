@@ -33,6 +33,12 @@ pub enum Code {
     RemoteFs,
     #[serde(rename = "ERELEASED")]
     Released,
+    #[serde(rename = "EABORTED")]
+    Aborted,
+    #[serde(rename = "ENOTVERIFIED")]
+    NotVerified,
+    #[serde(rename = "ENOTFOUND")]
+    NotFound,
     #[serde(rename = "EIO")]
     Io,
 }
@@ -52,6 +58,9 @@ impl Code {
             Code::NoSpace => "ENOSPC",
             Code::RemoteFs => "EREMOTEFS",
             Code::Released => "ERELEASED",
+            Code::Aborted => "EABORTED",
+            Code::NotVerified => "ENOTVERIFIED",
+            Code::NotFound => "ENOTFOUND",
             Code::Io => "EIO",
         }
     }

@@ -70,45 +70,74 @@ fn shared_ref(path: &Path, delta: isize) -> usize {
     now
 }
 
-pub fn acquire(name: &str, opts: &AcquireOptions) -> Result<Guard> {
+/// One try at the lock on an open lock file.
+pub(crate) enum Attempt {
+    Won(Box<Guard>),
+    /// Held by someone else; the file is still open (a waiter keeps it so its own close does
+    /// not wake it) and the path still names it.
+    Busy(File),
+    /// The lock file was replaced under us (a holder releasing): open it again.
+    Replaced,
+}
+
+pub(crate) fn prepare(name: &str, opts: &AcquireOptions) -> Result<Layout> {
     layout::validate_name(name)?;
     let dir = crate::dir::prepare(opts.dir)?;
-    let l = Layout::new(&dir, name);
+    Ok(Layout::new(&dir, name))
+}
+
+pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Attempt> {
+    match flock::try_lock(&f, opts.mode) {
+        Ok(()) => {}
+        Err(LockError::WouldBlock) => {
+            return Ok(if still_names(&f, l)? {
+                Attempt::Busy(f)
+            } else {
+                Attempt::Replaced
+            });
+        }
+        Err(LockError::Io(e)) => return Err(Error::io(&e, "lock", &l.lock)),
+    }
+    if !still_names(&f, l)? {
+        debug(format_args!(
+            "{}: lock file was replaced while locking; retrying",
+            l.name
+        ));
+        return Ok(Attempt::Replaced);
+    }
+    debug(format_args!(
+        "{}: lock won ({}) on {}",
+        l.name,
+        opts.mode.as_str(),
+        l.lock.display()
+    ));
+    let g = match opts.mode {
+        Mode::Exclusive => finish_exclusive(f, l.clone(), opts.meta.clone()),
+        Mode::Shared => finish_shared(f, l.clone(), opts.meta.clone()),
+    }?;
+    Ok(Attempt::Won(Box::new(g)))
+}
+
+pub fn acquire(name: &str, opts: &AcquireOptions) -> Result<Guard> {
+    let l = prepare(name, opts)?;
     for _ in 0..MAX_ATTEMPTS {
-        let f = open_lock(&l)?;
-        match flock::try_lock(&f, opts.mode) {
-            Ok(()) => {}
-            Err(LockError::WouldBlock) => {
-                if !still_names(&f, &l)? {
-                    continue;
-                }
+        match attempt(&l, open_lock(&l)?, opts)? {
+            Attempt::Won(g) => return Ok(*g),
+            Attempt::Replaced => continue,
+            Attempt::Busy(f) => {
                 drop(f);
                 match locked_error(&l, opts.mode)? {
                     Some(e) => return Err(e),
                     None => continue, // released while we looked: try again
                 }
             }
-            Err(LockError::Io(e)) => return Err(Error::io(&e, "lock", &l.lock)),
         }
-        if !still_names(&f, &l)? {
-            debug(format_args!(
-                "{}: lock file was replaced while locking; retrying",
-                l.name
-            ));
-            continue;
-        }
-        debug(format_args!(
-            "{}: lock won ({}) on {}",
-            l.name,
-            opts.mode.as_str(),
-            l.lock.display()
-        ));
-        return match opts.mode {
-            Mode::Exclusive => finish_exclusive(f, l, opts.meta.clone()),
-            Mode::Shared => finish_shared(f, l, opts.meta.clone()),
-        };
     }
-    Err(Error::new(
+    Err(replaced_too_often(&l))
+}
+
+pub(crate) fn replaced_too_often(l: &Layout) -> Error {
+    Error::new(
         Code::Io,
         format!(
             "the lock file {} kept being replaced while locking; is another tool deleting files in {}?",
@@ -116,10 +145,10 @@ pub fn acquire(name: &str, opts: &AcquireOptions) -> Result<Guard> {
             l.dir.display()
         ),
     )
-    .at(&l.lock))
+    .at(&l.lock)
 }
 
-fn open_lock(l: &Layout) -> Result<File> {
+pub(crate) fn open_lock(l: &Layout) -> Result<File> {
     let f = fsio::open_lock(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
     if let (Ok(Some(owner)), Some(me)) = (fsio::owner(&f), identity::current_uid()) {
         if owner != me {
@@ -142,7 +171,7 @@ fn still_names(f: &File, l: &Layout) -> Result<bool> {
 
 /// The `ELOCKED` error naming who holds the guard; `None` if it turned out to be free (or held
 /// compatibly) by the time we looked, so the caller retries.
-fn locked_error(l: &Layout, want: Mode) -> Result<Option<Error>> {
+pub(crate) fn locked_error(l: &Layout, want: Mode) -> Result<Option<Error>> {
     let st = status::inspect(l)?;
     if st.state != State::Held {
         return Ok(None);

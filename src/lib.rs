@@ -17,5 +17,6 @@ pub mod mode;
 pub mod pidfile;
 pub mod record;
 pub mod status;
+pub mod wait;
 
 pub mod binding;

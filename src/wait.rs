@@ -1,0 +1,367 @@
+//! Waiting for a guard: the waiter is woken by the release itself, not by a polling loop.
+//!
+//! Linux: an inotify watch on the guard directory reports the lock file being closed by its last
+//! holder (`IN_CLOSE_WRITE`: also when the kernel closes it for a crashed holder) or unlinked
+//! (`IN_DELETE`); each wake-up is one non-blocking lock attempt. The watch is set before the first
+//! attempt, so a release between "attempt failed" and "start waiting" is never missed. The waiter
+//! keeps its own lock fd open between attempts so that its own close does not wake it.
+//! Elsewhere the attempt is repeated every 10 ms (documented).
+//! Waiting can be cancelled from another thread (an AbortSignal in JS) through [`Cancel`].
+
+use crate::error::{Code, Error, Result};
+use crate::guard::{self, AcquireOptions, Attempt, Guard};
+use crate::log::debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A cancellation flag another thread can raise while a wait is under way.
+pub struct Cancel {
+    raised: AtomicBool,
+    #[cfg(unix)]
+    pipe: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel {
+            raised: AtomicBool::new(false),
+            #[cfg(unix)]
+            pipe: pipe().ok(),
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.raised.store(true, Ordering::SeqCst);
+        #[cfg(unix)]
+        if let Some((_, w)) = &self.pipe {
+            use std::os::fd::AsRawFd;
+            // SAFETY: writing one byte from a valid buffer to an open fd.
+            unsafe { libc::write(w.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.raised.load(Ordering::SeqCst)
+    }
+
+    #[cfg(unix)]
+    fn fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        self.pipe.as_ref().map(|(r, _)| r.as_raw_fd())
+    }
+}
+
+#[cfg(unix)]
+fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe() writes.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    for fd in fds {
+        // SAFETY: fd was just returned by pipe().
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+        }
+    }
+    // SAFETY: both fds are open and owned by nobody else.
+    Ok(unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    })
+}
+
+pub enum Woke {
+    Changed,
+    TimedOut,
+    Cancelled,
+}
+
+/// Acquires `name`, waiting up to `timeout` (forever when `None`) for the holder to release.
+/// On timeout: `ELOCKED` naming the holder; on cancel: `EABORTED`.
+pub fn acquire_waiting(
+    name: &str,
+    opts: &AcquireOptions,
+    timeout: Option<Duration>,
+    cancel: Option<&Cancel>,
+) -> Result<Guard> {
+    let l = guard::prepare(name, opts)?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let started = Instant::now();
+    let mut watcher = Watcher::new(&l.dir).map_err(|e| Error::io(&e, "watch", &l.dir))?;
+    let mut f = guard::open_lock(&l)?;
+    let mut replaced = 0;
+    loop {
+        match guard::attempt(&l, f, opts)? {
+            Attempt::Won(g) => {
+                debug(format_args!(
+                    "{name}: acquired after waiting {} ms",
+                    started.elapsed().as_millis()
+                ));
+                return Ok(*g);
+            }
+            Attempt::Replaced => {
+                replaced += 1;
+                if replaced > 1000 {
+                    return Err(guard::replaced_too_often(&l));
+                }
+                f = guard::open_lock(&l)?;
+                continue;
+            }
+            Attempt::Busy(held) => f = held,
+        }
+        match watcher.wait(&l.lock, deadline, cancel) {
+            Woke::Changed => {}
+            Woke::TimedOut => {
+                drop(f);
+                let waited = started.elapsed().as_millis();
+                return match guard::locked_error(&l, opts.mode)? {
+                    Some(mut e) => {
+                        e.message
+                            .push_str(&format!(" (still held after waiting {waited} ms)"));
+                        Err(e)
+                    }
+                    // Released at the very end of the wait: one more try.
+                    None => guard::acquire(name, opts),
+                };
+            }
+            Woke::Cancelled => {
+                return Err(Error::new(
+                    Code::Aborted,
+                    format!("waiting for \"{name}\" was aborted"),
+                ))
+            }
+        }
+    }
+}
+
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+#[cfg(target_os = "linux")]
+pub struct Watcher {
+    fd: std::os::fd::OwnedFd,
+}
+
+#[cfg(target_os = "linux")]
+impl Watcher {
+    pub fn new(dir: &std::path::Path) -> std::io::Result<Watcher> {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh inotify instance nobody else owns.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        let mask = libc::IN_CLOSE_WRITE | libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_ONLYDIR;
+        // SAFETY: valid fd and NUL-terminated path.
+        if unsafe { libc::inotify_add_watch(fd, c.as_ptr(), mask) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Watcher { fd: owned })
+    }
+
+    /// Blocks until the lock file `lock` is closed or removed, the deadline passes, or cancel.
+    pub fn wait(
+        &mut self,
+        lock: &std::path::Path,
+        deadline: Option<Instant>,
+        cancel: Option<&Cancel>,
+    ) -> Woke {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let want = lock
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        loop {
+            if cancel.is_some_and(|c| c.is_cancelled()) {
+                return Woke::Cancelled;
+            }
+            let timeout_ms = match remaining(deadline) {
+                None => -1,
+                Some(d) if d.is_zero() => return Woke::TimedOut,
+                Some(d) => d.as_millis().clamp(1, i32::MAX as u128) as i32,
+            };
+            let mut fds = vec![libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            if let Some(cfd) = cancel.and_then(|c| c.fd()) {
+                fds.push(libc::pollfd {
+                    fd: cfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            // SAFETY: `fds` is a valid array of pollfd for its length.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+            if n < 0 {
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Woke::Changed; // cannot wait: let the caller try again
+            }
+            if n == 0 {
+                continue; // the deadline check above reports the timeout
+            }
+            if fds.len() > 1 && fds[1].revents != 0 {
+                return Woke::Cancelled;
+            }
+            if self.drain(&want) {
+                return Woke::Changed;
+            }
+        }
+    }
+
+    /// Reads pending events; true if one concerns `want` (or the queue overflowed).
+    fn drain(&mut self, want: &[u8]) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 4096];
+        let mut hit = false;
+        loop {
+            // SAFETY: reading into a valid buffer of its length.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return hit;
+            }
+            let mut off = 0usize;
+            let head = std::mem::size_of::<libc::inotify_event>();
+            while off + head <= n as usize {
+                // SAFETY: the kernel wrote whole events; read_unaligned copes with alignment.
+                let ev: libc::inotify_event =
+                    unsafe { std::ptr::read_unaligned(buf[off..].as_ptr().cast()) };
+                let name = &buf[off + head..off + head + ev.len as usize];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                if ev.mask & libc::IN_Q_OVERFLOW != 0 || name == want {
+                    hit = true;
+                }
+                off += head + ev.len as usize;
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub struct Watcher;
+
+#[cfg(not(target_os = "linux"))]
+impl Watcher {
+    pub fn new(_dir: &std::path::Path) -> std::io::Result<Watcher> {
+        Ok(Watcher)
+    }
+
+    pub fn wait(
+        &mut self,
+        _lock: &std::path::Path,
+        deadline: Option<Instant>,
+        cancel: Option<&Cancel>,
+    ) -> Woke {
+        if cancel.is_some_and(|c| c.is_cancelled()) {
+            return Woke::Cancelled;
+        }
+        let step = Duration::from_millis(10);
+        match remaining(deadline) {
+            Some(d) if d.is_zero() => Woke::TimedOut,
+            Some(d) => {
+                std::thread::sleep(d.min(step));
+                Woke::Changed
+            }
+            None => {
+                std::thread::sleep(step);
+                Woke::Changed
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mode::Mode;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    fn dir(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("pg-wait-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn opts(d: &std::path::Path) -> AcquireOptions<'_> {
+        AcquireOptions {
+            dir: Some(d),
+            mode: Mode::Exclusive,
+            meta: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn waiter_wakes_on_release() {
+        let d = dir("wake");
+        let mut holder = guard::acquire("w", &opts(&d)).unwrap();
+        let d2 = d.clone();
+        let t = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut g =
+                acquire_waiting("w", &opts(&d2), Some(Duration::from_secs(20)), None).unwrap();
+            let took = started.elapsed();
+            g.release().unwrap();
+            took
+        });
+        // Let the waiter block, then release: it must win well before its timeout.
+        while crate::status::status("w", Some(&d)).unwrap().state != crate::status::State::Held {}
+        std::thread::sleep(Duration::from_millis(50));
+        holder.release().unwrap();
+        let took = t.join().unwrap();
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn timeout_reports_the_holder_and_cancel_aborts() {
+        let d = dir("timeout");
+        let mut holder = guard::acquire("t", &opts(&d)).unwrap();
+        let e = acquire_waiting("t", &opts(&d), Some(Duration::from_millis(30)), None)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, Code::Locked);
+        assert!(
+            e.message.contains("still held after waiting"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.holders[0].pid, Some(std::process::id()));
+
+        let cancel = Arc::new(Cancel::new());
+        let c2 = cancel.clone();
+        let d2 = d.clone();
+        let t = std::thread::spawn(move || {
+            acquire_waiting("t", &opts(&d2), None, Some(&c2))
+                .err()
+                .unwrap()
+                .code
+        });
+        cancel.cancel();
+        assert_eq!(t.join().unwrap(), Code::Aborted);
+        holder.release().unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
