@@ -175,6 +175,14 @@ export declare function list(options?: DirOptions): Status[]
 /** The package version. */
 export declare const version: string
 
+/**
+ * Renders health results (from `health()` / `healthSync()`) in the Prometheus text exposition
+ * format: one gauge family per metric (`pid_guard_up`, `pid_guard_healthy`, `pid_guard_cpu_percent`,
+ * `pid_guard_memory_rss_bytes`, ...), samples labelled by guard name (by `pid` when there is none);
+ * metrics that are `null` are left out. Throws `EINVALIDOPTION` for anything but health objects.
+ */
+export declare function toPrometheus(health: object | readonly object[]): string
+
 declare const pidGuard: {
   acquire: typeof acquire
   status: typeof status
@@ -182,5 +190,6 @@ declare const pidGuard: {
   Guard: typeof Guard
   PidGuardError: typeof PidGuardError
   version: string
+  toPrometheus: typeof toPrometheus
 }
 export default pidGuard

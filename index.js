@@ -3,8 +3,9 @@
 
 const { acquire, status, list, Guard } = require('./lib/guard')
 const { PidGuardError } = require('./lib/errors')
+const { toPrometheus } = require('./lib/prometheus')
 const { binding } = require('./lib/native')
 
 const version = binding.version()
 
-module.exports = { acquire, status, list, Guard, PidGuardError, version }
+module.exports = { acquire, status, list, Guard, PidGuardError, version, toPrometheus }

@@ -1,0 +1,312 @@
+'use strict'
+// `pid-guard health [name] [--pid N | --port N] [--url URL] [--json | --prometheus] [--watch[=MS]]`:
+// is the service running, how much CPU and memory it uses, does it listen on its port, does its
+// health endpoint answer. Exit 0 healthy, 1 unhealthy, 3 not running / unknown, 2 usage error.
+
+const { toPrometheus } = require('../prometheus')
+const { writeOut, writeErr, parse, UsageError, green, red, yellow, dim, duration } = require('./output')
+
+const usage = `Usage: pid-guard health [name] [--pid N | --port N] [--url URL]
+                        [--json | --prometheus] [--watch[=MS]] [--dir DIR]
+
+Checks a guarded service: running, CPU, memory, the port it should listen on, its health
+endpoint (the JSON fields it answers with) and its child processes. The port and URL
+recorded by the holder (acquire(name, { meta: { port, url } })) are used unless given.
+
+Target (one of):
+  name            a guard name (every guard in the directory when none is given)
+  --pid N         the process N
+  --port N        the process listening on TCP port N (with a name: the port it should use)
+
+Options:
+  --url URL       also probe this health endpoint (http:// or https://)
+  --json          print the result as JSON
+  --prometheus    print the result in the Prometheus text format
+  --watch[=MS]    sample again every MS milliseconds (default 2000) until Ctrl-C
+  --sample MS     CPU sampling window (default: 200 for people, 0 = not sampled for
+                  --json and --prometheus, so scripts stay fast; always 200 with --watch)
+  --timeout MS    endpoint timeout (default 2000)
+  --children F    count only descendants whose name matches F (text, or /regex/)
+  --dir DIR       the guard directory (or PID_GUARD_DIR)
+
+Exit status: 0 healthy, 1 unhealthy, 3 not running or unknown name, 2 usage error.
+`
+
+const DEFAULT_WATCH_MS = 2000
+
+function integer(flag, text, min, max) {
+  if (!/^\d+$/.test(text ?? '')) throw new UsageError(`${flag} expects a whole number, not "${text}"`)
+  const n = Number(text)
+  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, not ${n}`)
+  return n
+}
+
+/** Parses argv into { target, options, format, watchMs }; throws UsageError for nonsense. */
+function parseOptions(argv) {
+  // `--watch` takes an optional value: a bare `--watch` must not swallow the next argument.
+  const args = argv.map((a) => (a === '--watch' ? '--watch=' : a))
+  const { values, positionals } = parse(args, {
+    pid: { type: 'string' },
+    port: { type: 'string' },
+    url: { type: 'string' },
+    prometheus: { type: 'boolean' },
+    watch: { type: 'string' },
+    sample: { type: 'string' },
+    timeout: { type: 'string' },
+    children: { type: 'string' },
+  })
+  if (positionals.length > 1) throw new UsageError(`expects at most one guard name, got ${positionals.length}: ${positionals.join(' ')}`)
+  const name = positionals[0]
+  if (values.json && values.prometheus) throw new UsageError('--json and --prometheus cannot be used together: pick one output format')
+  if (values.pid !== undefined && values.port !== undefined) throw new UsageError('--pid and --port cannot be used together: give the process either by pid or by the port it listens on')
+  if (name !== undefined && values.pid !== undefined) throw new UsageError(`a guard name ("${name}") and --pid cannot be used together: the guard already says which process it is`)
+
+  const options = {}
+  if (values.dir !== undefined) options.dir = values.dir
+  if (values.url !== undefined) {
+    let u
+    try {
+      u = new URL(values.url)
+    } catch {
+      throw new UsageError(`--url expects an absolute URL like http://127.0.0.1:8080/health, not "${values.url}"`)
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, not ${u.protocol}`)
+    options.url = values.url
+  }
+  if (values.timeout !== undefined) options.timeoutMs = integer('--timeout', values.timeout, 1, 600000)
+  if (values.children !== undefined) {
+    const m = /^\/(.+)\/([a-z]*)$/.exec(values.children)
+    if (m) {
+      try {
+        options.children = new RegExp(m[1], m[2])
+      } catch (err) {
+        throw new UsageError(`--children: invalid regular expression ${values.children}: ${err.message}`)
+      }
+    } else options.children = values.children
+  }
+
+  let target
+  if (values.pid !== undefined) target = { pid: integer('--pid', values.pid, 1, 4194304) }
+  const port = values.port !== undefined ? integer('--port', values.port, 1, 65535) : undefined
+  if (name !== undefined) {
+    target = name
+    if (port !== undefined) options.port = port
+  } else if (port !== undefined) target = { port }
+
+  const format = values.json ? 'json' : values.prometheus ? 'prometheus' : 'human'
+  let watchMs = null
+  if (values.watch !== undefined) watchMs = values.watch === '' ? DEFAULT_WATCH_MS : integer('--watch', values.watch, 50, 86400000)
+  const sampleMs = values.sample !== undefined
+    ? integer('--sample', values.sample, 0, 60000)
+    : watchMs !== null || format === 'human' ? 200 : 0
+  return { target, options, format, watchMs, sampleMs }
+}
+
+// --- sampling ------------------------------------------------------------------------------
+
+function isUsageLike(err) {
+  return err?.name === 'PidGuardError' && (err.code === 'EINVALIDNAME' || err.code === 'EINVALIDOPTION')
+}
+
+/** One sample of one target: a Health, or { error } when the core refused (unknown name...). */
+async function sampleOne(api, target, options, sampleMs) {
+  try {
+    if (sampleMs > 0) return await api.health(target, { ...options, sampleMs })
+    return await api.health(target, { ...options, sampleMs: 0 })
+  } catch (err) {
+    if (isUsageLike(err)) throw new UsageError(err.message.replace(/^pid-guard: /, ''))
+    if (err?.name !== 'PidGuardError') throw err
+    return { error: err, target }
+  }
+}
+
+/** Every target of this invocation: the one given, or every guard in the directory. */
+async function sample(api, opts) {
+  if (opts.target !== undefined) return { all: false, results: [await sampleOne(api, opts.target, opts.options, opts.sampleMs)] }
+  let names
+  try {
+    names = api.list({ dir: opts.options.dir }).map((s) => s.name)
+  } catch (err) {
+    if (isUsageLike(err)) throw new UsageError(err.message.replace(/^pid-guard: /, ''))
+    if (err?.name !== 'PidGuardError') throw err
+    return { all: true, results: [{ error: err }] }
+  }
+  const results = await Promise.all(names.map((n) => sampleOne(api, n, opts.options, opts.sampleMs)))
+  return { all: true, results }
+}
+
+function exitCode({ all, results }) {
+  if (all) {
+    if (!results.length || results.every((r) => r.error)) return 3
+    return results.every((r) => !r.error && r.healthy) ? 0 : 1
+  }
+  const [r] = results
+  if (r.error || !r.alive) return 3
+  return r.healthy ? 0 : 1
+}
+
+// --- rendering -----------------------------------------------------------------------------
+
+function bytes(n) {
+  if (typeof n !== 'number') return '?'
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  let v = n
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
+}
+
+function targetText(target) {
+  if (typeof target === 'string') return `"${target}"`
+  if (target?.pid !== undefined) return `pid ${target.pid}`
+  if (target?.port !== undefined) return `port ${target.port}`
+  return 'the guard directory'
+}
+
+function fields(body) {
+  if (body === null || body === undefined) return ''
+  let text
+  if (typeof body === 'object' && !Array.isArray(body)) {
+    text = Object.entries(body).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
+  } else text = typeof body === 'string' ? `"${body.replace(/\s+/g, ' ')}"` : JSON.stringify(body)
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text
+}
+
+/** One line per check, each with a mark, for people. */
+function describe(h) {
+  const ok = green('✓')
+  const bad = red('✗')
+  const info = dim('-')
+  const line = (mark, label, text) => `  ${mark} ${label.padEnd(9)} ${text}`
+  if (h.error) return `${red('✗')} ${targetText(h.target)}: ${h.error.message.replace(/^pid-guard: /, '')}\n`
+
+  const who = h.name != null ? `${h.name} (pid ${h.pid ?? 'unknown'})` : `pid ${h.pid ?? 'unknown'}`
+  const verdict = !h.alive ? red('not running') : h.healthy ? green('healthy') : red('unhealthy')
+  const lines = [`${who}: ${verdict}`]
+  if (!h.alive) {
+    lines.push(line(bad, 'running', 'no'))
+  } else {
+    const up = typeof h.uptimeMs === 'number' ? `up ${duration(h.uptimeMs)}` : 'up ?'
+    const since = typeof h.startedAt === 'number' ? `, since ${new Date(h.startedAt).toISOString()}` : ''
+    lines.push(line(ok, 'running', up + since))
+    lines.push(line(typeof h.cpuPercent === 'number' ? ok : info, 'cpu', typeof h.cpuPercent === 'number' ? `${h.cpuPercent.toFixed(1)} %` : 'not sampled (--sample 200 measures it)'))
+    const threads = typeof h.threads === 'number' ? `, ${h.threads} thread${h.threads === 1 ? '' : 's'}` : ''
+    lines.push(line(h.memory ? ok : info, 'memory', h.memory ? `rss ${bytes(h.memory.rss)}, virtual ${bytes(h.memory.virtual)}${threads}` : 'unknown'))
+  }
+  if (h.port) {
+    const p = h.port
+    const text = !p.listening
+      ? 'nothing listens on it'
+      : p.ownedByPid === false ? 'listening, but by another process' : 'listening'
+    lines.push(line(p.listening && p.ownedByPid !== false ? ok : bad, `port ${p.number}`, text))
+  } else if (h.alive && Array.isArray(h.listening) && h.listening.length) {
+    const socks = h.listening.map((l) => (l.family === 'ipv6' ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`))
+    lines.push(line(ok, 'listening', socks.join(', ')))
+  }
+  if (h.endpoint) {
+    const e = h.endpoint
+    const latency = typeof e.latencyMs === 'number' ? ` in ${Math.round(e.latencyMs)} ms` : ''
+    const status = e.status != null ? ` ${e.status}` : ''
+    const err = e.error ? `: ${e.error}` : ''
+    const body = fields(e.body)
+    lines.push(line(e.ok ? ok : bad, 'endpoint', `${e.url}${status}${latency}${err}${body ? `  ${body}` : ''}`))
+  }
+  if (h.alive && typeof h.children === 'number') lines.push(line(ok, 'children', String(h.children)))
+  for (const p of h.problems ?? []) lines.push(`  ${yellow('!')} ${p}`)
+  return lines.join('\n') + '\n'
+}
+
+function jsonSafe(r) {
+  if (!r.error) return r
+  return { target: r.target ?? null, error: { code: r.error.code, message: r.error.message } }
+}
+
+function render({ all, results }, format, api) {
+  if (format === 'json') return JSON.stringify(all ? results.map(jsonSafe) : jsonSafe(results[0]), null, 2) + '\n'
+  if (format === 'prometheus') {
+    const ok = results.filter((r) => !r.error)
+    const text = toPrometheus(ok)
+    const errs = results.filter((r) => r.error).map((r) => `# ${targetText(r.target)}: ${r.error.message.replace(/\n/g, ' ')}\n`)
+    return text + errs.join('')
+  }
+  if (all && !results.length) return 'no guards\n'
+  return results.map(describe).join('')
+}
+
+// --- commands ------------------------------------------------------------------------------
+
+async function once(api, opts) {
+  const s = await sample(api, opts)
+  const text = render(s, opts.format, api)
+  writeOut(text)
+  const code = exitCode(s)
+  // A not-running single target also says so on stderr for scripts that hide stdout.
+  if (opts.format !== 'human' && code === 3 && !s.all && s.results[0].error) writeErr(`${s.results[0].error.message}\n`)
+  return code
+}
+
+function watch(api, opts) {
+  const tty = Boolean(process.stdout.isTTY)
+  // Redraw in place on a terminal (cursor home + clear screen: cursor control, not colour, so
+  // NO_COLOR leaves it on); anything else gets every sample, separated by a blank line.
+  const clear = tty && process.env.TERM !== 'dumb' ? '\x1b[H\x1b[2J' : ''
+  return new Promise((resolve, reject) => {
+    let stopped = false
+    let timer = null
+    let first = true
+    const stop = () => {
+      if (stopped) return
+      stopped = true
+      clearTimeout(timer)
+      process.removeListener('SIGINT', stop)
+      process.removeListener('SIGTERM', stop)
+      resolve(0)
+      // A sample in flight (CPU window, endpoint timeout) must not hold Ctrl-C up for long.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 300).unref()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+    const tick = async () => {
+      const started = Date.now()
+      let s
+      try {
+        s = await sample(api, opts)
+      } catch (err) {
+        stopped = true
+        process.removeListener('SIGINT', stop)
+        process.removeListener('SIGTERM', stop)
+        reject(err)
+        return
+      }
+      if (stopped) return
+      const text = render(s, opts.format, api)
+      const stamp = opts.format === 'human' ? dim(`${new Date().toISOString()}  every ${opts.watchMs} ms, Ctrl-C to stop`) + '\n' : ''
+      if (clear) writeOut(clear + stamp + text)
+      else writeOut((first ? '' : '\n') + stamp + text)
+      first = false
+      timer = setTimeout(tick, Math.max(0, opts.watchMs - (Date.now() - started)))
+    }
+    tick()
+  })
+}
+
+async function run(argv) {
+  const opts = parseOptions(argv)
+  const api = require('../..')
+  if (typeof api.health !== 'function') {
+    writeErr('pid-guard health: this build has no health support (index.js exports no health())\n')
+    return 1
+  }
+  return opts.watchMs !== null ? watch(api, opts) : once(api, opts)
+}
+
+module.exports = {
+  summary: 'is it running, CPU, memory, port, endpoint (exit 0 healthy, 1 not, 3 not running)',
+  usage,
+  run,
+  parseOptions,
+  describe,
+}
