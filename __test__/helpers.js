@@ -219,6 +219,7 @@ module.exports = {
   CLI,
   tmpDir,
   track,
+  lineReader,
   startHolder,
   hold,
   waitExit,
