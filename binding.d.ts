@@ -9,18 +9,32 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Lets JS abort a wait running on the thread pool (`AbortSignal` -> `cancel()`). */
+export declare class NativeCancel {
+  constructor()
+  cancel(): void
+}
+
 export declare class NativeGuard {
   /** Everything about the guard as JSON (read once by the JS Guard). */
   info(): string
   update(metaJson: string): void
   release(): void
+  /** The lock's fd, to hand to a child process (`pid-guard run`); -1 when released. */
+  fd(): number
+  /** Records `pid` (a child sharing the lock) as the holder in the pid file and record. */
+  handOver(pid: number, cmdline: Array<string>): string
   released(): boolean
 }
 
-export declare function acquire(name: string, dir?: string | undefined | null, mode?: string | undefined | null, metaJson?: string | undefined | null): NativeGuard
+export declare function acquire(name: string, optionsJson: string): NativeGuard
+
+export declare function acquireAsync(name: string, optionsJson: string, cancel: NativeCancel): Promise<NativeGuard>
 
 export declare function list(dir?: string | undefined | null): string
 
 export declare function status(name: string, dir?: string | undefined | null): string
+
+export declare function stopAsync(argsJson: string): Promise<string>
 
 export declare function version(): string

@@ -835,8 +835,11 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeCancel = nativeBinding.NativeCancel
 module.exports.NativeGuard = nativeBinding.NativeGuard
 module.exports.acquire = nativeBinding.acquire
+module.exports.acquireAsync = nativeBinding.acquireAsync
 module.exports.list = nativeBinding.list
 module.exports.status = nativeBinding.status
+module.exports.stopAsync = nativeBinding.stopAsync
 module.exports.version = nativeBinding.version

@@ -1,12 +1,12 @@
 'use strict'
 // acquire / status / list: argument checks and the Guard object over the native handle.
 
-const { binding, call, normalizeStatus } = require('./native')
+const { binding, call, callAsync, normalizeStatus } = require('./native')
 const { PidGuardError, invalidOption } = require('./errors')
 const hooks = require('./hooks')
 
 const dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose')
-const ACQUIRE_KEYS = new Set(['dir', 'mode', 'meta', 'cleanup'])
+const ACQUIRE_KEYS = new Set(['dir', 'mode', 'meta', 'cleanup', 'onConflict', 'timeoutMs', 'graceMs', 'takeoverSignal', 'signal'])
 
 function checkName(name) {
   if (typeof name !== 'string') {
@@ -75,6 +75,16 @@ class Guard {
     call(() => this.#native.release())
   }
 
+  /** @internal for `pid-guard run`: the lock fd to share with the child. */
+  _fd() {
+    return this.#native.fd()
+  }
+
+  /** @internal for `pid-guard run`: record the child as the holder. */
+  _handOver(pid, cmdline) {
+    this.#info = JSON.parse(call(() => this.#native.handOver(pid, cmdline)))
+  }
+
   [dispose]() {
     this.release()
   }
@@ -85,22 +95,80 @@ class Guard {
   }
 }
 
-function acquire(name, options = {}) {
+/** Checks acquire options in JS (clear messages) and builds what the addon takes. */
+function acquireArgs(name, options, isAsync) {
   checkName(name)
   if (options === null || typeof options !== 'object') throw invalidOption('options must be an object')
   for (const k of Object.keys(options)) {
     if (!ACQUIRE_KEYS.has(k)) throw invalidOption(`unknown option "${k}" (known: ${[...ACQUIRE_KEYS].join(', ')})`)
   }
-  const dir = checkDir(options)
   const mode = options.mode ?? 'exclusive'
   if (mode !== 'exclusive' && mode !== 'shared') {
     throw invalidOption(`options.mode must be 'exclusive' or 'shared', not ${JSON.stringify(mode)}`)
   }
   const cleanup = options.cleanup ?? true
   if (typeof cleanup !== 'boolean') throw invalidOption('options.cleanup must be true or false')
+  const onConflict = options.onConflict ?? 'fail'
+  if (!['fail', 'wait', 'takeover'].includes(onConflict)) {
+    throw invalidOption(`options.onConflict must be 'fail', 'wait' or 'takeover', not ${JSON.stringify(onConflict)}`)
+  }
+  for (const k of ['timeoutMs', 'graceMs']) {
+    const v = options[k]
+    if (v !== undefined && (typeof v !== 'number' || !(v >= 0))) throw invalidOption(`options.${k} must be a number of milliseconds >= 0`)
+  }
+  if (options.takeoverSignal !== undefined && typeof options.takeoverSignal !== 'string') {
+    throw invalidOption("options.takeoverSignal must be a signal name like 'SIGTERM'")
+  }
+  if (options.signal !== undefined && !isAsync) {
+    throw invalidOption('options.signal (an AbortSignal) is for acquireAsync; acquire is synchronous')
+  }
   const meta = metaJson(options.meta, 'options.meta')
-  const native = call(() => binding.acquire(name, dir, mode, meta))
+  const args = {
+    dir: checkDir(options),
+    mode,
+    meta: meta === undefined ? undefined : JSON.parse(meta),
+    onConflict,
+    timeoutMs: options.timeoutMs,
+    graceMs: options.graceMs,
+    takeoverSignal: options.takeoverSignal,
+  }
+  return { json: JSON.stringify(args), cleanup }
+}
+
+function acquire(name, options = {}) {
+  const { json, cleanup } = acquireArgs(name, options, false)
+  const native = call(() => binding.acquire(name, json))
   return new Guard(native, cleanup)
+}
+
+/**
+ * acquire() off the main thread: waiting and takeover never block the event loop.
+ * `options.signal` (an AbortSignal) aborts a wait with EABORTED.
+ */
+async function acquireAsync(name, options = {}) {
+  const { json, cleanup } = acquireArgs(name, options, true)
+  const signal = options.signal
+  if (signal !== undefined && (typeof signal !== 'object' || typeof signal.aborted !== 'boolean')) {
+    throw invalidOption('options.signal must be an AbortSignal')
+  }
+  const aborted = () =>
+    new PidGuardError({ code: 'EABORTED', message: `pid-guard: waiting for "${name}" was aborted` })
+  if (signal?.aborted) throw aborted()
+  const cancel = new binding.NativeCancel()
+  const onAbort = () => cancel.cancel()
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    const native = await callAsync(() => binding.acquireAsync(name, json, cancel))
+    if (signal?.aborted) {
+      // Won the race with the abort: give the lock back rather than hand over a guard the
+      // caller no longer wants.
+      native.release()
+      throw aborted()
+    }
+    return new Guard(native, cleanup)
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
 }
 
 function status(name, options = {}) {
@@ -112,4 +180,4 @@ function list(options = {}) {
   return JSON.parse(call(() => binding.list(checkDir(options)))).map(normalizeStatus)
 }
 
-module.exports = { acquire, status, list, Guard }
+module.exports = { acquire, acquireAsync, status, list, Guard, metaJson }

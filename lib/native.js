@@ -19,24 +19,38 @@ try {
   throw e
 }
 
+/** Rebuilds a core error (JSON in the message) as a PidGuardError; others pass through. */
+function convert(err) {
+  if (typeof err?.message === 'string' && err.message.startsWith('{"code":')) {
+    let info
+    try {
+      info = JSON.parse(err.message)
+    } catch {
+      return err
+    }
+    const e = new PidGuardError(info)
+    if (info.holders) e.holders = e.holders.map(normalizeHolder)
+    if (e.holders) e.holder = e.holders[0]
+    return e
+  }
+  return err
+}
+
 /** Calls into the addon; a core error arrives as JSON in the message. */
 function call(fn) {
   try {
     return fn()
   } catch (err) {
-    if (typeof err?.message === 'string' && err.message.startsWith('{"code":')) {
-      let info
-      try {
-        info = JSON.parse(err.message)
-      } catch {
-        throw err
-      }
-      const e = new PidGuardError(info)
-      if (info.holders) e.holders = e.holders.map(normalizeHolder)
-      if (e.holders) e.holder = e.holders[0]
-      throw e
-    }
-    throw err
+    throw convert(err)
+  }
+}
+
+/** The same for calls that return a Promise. */
+async function callAsync(fn) {
+  try {
+    return await fn()
+  } catch (err) {
+    throw convert(err)
   }
 }
 
@@ -51,4 +65,4 @@ function normalizeStatus(s) {
   return s
 }
 
-module.exports = { binding, call, normalizeHolder, normalizeStatus }
+module.exports = { binding, call, callAsync, normalizeHolder, normalizeStatus }

@@ -12,7 +12,7 @@ use crate::error::{Code, Error, Result};
 use crate::flock::{self, LockError};
 use crate::fsio;
 use crate::holder::Holder;
-use crate::identity;
+use crate::identity::{self, Probe};
 use crate::layout::{self, Layout};
 use crate::log::debug;
 use crate::mode::Mode;
@@ -43,6 +43,12 @@ pub struct Recovered {
     pub started_at: Option<u64>,
     pub reason: String,
     pub removed: Vec<PathBuf>,
+    /// Takeover: the signals sent to the old holder, in order (`SIGTERM`, then `SIGKILL`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<String>,
+    /// Takeover: how long the old holder took to let go, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
 }
 
 pub struct Guard {
@@ -53,6 +59,20 @@ pub struct Guard {
     record_path: PathBuf,
     record: Record,
     recovered: Vec<Recovered>,
+}
+
+fn exe_of(pid: u32) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
 }
 
 /// Shared holders of one process (worker threads) share a PID and so its files: count them.
@@ -265,6 +285,8 @@ fn recover_shared(l: &Layout, recovered: &mut Vec<Recovered>, only_dead: bool) -
             started_at: h.record.as_ref().and_then(|r| r.started_at),
             reason: format!("shared holder: {}", h.stale_reason()),
             removed,
+            signals: Vec::new(),
+            waited_ms: None,
         });
     }
     Ok(())
@@ -294,6 +316,8 @@ fn recover_exclusive(l: &Layout, recovered: &mut Vec<Recovered>) -> Result<()> {
         started_at: files.record.as_ref().and_then(|r| r.started_at),
         reason: reasons.join("; "),
         removed,
+        signals: Vec::new(),
+        waited_ms: None,
     };
     debug(format_args!(
         "{}: recovered stale guard: {}",
@@ -429,6 +453,9 @@ impl Guard {
     pub fn record(&self) -> &Record {
         &self.record
     }
+    pub(crate) fn push_recovered(&mut self, r: Recovered) {
+        self.recovered.push(r);
+    }
     pub fn is_released(&self) -> bool {
         self.file.is_none()
     }
@@ -447,6 +474,64 @@ impl Guard {
         self.record.meta = meta;
         fsio::replace_file(&self.record_path, &self.record.to_bytes())
             .map_err(|e| Error::io(&e, "write the record", &self.record_path))
+    }
+
+    /// The lock's file descriptor, for handing the lock to a child process (`pid-guard run`):
+    /// the child then shares the lock, which lives until both have closed it.
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        self.file.as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// Makes the pid file and record name `pid` (a child that shares the lock) instead of this
+    /// process, so `kill $(cat pidfile)` and `stop` reach the service itself. Both files are
+    /// replaced atomically: readers never see them empty.
+    pub fn hand_over(&mut self, pid: u32, cmdline: Vec<String>) -> Result<()> {
+        if self.file.is_none() {
+            return Err(Error::new(
+                Code::Released,
+                format!("the guard \"{}\" was already released", self.layout.name),
+            ));
+        }
+        let Probe::Alive(identity) = identity::probe(pid) else {
+            return Err(Error::new(
+                Code::NotFound,
+                format!(
+                    "process {pid} exited before it could be recorded as the holder of \"{}\"",
+                    self.layout.name
+                ),
+            ));
+        };
+        let mut rec = self.record.clone();
+        rec.pid = pid;
+        rec.start_id = identity.as_ref().map(|i| i.start_id.clone());
+        rec.started_at = identity.and_then(|i| i.started_at_ms);
+        rec.exe = exe_of(pid).or(rec.exe);
+        rec.cmdline = cmdline;
+        let (pid_path, record_path) = match self.mode {
+            Mode::Exclusive => (self.pid_path.clone(), self.record_path.clone()),
+            Mode::Shared => (self.layout.shared_pid(pid), self.layout.shared_record(pid)),
+        };
+        fsio::replace_file(&record_path, &rec.to_bytes())
+            .map_err(|e| Error::io(&e, "write the record", &record_path))?;
+        fsio::replace_file(&pid_path, pidfile::format(pid).as_bytes())
+            .map_err(|e| Error::io(&e, "write the pid file", &pid_path))?;
+        if self.mode == Mode::Shared && shared_ref(&self.pid_path, -1) == 0 {
+            let _ = fsio::remove(&self.pid_path);
+            let _ = fsio::remove(&self.record_path);
+        }
+        if self.mode == Mode::Shared {
+            shared_ref(&pid_path, 1);
+        }
+        debug(format_args!(
+            "{}: handed over to pid {pid}",
+            self.layout.name
+        ));
+        self.pid_path = pid_path;
+        self.record_path = record_path;
+        self.record = rec;
+        Ok(())
     }
 
     /// Removes the holder's files and frees the lock. Idempotent.

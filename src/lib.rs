@@ -8,6 +8,7 @@ pub mod error;
 pub mod flock;
 pub mod fsio;
 pub mod guard;
+pub mod health;
 pub mod holder;
 pub mod identity;
 pub mod kernel_locks;
@@ -16,7 +17,10 @@ pub mod log;
 pub mod mode;
 pub mod pidfile;
 pub mod record;
+pub mod signal;
 pub mod status;
+pub mod stop;
+pub mod takeover;
 pub mod wait;
 
 pub mod binding;

@@ -4,9 +4,12 @@ use super::{invalid, json, to_js};
 use crate::guard::{self, AcquireOptions, Guard};
 use crate::mode::Mode;
 use crate::record;
+use crate::takeover::TakeoverOptions;
+use crate::wait::Cancel;
 use napi_derive::napi;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 fn meta(meta_json: Option<&str>) -> napi::Result<serde_json::Value> {
     record::parse_meta(meta_json).map_err(invalid)
@@ -14,7 +17,7 @@ fn meta(meta_json: Option<&str>) -> napi::Result<serde_json::Value> {
 
 #[napi]
 pub struct NativeGuard {
-    inner: Guard,
+    pub(crate) inner: Guard,
 }
 
 #[derive(Serialize)]
@@ -61,30 +64,126 @@ impl NativeGuard {
         self.inner.release().map_err(to_js)
     }
 
+    /// The lock's fd, to hand to a child process (`pid-guard run`); -1 when released.
+    #[napi]
+    pub fn fd(&self) -> i32 {
+        #[cfg(unix)]
+        {
+            self.inner.raw_fd().unwrap_or(-1)
+        }
+        #[cfg(not(unix))]
+        {
+            -1
+        }
+    }
+
+    /// Records `pid` (a child sharing the lock) as the holder in the pid file and record.
+    #[napi]
+    pub fn hand_over(&mut self, pid: u32, cmdline: Vec<String>) -> napi::Result<String> {
+        self.inner.hand_over(pid, cmdline).map_err(to_js)?;
+        self.info()
+    }
+
     #[napi]
     pub fn released(&self) -> bool {
         self.inner.is_released()
     }
 }
 
-#[napi]
-pub fn acquire(
-    name: String,
-    dir: Option<String>,
-    mode: Option<String>,
-    meta_json: Option<String>,
-) -> napi::Result<NativeGuard> {
-    let mode = match mode.as_deref() {
+/// Options of acquire as the JS layer sends them (already checked there; checked again here).
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AcquireArgs {
+    pub dir: Option<String>,
+    pub mode: Option<String>,
+    pub meta: Option<serde_json::Value>,
+    pub on_conflict: Option<String>,
+    pub timeout_ms: Option<f64>,
+    pub grace_ms: Option<f64>,
+    pub takeover_signal: Option<String>,
+}
+
+pub enum Conflict {
+    Fail,
+    Wait(Option<Duration>),
+    Takeover(TakeoverOptions),
+}
+
+pub struct Parsed {
+    pub dir: Option<PathBuf>,
+    pub mode: Mode,
+    pub meta: serde_json::Value,
+    pub conflict: Conflict,
+}
+
+fn ms(v: Option<f64>, what: &str) -> napi::Result<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(x) if x.is_finite() && x >= 0.0 => Ok(Some(Duration::from_millis(x as u64))),
+        Some(x) => Err(invalid(format!(
+            "{what} must be a number of milliseconds >= 0, not {x}"
+        ))),
+    }
+}
+
+pub fn parse_args(json_text: &str) -> napi::Result<Parsed> {
+    let a: AcquireArgs = serde_json::from_str(json_text)
+        .map_err(|e| invalid(format!("bad acquire options: {e}")))?;
+    let mode = match a.mode.as_deref() {
         None => Mode::Exclusive,
         Some(m) => Mode::parse(m)
             .ok_or_else(|| invalid(format!("mode must be 'exclusive' or 'shared', not {m:?}")))?,
     };
-    let opts = AcquireOptions {
-        dir: dir.as_deref().map(Path::new),
-        mode,
-        meta: meta(meta_json.as_deref())?,
+    let meta_text = a.meta.as_ref().map(|m| m.to_string());
+    let meta = meta(meta_text.as_deref())?;
+    let timeout = ms(a.timeout_ms, "timeoutMs")?;
+    let conflict = match a.on_conflict.as_deref().unwrap_or("fail") {
+        "fail" => Conflict::Fail,
+        "wait" => Conflict::Wait(timeout),
+        "takeover" => Conflict::Takeover(TakeoverOptions {
+            signal: match a.takeover_signal.as_deref() {
+                None => crate::signal::SIGTERM,
+                Some(s) => crate::signal::parse_signal(s).ok_or_else(|| {
+                    invalid(format!(
+                        "takeoverSignal {s:?} is not a signal name like 'SIGTERM'"
+                    ))
+                })?,
+            },
+            grace: ms(a.grace_ms, "graceMs")?.unwrap_or(Duration::from_millis(5000)),
+            kill_wait: timeout.unwrap_or(Duration::from_secs(10)),
+        }),
+        other => {
+            return Err(invalid(format!(
+                "onConflict must be 'fail', 'wait' or 'takeover', not {other:?}"
+            )))
+        }
     };
-    guard::acquire(&name, &opts)
+    Ok(Parsed {
+        dir: a.dir.map(PathBuf::from),
+        mode,
+        meta,
+        conflict,
+    })
+}
+
+/// Acquires under the conflict policy; `cancel` stops a wait or takeover early.
+pub fn run_acquire(name: &str, p: &Parsed, cancel: Option<&Cancel>) -> crate::error::Result<Guard> {
+    let opts = AcquireOptions {
+        dir: p.dir.as_deref(),
+        mode: p.mode,
+        meta: p.meta.clone(),
+    };
+    match &p.conflict {
+        Conflict::Fail => guard::acquire(name, &opts),
+        Conflict::Wait(t) => crate::wait::acquire_waiting(name, &opts, *t, cancel),
+        Conflict::Takeover(t) => crate::takeover::acquire_takeover(name, &opts, t, cancel),
+    }
+}
+
+#[napi]
+pub fn acquire(name: String, options_json: String) -> napi::Result<NativeGuard> {
+    let p = parse_args(&options_json)?;
+    run_acquire(&name, &p, None)
         .map(|inner| NativeGuard { inner })
         .map_err(to_js)
 }

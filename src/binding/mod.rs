@@ -3,6 +3,8 @@
 //! `PidGuardError`s, so every shape is defined once, by the core's serde types.
 
 pub mod guard;
+pub mod health;
+pub mod lifecycle;
 
 use crate::error::{Code, Error};
 use serde::Serialize;

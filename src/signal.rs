@@ -1,0 +1,286 @@
+//! Signalling a process only after proving who it is.
+//!
+//! Rules: never PID <= 1, never our own PID, never a process group (the PID is always passed as a
+//! positive number), never a process whose start time differs from the one expected. On Linux the
+//! process is pinned with a pidfd first and checked after: a pidfd cannot be redirected to a
+//! process that reuses the PID later, so the check and the signal concern the same process.
+
+use crate::identity::{self, Probe};
+use std::time::{Duration, Instant};
+
+/// A process proven to be the expected one, ready to be signalled.
+pub struct Verified {
+    pub pid: u32,
+    pub start_id: String,
+    #[cfg(target_os = "linux")]
+    pidfd: Option<std::os::fd::OwnedFd>,
+}
+
+/// Signals by name, as in `kill -l` (`SIGTERM`, `TERM`, or a number).
+pub fn parse_signal(name: &str) -> Option<i32> {
+    #[cfg(unix)]
+    {
+        let n = name.trim().to_ascii_uppercase();
+        let n = n.strip_prefix("SIG").unwrap_or(&n);
+        Some(match n {
+            "TERM" => libc::SIGTERM,
+            "INT" => libc::SIGINT,
+            "HUP" => libc::SIGHUP,
+            "QUIT" => libc::SIGQUIT,
+            "KILL" => libc::SIGKILL,
+            "USR1" => libc::SIGUSR1,
+            "USR2" => libc::SIGUSR2,
+            other => other.parse().ok().filter(|&s| s > 0 && s < 65)?,
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = name;
+        Some(15)
+    }
+}
+
+pub fn signal_name(sig: i32) -> String {
+    #[cfg(unix)]
+    {
+        match sig {
+            libc::SIGTERM => "SIGTERM".into(),
+            libc::SIGINT => "SIGINT".into(),
+            libc::SIGHUP => "SIGHUP".into(),
+            libc::SIGQUIT => "SIGQUIT".into(),
+            libc::SIGKILL => "SIGKILL".into(),
+            libc::SIGUSR1 => "SIGUSR1".into(),
+            libc::SIGUSR2 => "SIGUSR2".into(),
+            n => format!("signal {n}"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = sig;
+        "TerminateProcess".into()
+    }
+}
+
+pub const SIGKILL: i32 = {
+    #[cfg(unix)]
+    {
+        libc::SIGKILL
+    }
+    #[cfg(not(unix))]
+    {
+        9
+    }
+};
+
+pub const SIGTERM: i32 = {
+    #[cfg(unix)]
+    {
+        libc::SIGTERM
+    }
+    #[cfg(not(unix))]
+    {
+        15
+    }
+};
+
+/// Proves `pid` is a live process we may signal, and (when `expected` is given) the one with that
+/// start time. The error says why not, in a sentence.
+pub fn verify(pid: u32, expected: Option<&str>) -> Result<Verified, String> {
+    if pid <= 1 {
+        return Err(format!("pid {pid} is never signalled"));
+    }
+    if pid == std::process::id() {
+        return Err(format!("pid {pid} is this process itself"));
+    }
+    if i32::try_from(pid).is_err() {
+        return Err(format!("pid {pid} is out of range"));
+    }
+    #[cfg(target_os = "linux")]
+    let pidfd = pidfd_open(pid);
+    match identity::probe(pid) {
+        Probe::Gone => Err(format!("process {pid} is not running")),
+        Probe::Alive(None) => Err(format!(
+            "the start time of process {pid} cannot be read, so it cannot be verified (another user's process?)"
+        )),
+        Probe::Alive(Some(id)) => {
+            if let Some(want) = expected {
+                if want != id.start_id {
+                    return Err(format!(
+                        "pid {pid} now belongs to another process (start time {} instead of the recorded {want})",
+                        id.start_id
+                    ));
+                }
+            }
+            Ok(Verified {
+                pid,
+                start_id: id.start_id,
+                #[cfg(target_os = "linux")]
+                pidfd,
+            })
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: raw syscall with a positive pid and no flags; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel returned a fresh fd that nobody else owns.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+impl Verified {
+    /// Sends `sig`. Without a pidfd the identity is checked once more right before `kill`.
+    pub fn send(&self, sig: i32) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            use std::os::fd::AsRawFd;
+            // SAFETY: valid pidfd; a null siginfo means "as kill() would".
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            return match rc {
+                0 => Ok(()),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    // ESRCH: it exited meanwhile, which is what we wanted.
+                    if e.raw_os_error() == Some(libc::ESRCH) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
+            };
+        }
+        self.send_unpinned(sig)
+    }
+
+    fn send_unpinned(&self, sig: i32) -> std::io::Result<()> {
+        match identity::probe(self.pid) {
+            Probe::Alive(Some(id)) if id.start_id == self.start_id => {}
+            _ => return Ok(()), // gone (or replaced): never signal a stranger
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: pid > 1 (checked in verify), so this addresses exactly one process.
+            if unsafe { libc::kill(self.pid as libc::pid_t, sig) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    return Err(e);
+                }
+            }
+            Ok(())
+        }
+        #[cfg(windows)]
+        {
+            let _ = sig;
+            use windows_sys::Win32::Foundation::CloseHandle;
+            use windows_sys::Win32::System::Threading::{
+                OpenProcess, TerminateProcess, PROCESS_TERMINATE,
+            };
+            // SAFETY: documented Win32 calls; the handle is closed after use.
+            unsafe {
+                let h = OpenProcess(PROCESS_TERMINATE, 0, self.pid);
+                if h.is_null() {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let ok = TerminateProcess(h, 1);
+                CloseHandle(h);
+                if ok == 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Whether the process has exited (a zombie counts as exited).
+    pub fn exited(&self) -> bool {
+        match identity::probe(self.pid) {
+            Probe::Gone => true,
+            Probe::Alive(Some(id)) => id.start_id != self.start_id,
+            Probe::Alive(None) => false,
+        }
+    }
+
+    /// Waits until the process exits or `deadline`; true if it exited. Linux: the pidfd becomes
+    /// readable on exit, so no polling. Elsewhere: checked every 10 ms.
+    pub fn wait_exit(&self, deadline: Instant) -> bool {
+        loop {
+            if self.exited() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            #[cfg(target_os = "linux")]
+            if let Some(fd) = &self.pidfd {
+                use std::os::fd::AsRawFd;
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut p, 1, ms) };
+                continue;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(10)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_unsafe_targets() {
+        assert!(verify(0, None).is_err());
+        assert!(verify(1, None).is_err());
+        assert!(verify(std::process::id(), None).is_err());
+        assert!(verify(u32::MAX, None).is_err());
+    }
+
+    #[test]
+    fn signals_a_verified_child_and_refuses_a_wrong_start_time() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let err = verify(pid, Some("linux-ticks:1")).err().unwrap();
+        assert!(err.contains("another process"), "{err}");
+        let v = verify(pid, None).unwrap();
+        assert!(!v.exited());
+        v.send(SIGTERM).unwrap();
+        assert!(v.wait_exit(Instant::now() + Duration::from_secs(10)));
+        let status = child.wait().unwrap();
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(SIGTERM)
+        );
+    }
+
+    #[test]
+    fn parses_signal_names() {
+        assert_eq!(parse_signal("SIGTERM"), Some(SIGTERM));
+        assert_eq!(parse_signal("term"), Some(SIGTERM));
+        assert_eq!(parse_signal("9"), Some(SIGKILL));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+        assert_eq!(parse_signal("0"), None);
+    }
+}

@@ -1,0 +1,150 @@
+//! Takeover: for restarts. Signal the verified holder (SIGTERM by default), wait for the lock
+//! itself to be released (no fixed sleeps: the new copy starts the moment the old one lets go),
+//! SIGKILL it after the grace period, then acquire. Only holders whose identity matches what
+//! they recorded are ever signalled; a shared guard's holders are all taken over.
+
+use crate::error::{Code, Error, Result};
+use crate::guard::{self, AcquireOptions, Guard, Recovered};
+use crate::holder::Holder;
+use crate::log::debug;
+use crate::signal::{self, Verified};
+use crate::wait::{self, Cancel};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub struct TakeoverOptions {
+    pub signal: i32,
+    pub grace: Duration,
+    /// After SIGKILL, how long to wait for the kernel to free the lock.
+    pub kill_wait: Duration,
+}
+
+/// Proves a holder reported by status/ELOCKED may be signalled.
+pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verified, String> {
+    let Some(pid) = h.pid else {
+        return Err(
+            "its pid is unknown (no pid file, and the OS lock table does not name it)".into(),
+        );
+    };
+    if h.verified {
+        let want = h.record.as_ref().and_then(|r| r.start_id.as_deref());
+        return signal::verify(pid, want);
+    }
+    if h.source == "kernel" {
+        // The kernel says this PID holds the lock, but the PID it lists may have been reused
+        // (an inherited lock outlives its locker): only a process that started before the lock
+        // file was created can be the locker. The lock file is never written, so its mtime is
+        // its creation time.
+        let created = std::fs::symlink_metadata(lock_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64);
+        let v = signal::verify(pid, None)?;
+        let started = match crate::identity::probe(pid) {
+            crate::identity::Probe::Alive(Some(id)) if id.start_id == v.start_id => {
+                id.started_at_ms
+            }
+            _ => None,
+        };
+        return match (started, created) {
+            // Start times are in clock ticks and the boot time in whole seconds: allow 1 s.
+            (Some(s), Some(c)) if s <= c + 1000 => Ok(v),
+            _ => Err(format!(
+                "pid {pid} is listed by the kernel as the holder but started after the lock file was created, so it may be a reused PID"
+            )),
+        };
+    }
+    Err(match &h.record {
+        None => format!("pid {pid} left no record (start time) to verify it against"),
+        Some(_) => h.stale_reason(),
+    })
+}
+
+fn not_verified(name: &str, pid: Option<u32>, why: &str) -> Error {
+    let mut e = Error::new(
+        Code::NotVerified,
+        format!(
+            "will not take over \"{name}\": {why}. Nothing was signalled{}",
+            pid.map(|p| format!("; if pid {p} is the old copy, stop it yourself"))
+                .unwrap_or_default()
+        ),
+    );
+    e.errno = None;
+    e
+}
+
+pub fn acquire_takeover(
+    name: &str,
+    opts: &AcquireOptions,
+    t: &TakeoverOptions,
+    cancel: Option<&Cancel>,
+) -> Result<Guard> {
+    let started = Instant::now();
+    let (holders, lock_path) = match guard::acquire(name, opts) {
+        Ok(g) => return Ok(g),
+        Err(e) if e.code == Code::Locked => {
+            let lock = guard::prepare(name, opts)?.lock;
+            (e.holders, lock)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut targets = Vec::new();
+    for h in &holders {
+        match verify_holder(h, &lock_path) {
+            Ok(v) => targets.push(v),
+            Err(why) => {
+                let mut e = not_verified(name, h.pid, &why);
+                e.holders = holders.clone();
+                return Err(e);
+            }
+        }
+    }
+    let mut signals = vec![signal::signal_name(t.signal)];
+    for v in &targets {
+        debug(format_args!(
+            "{name}: takeover: sending {} to verified pid {}",
+            signal::signal_name(t.signal),
+            v.pid
+        ));
+        v.send(t.signal)
+            .map_err(|e| Error::new(Code::Access, format!("cannot signal pid {}: {e}", v.pid)))?;
+    }
+    let mut guard = match wait::acquire_waiting(name, opts, Some(t.grace), cancel) {
+        Ok(g) => g,
+        Err(e) if e.code == Code::Locked => {
+            for v in &targets {
+                if !v.exited() {
+                    debug(format_args!(
+                        "{name}: takeover: pid {} still holds after {} ms: SIGKILL",
+                        v.pid,
+                        t.grace.as_millis()
+                    ));
+                    let _ = v.send(signal::SIGKILL);
+                }
+            }
+            signals.push("SIGKILL".into());
+            wait::acquire_waiting(name, opts, Some(t.kill_wait), cancel)?
+        }
+        Err(e) => return Err(e),
+    };
+    let waited = started.elapsed().as_millis() as u64;
+    for v in &targets {
+        guard.push_recovered(Recovered {
+            pid: Some(v.pid),
+            started_at: holders
+                .iter()
+                .find(|h| h.pid == Some(v.pid))
+                .and_then(|h| h.started_at),
+            reason: format!(
+                "taken over: sent {} to pid {}; it let go after {waited} ms",
+                signals.join(" then "),
+                v.pid
+            ),
+            removed: Vec::new(),
+            signals: signals.clone(),
+            waited_ms: Some(waited),
+        });
+    }
+    Ok(guard)
+}
