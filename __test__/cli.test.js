@@ -146,7 +146,7 @@ function assertHealthSchema(h, svc, name) {
     assert.ok(l.family === 'ipv4' || l.family === 'ipv6', l.family)
   }
   assert.ok(h.listening.some((l) => l.port === svc.port && l.address === '127.0.0.1' && l.family === 'ipv4'), JSON.stringify(h.listening))
-  assert.deepStrictEqual(h.port, { number: svc.port, listening: true, ownedByPid: true })
+  assert.deepStrictEqual({ number: h.port.number, listening: h.port.listening, ownedByPid: h.port.ownedByPid }, { number: svc.port, listening: true, ownedByPid: true })
   assert.strictEqual(h.endpoint.url, svc.url)
   assert.strictEqual(h.endpoint.ok, true)
   assert.strictEqual(h.endpoint.status, 200)
