@@ -24,6 +24,9 @@ export type ErrorCode =
   | 'ENOSPC'
   | 'EREMOTEFS'
   | 'ERELEASED'
+  | 'EABORTED'
+  | 'ENOTVERIFIED'
+  | 'ENOTFOUND'
   | 'EIO'
 
 /** What a holder wrote beside its pid file. */
@@ -74,6 +77,10 @@ export interface Recovered {
   reason: string
   /** Files removed. */
   removed: string[]
+  /** Takeover: signals sent to the old holder, in order (`['SIGTERM']` or `['SIGTERM', 'SIGKILL']`). */
+  signals?: string[]
+  /** Takeover: how long the old holder took to let go, in ms. */
+  waitedMs?: number
 }
 
 export interface AcquireOptions {
@@ -85,6 +92,40 @@ export interface AcquireOptions {
   meta?: Meta
   /** Remove the pid file on exit, uncaught exception, SIGINT, SIGTERM and SIGHUP. Default `true`. */
   cleanup?: boolean
+  /**
+   * When another process holds the guard: `'fail'` (default) throws `ELOCKED`; `'wait'` waits for
+   * the release itself (up to `timeoutMs`, then `ELOCKED`); `'takeover'` sends the verified holder
+   * `takeoverSignal`, waits up to `graceMs` for the lock, then SIGKILLs it and acquires.
+   */
+  onConflict?: 'fail' | 'wait' | 'takeover'
+  /** `'wait'`: give up after this many ms (default: wait forever). `'takeover'`: how long to wait after SIGKILL (default 10000). */
+  timeoutMs?: number
+  /** `'takeover'`: how long the old holder gets to exit after `takeoverSignal` (default 5000). */
+  graceMs?: number
+  /** `'takeover'`: the first signal (default `'SIGTERM'`). Windows: TerminateProcess. */
+  takeoverSignal?: string
+}
+
+export interface AcquireAsyncOptions extends AcquireOptions {
+  /** Aborts a wait or takeover; the promise rejects with `EABORTED`. */
+  signal?: AbortSignal
+}
+
+export interface StopOptions {
+  dir?: string
+  /** Default `'SIGTERM'`. */
+  signal?: string
+  /** How long to wait for the exit, default 10000 ms. */
+  timeoutMs?: number
+  /** SIGKILL after `timeoutMs` if still running. */
+  force?: boolean
+}
+
+export interface StopReport {
+  name: string | null
+  stopped: Array<{ pid: number; signals: string[]; exited: boolean; waitedMs: number }>
+  /** Every process exited. */
+  ok: boolean
 }
 
 export interface DirOptions {
@@ -166,6 +207,16 @@ export declare class PidGuardError extends Error {
  */
 export declare function acquire(name: string, options?: AcquireOptions): Guard
 
+/** {@link acquire} off the main thread: waiting and takeover never block the event loop. */
+export declare function acquireAsync(name: string, options?: AcquireAsyncOptions): Promise<Guard>
+
+/**
+ * Stops the verified holder of guard `name` (or `{ pid }`): `signal`, wait for exit up to
+ * `timeoutMs`, SIGKILL with `force`. Throws `ENOTFOUND` when not running, `ENOTVERIFIED` when the
+ * holder cannot be proven to be the recorded process (nothing is signalled then).
+ */
+export declare function stop(target: string | { pid: number }, options?: StopOptions): Promise<StopReport>
+
 /** Who holds `name`, without taking the lock or touching any file. */
 export declare function status(name: string, options?: DirOptions): Status
 
@@ -185,6 +236,8 @@ export declare function toPrometheus(health: object | readonly object[]): string
 
 declare const pidGuard: {
   acquire: typeof acquire
+  acquireAsync: typeof acquireAsync
+  stop: typeof stop
   status: typeof status
   list: typeof list
   Guard: typeof Guard

@@ -1,5 +1,5 @@
 // Type test (ESM): uses the whole public API; `tsc -p __test__/types` must accept it.
-import pidGuard, { acquire, status, list, PidGuardError, version, type Guard, type Status, type Holder } from 'pid-guard'
+import pidGuard, { acquire, acquireAsync, stop, status, list, PidGuardError, version, type Guard, type Status, type Holder, type StopReport } from 'pid-guard'
 
 const g: Guard = acquire('types-esm', { dir: '/tmp/x', mode: 'shared', meta: { port: 1 }, cleanup: false })
 const pid: number = g.pid
@@ -26,3 +26,14 @@ try {
 console.log(pid, paths, mode, state, all, version, pidGuard.version)
 // @ts-expect-error: mode is a closed set
 acquire('x', { mode: 'both' })
+
+async function lifecycle(): Promise<void> {
+  const ac = new AbortController()
+  const w: Guard = await acquireAsync('x', { onConflict: 'wait', timeoutMs: 100, signal: ac.signal })
+  const t: Guard = acquire('y', { onConflict: 'takeover', graceMs: 50, takeoverSignal: 'SIGTERM' })
+  console.log(w.recovered[0]?.signals, t.recovered[0]?.waitedMs)
+  const r: StopReport = await stop('x', { timeoutMs: 10, force: true, signal: 'SIGTERM' })
+  const r2: StopReport = await stop({ pid: 123 })
+  console.log(r.ok, r.stopped[0]?.exited, r2.name)
+}
+void lifecycle
