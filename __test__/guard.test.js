@@ -290,3 +290,61 @@ test('ESM import works', async (t) => {
   assert.equal(r2.code, 0, r2.stderr)
   assert.equal(Number(r2.stdout.trim()), r2.pid)
 })
+
+test('acquire/release races in several processes never let two holders in', async (t) => {
+  const dir = h.tmpDir(t)
+  const markerDir = h.tmpDir(t)
+  const N = 4
+  const runs = Array.from({ length: N }, () =>
+    h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'race', dir, markerDir, iterations: 300 })], {
+      timeout: 15000,
+    }),
+  )
+  // Meanwhile, a reader: whenever status says held with a pid file present, its content is valid.
+  let done = false
+  const seen = { held: 0, bad: [] }
+  const reader = (async () => {
+    while (!done) {
+      const st = status('race', { dir })
+      if (st.state === 'held') {
+        seen.held++
+        if (st.pidFile.exists && !st.pidFile.valid) seen.bad.push(st.pidFile.problem)
+      }
+      await new Promise((r) => setImmediate(r))
+    }
+  })()
+  const results = await Promise.all(runs)
+  done = true
+  await reader
+  let wins = 0
+  for (const r of results) {
+    assert.equal(r.code, 0, r.stderr)
+    const s = JSON.parse(r.stdout)
+    assert.deepEqual(s.violations, [], `mutual exclusion broken in ${s.pid}`)
+    assert.deepEqual(s.errors, [], `unexpected errors in ${s.pid}`)
+    wins += s.wins
+  }
+  assert.ok(wins >= N, `every process should win at least sometimes (wins ${wins})`)
+  t.diagnostic(`${wins} wins in ${N} processes; the reader saw 'held' ${seen.held} times`)
+  assert.deepEqual(seen.bad, [], 'a reader saw an empty or half-written pid file while the guard was held')
+  assert.equal(status('race', { dir }).state, 'free')
+})
+
+test('status finds a live holder through the kernel lock table when its pid file is gone or empty', async (t) => {
+  const dir = h.tmpDir(t)
+  const holder = await h.hold(t, { name: 'svc', dir })
+  const pidPath = path.join(dir, 'svc.pid')
+  fs.unlinkSync(pidPath)
+  let st = status('svc', { dir })
+  assert.equal(st.state, 'held')
+  assert.equal(st.holders[0].pid, holder.pid)
+  assert.equal(st.pidFile.exists, false)
+  expectLocked(() => acquire('svc', { dir }), holder.pid)
+  fs.writeFileSync(pidPath, '')
+  st = status('svc', { dir })
+  assert.equal(st.state, 'held')
+  assert.equal(st.holders[0].pid, holder.pid)
+  const err = expectLocked(() => acquire('svc', { dir }), holder.pid)
+  assert.match(err.message, new RegExp(`${holder.pid}`))
+  assert.equal(fs.readFileSync(pidPath, 'utf8'), '', 'the loser did not rewrite the holder files')
+})
