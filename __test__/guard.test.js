@@ -42,6 +42,7 @@ test('a second instance fails with ELOCKED naming the first one', async (t) => {
   assert.match(e.message, new RegExp(`\\b${first.pid}\\b`), 'message names the pid')
   assert.ok(e.message.includes(path.join(dir, 'svc.pid')), `message names the pid file: ${e.message}`)
   assert.match(e.message, /"svc"/)
+  assert.match(e.message, /started/, 'message says when the holder started')
 
   // The same from this process, checking the class directly.
   const err = expectLocked(() => acquire('svc', { dir }), first.pid)
@@ -347,4 +348,19 @@ test('status finds a live holder through the kernel lock table when its pid file
   const err = expectLocked(() => acquire('svc', { dir }), holder.pid)
   assert.match(err.message, new RegExp(`${holder.pid}`))
   assert.equal(fs.readFileSync(pidPath, 'utf8'), '', 'the loser did not rewrite the holder files')
+})
+
+test('update(meta) from the holder is seen by status and by the next loser', async (t) => {
+  const dir = h.tmpDir(t)
+  const holder = await h.hold(t, { name: 'svc', dir, meta: { port: 1, version: 'a' } })
+  assert.deepEqual(status('svc', { dir }).holders[0].meta, { port: 1, version: 'a' })
+  const pidBefore = h.snapshot(path.join(dir, 'svc.pid'))
+  holder.send('update {"port":2,"health":"http://127.0.0.1:2/health"}')
+  await holder.next((m) => m.updated)
+  const st = status('svc', { dir })
+  assert.deepEqual(st.holders[0].meta, { port: 2, health: 'http://127.0.0.1:2/health' })
+  assert.equal(st.holders[0].verified, true)
+  const err = expectLocked(() => acquire('svc', { dir }), holder.pid)
+  assert.equal(err.holder.meta.port, 2)
+  assert.deepEqual(h.snapshot(path.join(dir, 'svc.pid')), pidBefore, 'update leaves the pid file alone')
 })
