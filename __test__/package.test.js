@@ -112,6 +112,32 @@ function guardDir() {
   return dir
 }
 
+describe('the platform packages under npm/', () => {
+  const OS = { linux: 'linux', darwin: 'darwin', win32: 'win32' }
+  for (const p of platforms()) {
+    it(`${p.abi} (${p.triple})`, () => {
+      const pkg = JSON.parse(fs.readFileSync(path.join(p.dir, 'package.json'), 'utf8'))
+      const [os_, cpu, abi] = p.abi.split('-')
+      const node = `pid-guard.${p.abi}.node`
+      assert.equal(pkg.name, p.name)
+      assert.ok(p.name.startsWith('@pid-guard/'), 'scoped, so the registry spam filter lets it through')
+      assert.equal(pkg.version, PKG.version, 'same version as pid-guard (npm version runs scripts/sync-version.js)')
+      assert.deepEqual(pkg.os, [OS[os_]])
+      assert.deepEqual(pkg.cpu, [cpu])
+      assert.deepEqual(pkg.libc, os_ === 'linux' ? [abi === 'musl' ? 'musl' : 'glibc'] : undefined)
+      assert.equal(pkg.main, node)
+      assert.deepEqual(pkg.files, [node])
+      assert.equal(pkg.license, PKG.license)
+      assert.deepEqual(pkg.engines, PKG.engines)
+      assert.deepEqual(pkg.repository, PKG.repository, 'npm provenance checks repository.url')
+      assert.equal(pkg.publishConfig?.access, 'public')
+      assert.ok(fs.existsSync(path.join(p.dir, 'README.md')))
+      const stray = fs.readdirSync(p.dir).filter((f) => !['package.json', 'README.md'].includes(f))
+      assert.deepEqual(stray, [], `build output left in npm/${p.abi}`)
+    })
+  }
+})
+
 describe('the npm package, installed from tarballs into a fresh project', { skip }, () => {
   let dryRun // file list of `npm pack --dry-run` in the repository
   let main // { file, files } of the main tarball
