@@ -234,6 +234,106 @@ export declare const version: string
  */
 export declare function toPrometheus(health: object | readonly object[]): string
 
+/** A TCP socket a process listens on. */
+export interface ListeningSocket {
+  /** Local address, e.g. `127.0.0.1`, `0.0.0.0`, `::1`, `::`. */
+  address: string
+  port: number
+  family: 'ipv4' | 'ipv6'
+}
+
+/** The expected port (from `options.port` or the guard's recorded `meta.port`). */
+export interface PortCheck {
+  number: number
+  /** Something (any process) listens on it; `null` when this OS cannot tell. */
+  listening: boolean | null
+  /** The checked process is the one listening; `null` when that cannot be told (another user's process). */
+  ownedByPid: boolean | null
+  /** The pid that listens on it, when known. */
+  owner: number | null
+}
+
+/** The result of the HTTP GET of the health URL. */
+export interface EndpointCheck {
+  url: string
+  /** A 2xx status arrived within the timeout. */
+  ok: boolean
+  /** HTTP status code, `null` without a response. */
+  status: number | null
+  /** Time until the whole response arrived, in ms; `null` without a response. */
+  latencyMs: number | null
+  /** The response body: parsed when it is JSON, else the text; `null` when empty or none. */
+  body: unknown
+  /** Why there is no usable response (`timed out after 2000 ms`, `connection refused (ECONNREFUSED)`...). */
+  error: string | null
+}
+
+/** How a process is doing. Missing figures are `null` (not running, or not ours to read). */
+export interface Health {
+  /** The guard name, when the target was one. */
+  name: string | null
+  pid: number | null
+  /** The process exists (a zombie counts as not running). */
+  alive: boolean
+  /** Start time of the process, ms since the epoch. */
+  startedAt: number | null
+  uptimeMs: number | null
+  /** CPU use over `sampleMs`, in percent of one core (like `top`, can exceed 100); `null` from {@link healthSync}. */
+  cpuPercent: number | null
+  /** Resident and virtual memory, in bytes. */
+  memory: { rss: number; virtual: number } | null
+  threads: number | null
+  /** Number of live descendant processes (filtered by `options.children` when given). */
+  children: number | null
+  /** Every TCP socket the process listens on (Linux; empty elsewhere). */
+  listening: ListeningSocket[]
+  /** Present when a port is expected. */
+  port: PortCheck | null
+  /** Present when a health URL is known ({@link health} only). */
+  endpoint: EndpointCheck | null
+  /** Running and no problems. */
+  healthy: boolean
+  /** One plain sentence per failed check, e.g. `nothing listens on port 8080`. */
+  problems: string[]
+}
+
+/** What to check: a guard name (its holder and recorded `meta.port` / `meta.healthUrl` / `meta.url`), a pid, or whoever listens on a TCP port. */
+export type HealthTarget = string | { pid: number } | { port: number }
+
+export interface HealthOptions {
+  /** Guard directory, for a guard-name target. */
+  dir?: string
+  /** Port the process should listen on (overrides the recorded `meta.port`). */
+  port?: number
+  /** Health URL to GET (overrides the recorded `meta.healthUrl` / `meta.url`). http: or https:. */
+  url?: string
+  /** CPU sampling window in ms. Default 200. */
+  sampleMs?: number
+  /** Endpoint timeout in ms. Default 2000. */
+  timeoutMs?: number
+  /** Count only descendants whose command name contains this string, or that match this RegExp (name or command line). */
+  children?: string | RegExp
+}
+
+/**
+ * Health of a guard's holder, a pid, or the process listening on a port: CPU over a window,
+ * memory, threads, descendants, listening ports, the expected port and the health endpoint.
+ * Work runs off the main thread. A target that is not running (unknown name, dead pid, nobody on
+ * the port, another user's process) gives `alive: false` or a problem, not an error; invalid
+ * arguments throw `PidGuardError` `EINVALIDOPTION` (`EINVALIDNAME` for a malformed guard name).
+ *
+ * @example
+ * const h = await health('session-pool')
+ * if (!h.healthy) console.error(h.problems.join('\n'))
+ */
+export declare function health(target: HealthTarget, options?: HealthOptions): Promise<Health>
+
+/**
+ * The parts of {@link health} that need no waiting, synchronously: `cpuPercent` and `endpoint`
+ * are `null` (`sampleMs`, `timeoutMs` and the URL are ignored).
+ */
+export declare function healthSync(target: HealthTarget, options?: HealthOptions): Health
+
 declare const pidGuard: {
   acquire: typeof acquire
   acquireAsync: typeof acquireAsync
@@ -244,5 +344,7 @@ declare const pidGuard: {
   PidGuardError: typeof PidGuardError
   version: string
   toPrometheus: typeof toPrometheus
+  health: typeof health
+  healthSync: typeof healthSync
 }
 export default pidGuard

@@ -1,0 +1,302 @@
+'use strict'
+// health / healthSync: argument checks, guard-name lookup and the endpoint probe over the native
+// process check (src/health). The native part runs on the libuv pool for health(); the HTTP GET
+// runs here with node:http/https, at the same time as the CPU window.
+
+const http = require('node:http')
+const https = require('node:https')
+const path = require('node:path')
+const { binding, call } = require('./native')
+const { invalidOption } = require('./errors')
+const { status } = require('./guard')
+
+const OPTION_KEYS = new Set(['dir', 'port', 'url', 'sampleMs', 'timeoutMs', 'children'])
+const DEFAULT_SAMPLE_MS = 200
+const DEFAULT_TIMEOUT_MS = 2000
+const MAX_BODY = 1024 * 1024
+
+const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`)
+
+function isPort(v) {
+  return Number.isInteger(v) && v >= 1 && v <= 65535
+}
+
+function checkPort(v, where) {
+  if (!isPort(v)) throw invalidOption(`${where} must be a TCP port number from 1 to 65535, not ${describe(v)}`)
+  return v
+}
+
+function checkInt(v, where, min, max) {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw invalidOption(`${where} must be a whole number of milliseconds from ${min} to ${max}, not ${describe(v)}`)
+  }
+  return v
+}
+
+/** A URL string pid-guard can GET, or null with the reason. */
+function parseUrl(v) {
+  if (typeof v !== 'string') return { error: `must be an http:// or https:// URL string, not ${describe(v)}` }
+  let u
+  try {
+    u = new URL(v)
+  } catch {
+    return { error: `is not a valid URL: ${JSON.stringify(v)}` }
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { error: `must use http: or https:, not ${u.protocol} (${v})` }
+  return { url: u.href }
+}
+
+function parseTarget(target) {
+  if (typeof target === 'string') return { name: target }
+  if (target === null || typeof target !== 'object' || Array.isArray(target)) {
+    throw invalidOption(`the health target must be a guard name, { pid } or { port }, not ${describe(target)}`)
+  }
+  const keys = Object.keys(target)
+  if (keys.length !== 1 || (keys[0] !== 'pid' && keys[0] !== 'port')) {
+    throw invalidOption(`the health target must be a guard name, { pid } or { port } (exactly one key), not an object with ${keys.length ? keys.map((k) => JSON.stringify(k)).join(', ') : 'no keys'}`)
+  }
+  if (keys[0] === 'pid') {
+    const pid = target.pid
+    if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) {
+      throw invalidOption(`target.pid must be a process id (a whole number >= 1), not ${describe(pid)}`)
+    }
+    return { pid }
+  }
+  return { port: checkPort(target.port, 'target.port') }
+}
+
+function parseOptions(options) {
+  if (options === undefined || options === null) options = {}
+  if (typeof options !== 'object' || Array.isArray(options)) throw invalidOption(`health options must be an object, not ${describe(options)}`)
+  for (const k of Object.keys(options)) {
+    if (!OPTION_KEYS.has(k)) throw invalidOption(`unknown health option "${k}" (known: ${[...OPTION_KEYS].join(', ')})`)
+  }
+  const o = {
+    dir: undefined,
+    port: undefined,
+    url: undefined,
+    sampleMs: DEFAULT_SAMPLE_MS,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    children: undefined,
+  }
+  if (options.dir !== undefined && options.dir !== null) {
+    if (typeof options.dir !== 'string') throw invalidOption(`options.dir must be a directory path string, not ${describe(options.dir)}`)
+    o.dir = options.dir
+  }
+  if (options.port !== undefined && options.port !== null) o.port = checkPort(options.port, 'options.port')
+  if (options.url !== undefined && options.url !== null) {
+    const u = parseUrl(options.url)
+    if (u.error) throw invalidOption(`options.url ${u.error}`)
+    o.url = u.url
+  }
+  if (options.sampleMs !== undefined) o.sampleMs = checkInt(options.sampleMs, 'options.sampleMs', 1, 60000)
+  if (options.timeoutMs !== undefined) o.timeoutMs = checkInt(options.timeoutMs, 'options.timeoutMs', 1, 600000)
+  if (options.children !== undefined && options.children !== null) {
+    const c = options.children
+    if (!(c instanceof RegExp) && (typeof c !== 'string' || c === '')) {
+      throw invalidOption(`options.children must be a non-empty string (part of the command name) or a RegExp, not ${describe(c)}`)
+    }
+    o.children = c
+  }
+  return o
+}
+
+/** A port recorded in a guard's meta: a number or a numeric string. */
+function metaPort(v) {
+  if (typeof v === 'string' && /^\d{1,5}$/.test(v.trim())) v = Number(v.trim())
+  return isPort(v) ? v : null
+}
+
+/**
+ * Everything decided before the native check: which pid or port, the expected port and URL,
+ * and the problems already known (a guard nobody holds).
+ */
+function plan(target, options) {
+  const t = parseTarget(target)
+  const o = parseOptions(options)
+  const p = { name: null, native: null, pid: null, port: o.port ?? null, url: o.url ?? null, problems: [], o }
+  if (t.pid !== undefined) p.native = { pid: t.pid }
+  else if (t.port !== undefined) p.native = { port: t.port }
+  else {
+    p.name = t.name
+    const st = status(t.name, { dir: o.dir })
+    const holder = st.holders.find((h) => h.alive) ?? st.holders[0] ?? null
+    const meta = holder?.meta ?? null
+    if (st.state === 'held' && holder?.pid) {
+      p.native = { pid: holder.pid }
+    } else {
+      // A stale holder's pid may belong to another process by now: it is reported, not inspected.
+      p.pid = holder?.pid ?? null
+      p.problems.push(
+        st.state === 'stale'
+          ? `guard "${t.name}" is not held: ${st.staleReason ?? `process ${p.pid} is not running`}`
+          : `no process holds the guard "${t.name}" (nothing in ${st.dir})`,
+      )
+    }
+    if (meta && typeof meta === 'object') {
+      if (p.port === null && meta.port !== undefined && meta.port !== null) {
+        p.port = metaPort(meta.port)
+        if (p.port === null) p.problems.push(`guard "${t.name}" recorded port ${describe(meta.port)}, which is not a TCP port number`)
+      }
+      const recorded = meta.healthUrl ?? meta.url
+      if (p.url === null && recorded !== undefined && recorded !== null) {
+        const u = parseUrl(recorded)
+        if (u.error) p.problems.push(`guard "${t.name}" recorded a health URL that ${u.error}`)
+        else p.url = u.url
+      }
+    }
+  }
+  return p
+}
+
+function nativeArgs(p, sampleMs) {
+  const opts = { childList: p.o.children !== undefined }
+  if (sampleMs !== undefined) opts.sampleMs = sampleMs
+  if (p.port !== null) opts.port = p.port
+  return [JSON.stringify(p.native), JSON.stringify(opts)]
+}
+
+function childMatcher(f) {
+  if (typeof f === 'string') {
+    return (c) => c.name.includes(f) || (c.cmdline?.length > 0 && path.basename(c.cmdline[0]).includes(f))
+  }
+  return (c) => {
+    f.lastIndex = 0
+    if (f.test(c.name)) return true
+    f.lastIndex = 0
+    return c.cmdline ? f.test(c.cmdline.join(' ')) : false
+  }
+}
+
+/** The Health object from the plan, the native report (or null) and the endpoint result. */
+function assemble(p, report, endpoint) {
+  const r = report ?? {}
+  let children = r.children ?? null
+  if (r.childList && p.o.children !== undefined) children = r.childList.filter(childMatcher(p.o.children)).length
+  const problems = [...p.problems, ...(r.problems ?? []), ...(endpoint?.problem ? [endpoint.problem] : [])]
+  if (endpoint) delete endpoint.problem
+  const alive = r.alive ?? false
+  return {
+    name: p.name,
+    pid: r.pid ?? p.pid,
+    alive,
+    startedAt: r.startedAt ?? null,
+    uptimeMs: r.uptimeMs ?? null,
+    cpuPercent: r.cpuPercent ?? null,
+    memory: r.memory ?? null,
+    threads: r.threads ?? null,
+    children,
+    listening: r.listening ?? [],
+    port: r.port ?? null,
+    endpoint: endpoint ?? null,
+    healthy: alive && problems.length === 0,
+    problems,
+  }
+}
+
+/** GETs `url` with a deadline; never rejects. */
+function probe(url, timeoutMs) {
+  return new Promise((resolve) => {
+    const mod = url.startsWith('https:') ? https : http
+    const ep = { url, ok: false, status: null, latencyMs: null, body: null, error: null, problem: null }
+    const start = process.hrtime.bigint()
+    const elapsed = () => Math.round(Number(process.hrtime.bigint() - start) / 1e4) / 100
+    let done = false
+    let timer
+    const finish = (error, problem) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      if (error) {
+        ep.ok = false
+        ep.error = error
+        ep.problem = problem ?? `GET ${url} failed: ${error}`
+      }
+      resolve(ep)
+    }
+    let req
+    try {
+      req = mod.get(url, { agent: false, headers: { accept: 'application/json, */*;q=0.5', connection: 'close' } }, (res) => {
+        ep.status = res.statusCode
+        ep.ok = res.statusCode >= 200 && res.statusCode < 300
+        const chunks = []
+        let size = 0
+        res.on('data', (d) => {
+          size += d.length
+          if (size > MAX_BODY) {
+            res.destroy()
+            finish(`the response body is larger than ${MAX_BODY} bytes`)
+            return
+          }
+          chunks.push(d)
+        })
+        res.on('error', (err) => finish(errorText(err)))
+        res.on('end', () => {
+          ep.latencyMs = elapsed()
+          const text = Buffer.concat(chunks).toString('utf8')
+          ep.body = parseBody(text)
+          if (!ep.ok) ep.problem = `GET ${url} returned ${res.statusCode}`
+          finish(null)
+        })
+      })
+    } catch (err) {
+      finish(errorText(err))
+      return
+    }
+    req.on('error', (err) => finish(errorText(err)))
+    timer = setTimeout(() => {
+      finish(`timed out after ${timeoutMs} ms`, `GET ${url} timed out after ${timeoutMs} ms`)
+      req.destroy()
+    }, timeoutMs)
+  })
+}
+
+function parseBody(text) {
+  if (text === '') return null
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+const ERRNO_TEXT = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EPIPE: 'connection closed',
+}
+
+function errorText(err) {
+  if (err?.code && ERRNO_TEXT[err.code]) return `${ERRNO_TEXT[err.code]} (${err.code})`
+  if (err?.code === 'HPE_INVALID_CONSTANT' || String(err?.code).startsWith('HPE_')) return `not an HTTP response (${err.code})`
+  return err?.code ? `${err.message} (${err.code})` : String(err?.message ?? err)
+}
+
+/**
+ * Health of a guard's holder, a pid or whoever listens on a port: process figures, CPU over
+ * `sampleMs`, listening ports, descendants and the health endpoint. Never blocks the event loop.
+ */
+async function health(target, options) {
+  const p = plan(target, options)
+  const native = p.native
+    ? call(() => binding.health(...nativeArgs(p, p.o.sampleMs))).catch((err) => call(() => { throw err }))
+    : null
+  const endpoint = p.url !== null ? probe(p.url, p.o.timeoutMs) : null
+  const [report, ep] = await Promise.all([native, endpoint])
+  return assemble(p, report ? JSON.parse(report) : null, ep)
+}
+
+/**
+ * The parts of {@link health} that need no waiting: no CPU window (`cpuPercent` is null) and no
+ * endpoint probe (`endpoint` is null).
+ */
+function healthSync(target, options) {
+  const p = plan(target, options)
+  const report = p.native ? JSON.parse(call(() => binding.healthSync(...nativeArgs(p)))) : null
+  return assemble(p, report, null)
+}
+
+module.exports = { health, healthSync }

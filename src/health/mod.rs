@@ -1,0 +1,383 @@
+//! Health of one process: is it running, what it uses (CPU, memory, threads), how many
+//! descendants it has, which TCP ports it listens on, and whether an expected port is really its.
+//!
+//! Cost is flat in the number of processes on the host: one `/proc/PID/stat` read per sample,
+//! the target's fd table, two netlink dumps of LISTEN sockets, and the target's descendants. Only
+//! finding who owns a port (a `{ port }` target, or an expected port held by someone else) scans
+//! every process. The endpoint probe and guard-name lookup live in JS (lib/health.js).
+
+pub mod children;
+pub mod ports;
+pub mod process;
+
+use children::Child;
+use ports::{Listening, PortsError};
+use process::Read;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Which process: by PID, or whoever listens on a TCP port.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Target {
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Options {
+    /// CPU window in ms; `None` reads once and reports no CPU figure.
+    pub sample_ms: Option<u64>,
+    /// The port the process is expected to listen on.
+    pub port: Option<u16>,
+    /// Also return each descendant's pid, name and command line (for filtering).
+    #[serde(default)]
+    pub child_list: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Memory {
+    pub rss: u64,
+    #[serde(rename = "virtual")]
+    pub virt: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PortCheck {
+    pub number: u16,
+    /// Something listens on the port (any process), `None` when this OS cannot tell.
+    pub listening: Option<bool>,
+    /// It is the target process that listens; `None` when that cannot be told.
+    pub owned_by_pid: Option<bool>,
+    /// The PID that listens on it, when known.
+    pub owner: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub pid: Option<u32>,
+    pub alive: bool,
+    pub started_at: Option<u64>,
+    pub uptime_ms: Option<u64>,
+    pub cpu_percent: Option<f64>,
+    pub memory: Option<Memory>,
+    pub threads: Option<u32>,
+    /// Number of live descendants.
+    pub children: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_list: Option<Vec<Child>>,
+    pub listening: Vec<Listening>,
+    pub port: Option<PortCheck>,
+    /// One plain sentence per failed check.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    fn empty(pid: Option<u32>) -> Report {
+        Report {
+            pid,
+            alive: false,
+            started_at: None,
+            uptime_ms: None,
+            cpu_percent: None,
+            memory: None,
+            threads: None,
+            children: None,
+            child_list: None,
+            listening: Vec::new(),
+            port: None,
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// Checks `target`. Never fails: what cannot be checked becomes a problem sentence.
+pub fn check(target: &Target, opts: &Options) -> Report {
+    let (pid, expected) = match (target.pid, target.port) {
+        (Some(pid), _) => (pid, opts.port),
+        (None, Some(port)) => match ports::owner_of_port(port) {
+            Ok(Some(Some(pid))) => (pid, opts.port.or(Some(port))),
+            Ok(Some(None)) => {
+                let mut r = Report::empty(None);
+                r.port = Some(PortCheck {
+                    number: port,
+                    listening: Some(true),
+                    owned_by_pid: None,
+                    owner: None,
+                });
+                r.problems.push(format!(
+                    "something listens on port {port} but its process cannot be seen (another user's?); run as that user or root"
+                ));
+                return r;
+            }
+            Ok(None) => {
+                let mut r = Report::empty(None);
+                r.port = Some(PortCheck {
+                    number: port,
+                    listening: Some(false),
+                    owned_by_pid: Some(false),
+                    owner: None,
+                });
+                r.problems.push(format!("nothing listens on port {port}"));
+                return r;
+            }
+            Err(e) => {
+                let mut r = Report::empty(None);
+                r.problems.push(ports_problem(
+                    &e,
+                    &format!("find who listens on port {port}"),
+                ));
+                return r;
+            }
+        },
+        (None, None) => {
+            let mut r = Report::empty(None);
+            r.problems.push("no pid or port to check".into());
+            return r;
+        }
+    };
+
+    let mut report = Report::empty(Some(pid));
+    let mut listening: Result<Vec<Listening>, PortsError> = Ok(Vec::new());
+    let mut kids: Vec<Child> = Vec::new();
+    let mut during = || {
+        listening = ports::listening(pid);
+        kids = children::descendants(pid, opts.child_list);
+    };
+    let read = match opts.sample_ms {
+        Some(ms) => {
+            let (read, pct) = process::sample_cpu(pid, Duration::from_millis(ms), during);
+            report.cpu_percent = pct;
+            read
+        }
+        None => {
+            let read = process::read(pid);
+            during();
+            read
+        }
+    };
+
+    let denied = read == Read::Denied;
+    match read {
+        Read::Gone => {
+            report
+                .problems
+                .push(format!("process {pid} is not running"));
+        }
+        Read::Denied => {
+            report.alive = true;
+            report.problems.push(format!(
+                "process {pid} belongs to another user: its figures cannot be read; run as that user or root"
+            ));
+        }
+        Read::Alive(s) => {
+            report.alive = true;
+            report.started_at = s.started_at_ms;
+            report.uptime_ms = s
+                .started_at_ms
+                .map(|t| crate::record::now_ms().saturating_sub(t));
+            report.memory = match (s.rss, s.virt) {
+                (Some(rss), Some(virt)) => Some(Memory { rss, virt }),
+                _ => None,
+            };
+            report.threads = s.threads;
+        }
+    }
+
+    if report.alive {
+        report.children = Some(kids.len() as u32);
+        if opts.child_list {
+            report.child_list = Some(kids);
+        }
+        match &listening {
+            Ok(v) => report.listening = v.clone(),
+            // Exited during the check: the first reading said alive, the fd table is gone.
+            Err(PortsError::Gone) => {
+                report.alive = false;
+                report
+                    .problems
+                    .push(format!("process {pid} is not running"));
+            }
+            Err(PortsError::Unsupported) => {}
+            // Already said: the whole process is another user's.
+            Err(PortsError::Denied) if denied => {}
+            Err(e) => report.problems.push(ports_problem(
+                e,
+                &format!("list the sockets of process {pid}"),
+            )),
+        }
+    }
+
+    if let Some(port) = expected {
+        report.port = Some(port_check(pid, port, &listening, &mut report.problems));
+    }
+    report
+}
+
+fn ports_problem(e: &PortsError, doing: &str) -> String {
+    match e {
+        PortsError::Denied => format!(
+            "cannot {doing}: permission denied (it belongs to another user); run as that user or root"
+        ),
+        PortsError::Gone => format!("cannot {doing}: the process is gone"),
+        PortsError::Unsupported => format!(
+            "cannot {doing}: listening ports are not available on {} yet",
+            std::env::consts::OS
+        ),
+        PortsError::Io(m) => format!("cannot {doing}: {m}"),
+    }
+}
+
+fn port_check(
+    pid: u32,
+    port: u16,
+    listening: &Result<Vec<Listening>, PortsError>,
+    problems: &mut Vec<String>,
+) -> PortCheck {
+    if let Ok(v) = listening {
+        if v.iter().any(|l| l.port == port) {
+            return PortCheck {
+                number: port,
+                listening: Some(true),
+                owned_by_pid: Some(true),
+                owner: Some(pid),
+            };
+        }
+    }
+    let mut check = PortCheck {
+        number: port,
+        listening: None,
+        owned_by_pid: None,
+        owner: None,
+    };
+    match ports::owner_of_port(port) {
+        Ok(None) => {
+            check.listening = Some(false);
+            check.owned_by_pid = Some(false);
+            problems.push(format!("nothing listens on port {port}"));
+        }
+        Ok(Some(Some(owner))) if owner == pid => {
+            // Our fd table could not be read, but the scan found the socket in it after all.
+            check.listening = Some(true);
+            check.owned_by_pid = Some(true);
+            check.owner = Some(pid);
+        }
+        Ok(Some(Some(owner))) => {
+            check.listening = Some(true);
+            check.owned_by_pid = Some(false);
+            check.owner = Some(owner);
+            problems.push(format!("port {port} is owned by pid {owner}, not {pid}"));
+        }
+        Ok(Some(None)) => {
+            check.listening = Some(true);
+            if listening.is_ok() {
+                check.owned_by_pid = Some(false);
+                problems.push(format!(
+                    "port {port} is held by a process that cannot be seen (another user's?), not {pid}"
+                ));
+            }
+        }
+        Err(e) => problems.push(ports_problem(&e, &format!("check port {port}"))),
+    }
+    check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_and_targets_parse_strictly() {
+        let t: Target = serde_json::from_str(r#"{"pid":12}"#).unwrap();
+        assert_eq!(t.pid, Some(12));
+        assert!(serde_json::from_str::<Target>(r#"{"pid":-1}"#).is_err());
+        assert!(serde_json::from_str::<Target>(r#"{"port":70000}"#).is_err());
+        assert!(serde_json::from_str::<Target>(r#"{"pod":1}"#).is_err());
+        let o: Options =
+            serde_json::from_str(r#"{"sampleMs":5,"port":80,"childList":true}"#).unwrap();
+        assert_eq!(
+            o,
+            Options {
+                sample_ms: Some(5),
+                port: Some(80),
+                child_list: true
+            }
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn checks_self_with_port_and_a_dead_pid() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let me = std::process::id();
+        let r = check(
+            &Target {
+                pid: Some(me),
+                port: None,
+            },
+            &Options {
+                sample_ms: Some(20),
+                port: Some(port),
+                child_list: false,
+            },
+        );
+        assert!(r.alive, "{r:?}");
+        assert!(r.cpu_percent.is_some());
+        assert!(r.memory.as_ref().unwrap().rss > 0);
+        assert!(r.listening.iter().any(|x| x.port == port));
+        assert_eq!(r.port.as_ref().unwrap().owned_by_pid, Some(true));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+
+        let by_port = check(
+            &Target {
+                pid: None,
+                port: Some(port),
+            },
+            &Options::default(),
+        );
+        assert_eq!(by_port.pid, Some(me));
+        assert_eq!(by_port.cpu_percent, None);
+        assert_eq!(by_port.port.as_ref().unwrap().number, port);
+        drop(l);
+
+        let nobody = check(
+            &Target {
+                pid: None,
+                port: Some(port),
+            },
+            &Options::default(),
+        );
+        assert_eq!(nobody.pid, None);
+        assert_eq!(
+            nobody.problems,
+            vec![format!("nothing listens on port {port}")]
+        );
+
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let dead = check(
+            &Target {
+                pid: Some(pid),
+                port: None,
+            },
+            &Options {
+                sample_ms: Some(10),
+                port: Some(port),
+                child_list: true,
+            },
+        );
+        assert!(!dead.alive);
+        assert_eq!(
+            dead.problems,
+            vec![
+                format!("process {pid} is not running"),
+                format!("nothing listens on port {port}")
+            ]
+        );
+    }
+}
