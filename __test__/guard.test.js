@@ -364,3 +364,63 @@ test('update(meta) from the holder is seen by status and by the next loser', asy
   assert.equal(err.holder.meta.port, 2)
   assert.deepEqual(h.snapshot(path.join(dir, 'svc.pid')), pidBefore, 'update leaves the pid file alone')
 })
+
+test('mixed shared and exclusive churn never lets an exclusive holder in beside a shared one', async (t) => {
+  const dir = h.tmpDir(t)
+  const markerDir = h.tmpDir(t)
+  const modes = ['exclusive', 'exclusive', 'shared', 'shared']
+  const results = await Promise.all(
+    modes.map((mode) =>
+      h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'mix', dir, markerDir, iterations: 300, mode })], {
+        timeout: 15000,
+      }),
+    ),
+  )
+  const wins = { exclusive: 0, shared: 0 }
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.code, 0, r.stderr)
+    const s = JSON.parse(r.stdout)
+    assert.deepEqual(s.violations, [], `${modes[i]} process ${s.pid}`)
+    assert.deepEqual(s.errors, [], `${modes[i]} process ${s.pid}`)
+    wins[modes[i]] += s.wins
+  }
+  t.diagnostic(`wins: ${JSON.stringify(wins)}`)
+  assert.ok(wins.exclusive > 0 && wins.shared > 0, JSON.stringify(wins))
+  assert.equal(status('mix', { dir }).state, 'free')
+})
+
+for (const mode of ['exclusive', 'shared']) {
+  test(`status of a held ${mode} guard stays exact while other processes take and drop locks elsewhere`, async (t) => {
+    // /proc/locks changes all the time on a busy machine; a reader must not miss or double-count
+    // a holder because unrelated locks came and went while it read the table.
+    const dir = h.tmpDir(t)
+    const holders = await Promise.all(
+      (mode === 'shared' ? [1, 2, 3] : [1]).map(() => h.hold(t, { name: 'steady', dir, mode })),
+    )
+    const want = holders.map((x) => x.pid).sort((a, b) => a - b)
+    const other = h.tmpDir(t)
+    const churners = [1].map((i) =>
+      h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: `other${i}`, dir: other, markerDir: h.tmpDir(t), iterations: 800 })], {
+        timeout: 15000,
+      }),
+    )
+    let finished = false
+    Promise.all(churners).finally(() => (finished = true))
+    const wrong = []
+    let n = 0
+    while (!finished) {
+      for (let i = 0; i < 10; i++) {
+        const st = status('steady', { dir })
+        n++
+        const got = st.holders.map((x) => x.pid).sort((a, b) => a - b)
+        if (st.state !== 'held' || JSON.stringify(got) !== JSON.stringify(want)) {
+          wrong.push(`${st.state} [${got}] ${st.staleReason ?? ''}`)
+        }
+      }
+      await new Promise((r) => setImmediate(r))
+    }
+    await Promise.all(churners)
+    t.diagnostic(`${n} status calls, ${wrong.length} wrong`)
+    assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${n} status calls were wrong (expected held by ${want})`)
+  })
+}
