@@ -5,6 +5,7 @@
 //   npm run bench                     table + PASS/FAIL per target, writes benchmark/RESULTS.md
 //   node benchmark/acquire.js --json  the same as JSON on stdout
 //   options: --rounds N (5) --iterations N (2000) --warmup N (500) --no-write --no-floor
+//            --breakdown  also replay pid-guard's syscalls in Rust (floor --breakdown), cost per step
 //
 // Benchmarks report; they never fail the build: the exit status is 0 whether targets pass or not
 // (behaviour is checked by the tests in __test__/).
@@ -19,7 +20,7 @@ const machine = require('./lib/machine')
 const report = require('./lib/report')
 
 function parseArgs(argv) {
-  const opts = { json: false, write: true, floor: true, rounds: 5, iterations: 2000, warmup: 500 }
+  const opts = { json: false, write: true, floor: true, breakdown: false, rounds: 5, iterations: 2000, warmup: 500 }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const num = () => {
@@ -30,11 +31,12 @@ function parseArgs(argv) {
     if (a === '--json') opts.json = true
     else if (a === '--no-write') opts.write = false
     else if (a === '--no-floor') opts.floor = false
+    else if (a === '--breakdown') opts.breakdown = true
     else if (a === '--rounds') opts.rounds = num()
     else if (a === '--iterations') opts.iterations = num()
     else if (a === '--warmup') opts.warmup = num()
     else if (a === '--help' || a === '-h') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 11).join('\n').replace(/^\/\/ ?/gm, ''))
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 12).join('\n').replace(/^\/\/ ?/gm, ''))
       process.exit(0)
     } else throw new Error(`unknown argument ${a} (try --help)`)
   }
@@ -64,6 +66,7 @@ function main() {
       }),
     )
     const rep = { machine: machine.describe(dir), config, results, targets: report.targets(results) }
+    if (opts.breakdown && floorExe) rep.breakdown = floor.breakdown(floorExe, dir, opts.iterations)
     if (opts.write) {
       const file = report.writeResults(rep)
       log(`wrote ${path.relative(process.cwd(), file)}`)

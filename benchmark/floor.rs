@@ -8,6 +8,10 @@
 //!
 //! Usage: cargo run --release --example floor -- <dir> [iterations] [rounds] [warmup]
 //! Prints one JSON line: {"usPerOp": <median of rounds>, "rounds": [...], ...}.
+//!
+//! `floor --breakdown <dir> [iterations]` instead replays, syscall for syscall, what pid-guard's
+//! exclusive acquire + release does (as seen by `strace -f` on a loop of them) and prints the
+//! median cost of each step in microseconds, to show where its time goes.
 
 #[cfg(unix)]
 fn main() {
@@ -15,6 +19,9 @@ fn main() {
     use std::time::Instant;
 
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--breakdown") {
+        return breakdown::run(&args[1..]);
+    }
     let dir = args
         .first()
         .cloned()
@@ -75,6 +82,141 @@ fn main() {
         list.join(","),
         path
     );
+}
+
+/// pid-guard's exclusive acquire + release, one syscall per step, each step timed.
+#[cfg(unix)]
+mod breakdown {
+    use std::ffi::CString;
+    use std::time::Instant;
+
+    const RDONLY: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    const CREATE: i32 =
+        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+
+    pub fn run(args: &[String]) {
+        let dir = args
+            .first()
+            .cloned()
+            .unwrap_or_else(|| std::env::temp_dir().to_string_lossy().into_owned());
+        let iterations: usize = args.get(1).map_or(2000, |s| s.parse().expect("a number"));
+        let c = |s: String| CString::new(s).expect("no NUL");
+        let pid = std::process::id();
+        let base = format!("{dir}/breakdown-{pid}");
+        let (dirp, lock, pidp, json, shared) = (
+            c(dir.clone()),
+            c(format!("{base}.lock")),
+            c(format!("{base}.pid")),
+            c(format!("{base}.json")),
+            c(format!("{base}.shared")),
+        );
+        let pid_line = format!("{pid}\n");
+        // The record pid-guard writes is ~400 bytes of pretty JSON.
+        let record = vec![b' '; 402];
+
+        let mut names: Vec<&'static str> = Vec::new();
+        let mut samples: Vec<Vec<f64>> = Vec::new();
+        for i in 0..(iterations + 200) {
+            let warm = i < 200;
+            let mut step = 0usize;
+            let mut t = Instant::now();
+            // Times the syscall just made and starts the clock for the next one.
+            let mut mark = |name: &'static str| {
+                let now = Instant::now();
+                if !warm {
+                    if names.len() <= step {
+                        names.push(name);
+                        samples.push(Vec::with_capacity(iterations));
+                    }
+                    samples[step].push((now - t).as_secs_f64() * 1e6);
+                }
+                step += 1;
+                t = Instant::now();
+            };
+            // SAFETY: plain syscalls on NUL-terminated paths and on fds opened here.
+            unsafe {
+                let mut st: libc::stat = std::mem::zeroed();
+                let mut sfs: libc::statfs = std::mem::zeroed();
+                libc::stat(dirp.as_ptr(), &mut st);
+                mark("acquire: stat(dir)            dir::prepare");
+                libc::geteuid();
+                mark("acquire: geteuid              dir::check owner");
+                libc::statfs(dirp.as_ptr(), &mut sfs);
+                mark("acquire: statfs(dir)          dir::check NFS");
+                let fd = libc::open(
+                    lock.as_ptr(),
+                    libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    0o600,
+                );
+                assert!(fd >= 0);
+                mark("acquire: open(N.lock, O_CREAT) fsio::open_lock");
+                libc::fstat(fd, &mut st);
+                mark("acquire: fstat(lock fd)       open_lock owner");
+                libc::geteuid();
+                mark("acquire: geteuid              open_lock owner");
+                assert_eq!(libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB), 0);
+                mark("acquire: flock(LOCK_EX|LOCK_NB)");
+                libc::fstat(fd, &mut st);
+                mark("acquire: fstat(lock fd)       still_names");
+                libc::lstat(lock.as_ptr(), &mut st);
+                mark("acquire: lstat(N.lock)        still_names");
+                assert!(libc::open(pidp.as_ptr(), RDONLY) < 0);
+                mark("acquire: open(N.pid) ENOENT   recover_exclusive");
+                assert!(libc::open(json.as_ptr(), RDONLY) < 0);
+                mark("acquire: open(N.json) ENOENT  recover_exclusive");
+                libc::lstat(shared.as_ptr(), &mut st);
+                mark("acquire: lstat(N.shared) ENOENT");
+                let jf = libc::open(json.as_ptr(), CREATE, 0o644);
+                assert!(jf >= 0);
+                mark("acquire: open(N.json, O_CREAT) write record");
+                libc::write(jf, record.as_ptr().cast(), record.len());
+                mark("acquire: write(record, 402 B)");
+                libc::close(jf);
+                mark("acquire: close(json fd)");
+                let pf = libc::open(pidp.as_ptr(), CREATE, 0o644);
+                assert!(pf >= 0);
+                mark("acquire: open(N.pid, O_CREAT) write pid file");
+                libc::write(pf, pid_line.as_ptr().cast(), pid_line.len());
+                mark("acquire: write(pid)");
+                libc::close(pf);
+                mark("acquire: close(pid fd)");
+                libc::fstat(fd, &mut st);
+                mark("release: fstat(lock fd)       still_names");
+                libc::lstat(lock.as_ptr(), &mut st);
+                mark("release: lstat(N.lock)        still_names");
+                assert_eq!(libc::unlink(pidp.as_ptr()), 0);
+                mark("release: unlink(N.pid)");
+                assert_eq!(libc::unlink(json.as_ptr()), 0);
+                mark("release: unlink(N.json)");
+                assert_eq!(libc::unlink(lock.as_ptr()), 0);
+                mark("release: unlink(N.lock)");
+                libc::close(fd);
+                mark("release: close(lock fd)");
+            }
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+            v[v.len() / 2]
+        };
+        let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+        let mut rows = Vec::new();
+        let (mut sum_med, mut sum_mean) = (0.0, 0.0);
+        for (name, v) in names.iter().zip(samples.iter_mut()) {
+            let a = mean(v);
+            let m = med(v);
+            sum_med += m;
+            sum_mean += a;
+            rows.push(format!(
+                "{{\"step\":{:?},\"medianUs\":{m:.3},\"meanUs\":{a:.3}}}",
+                name.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+        }
+        println!(
+            "{{\"iterations\":{iterations},\"syscalls\":{},\"sumOfMediansUs\":{sum_med:.3},\"sumOfMeansUs\":{sum_mean:.3},\"steps\":[\n{}\n]}}",
+            names.len(),
+            rows.join(",\n")
+        );
+    }
 }
 
 #[cfg(not(unix))]

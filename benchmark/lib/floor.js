@@ -22,4 +22,12 @@ function round(exe, dir, iterations, warmup) {
   return JSON.parse(out.trim().split('\n').pop()).usPerOp
 }
 
-module.exports = { build, round }
+/**
+ * pid-guard's exclusive acquire + release replayed syscall by syscall in Rust (the sequence
+ * strace shows), each step timed: { syscalls, sumOfMediansUs, steps: [{ step, medianUs, meanUs }] }.
+ */
+function breakdown(exe, dir, iterations) {
+  return JSON.parse(execFileSync(exe, ['--breakdown', dir, String(iterations)], { encoding: 'utf8' }))
+}
+
+module.exports = { build, round, breakdown }

@@ -81,7 +81,17 @@ function targetLines(ts) {
   return ts.map((t) => `${t.pass ? 'PASS' : 'FAIL'}  ${t.target}: ${t.measured}`)
 }
 
-function text({ machine, config, results, targets: ts }) {
+function breakdownLines(b) {
+  if (!b) return []
+  const w = Math.max(...b.steps.map((s) => s.step.length))
+  return [
+    '',
+    `pid-guard's ${b.syscalls} syscalls per cycle, replayed in Rust (median us each; sum ${b.sumOfMediansUs.toFixed(1)} us, mean-sum ${b.sumOfMeansUs.toFixed(1)} us):`,
+    ...b.steps.map((s) => `  ${s.step.padEnd(w)}  ${s.medianUs.toFixed(2).padStart(7)}`),
+  ]
+}
+
+function text({ machine, config, results, targets: ts, breakdown }) {
   return [
     `pid-guard acquire + release benchmark: ${config.rounds} rounds x ${config.iterations} iterations ` +
       `(after ${config.warmup} warm-up), median round per op, in ${config.dir} (${machine.filesystem})`,
@@ -90,6 +100,7 @@ function text({ machine, config, results, targets: ts }) {
     textTable(results),
     '',
     ...targetLines(ts),
+    ...breakdownLines(breakdown),
   ].join('\n')
 }
 
