@@ -1,6 +1,6 @@
 'use strict'
 // Timing: every contender runs the same number of rounds, interleaved round by round (round 1 of
-// each, then round 2 of each...), so a burst of load on this shared machine hits all of them
+// each, then round 2 of each..., starting with a different contender each round), so a burst of load on this shared machine hits all of them
 // alike instead of skewing one. Per-op cost of a round = round time / iterations; the reported
 // figure is the median round.
 
@@ -28,7 +28,9 @@ function run(contenders, { rounds, iterations, warmup, onRound }) {
     if (s.impl.cycle) for (let i = 0; i < warmup; i++) s.impl.cycle()
   }
   for (let r = 0; r < rounds; r++) {
-    for (const s of state) {
+    // Rotate who goes first, so no contender always runs right after the same neighbour.
+    const order = state.map((_, i) => state[(i + r) % state.length])
+    for (const s of order) {
       const us = s.impl.round ? s.impl.round(iterations, warmup) : timeRound(s.impl.cycle, iterations)
       s.rounds.push(us)
     }
