@@ -15,15 +15,58 @@ pub struct KernelLock {
 pub const AVAILABLE: bool = cfg!(target_os = "linux");
 
 /// Locks held on the file `id`; `None` when this OS has no such table or it cannot be read.
+///
+/// `/proc/locks` is produced a page at a time: while other locks come and go between two of
+/// those reads, entries can be skipped or repeated. The table is read until two reads agree on
+/// the entries for `id` (nearly always the first two).
 pub fn holders(id: FileId) -> Option<Vec<KernelLock>> {
     #[cfg(target_os = "linux")]
     {
-        let table = std::fs::read_to_string("/proc/locks").ok()?;
-        Some(parse(&table, id))
+        let read = || -> Option<Vec<KernelLock>> {
+            let mut v = parse(&std::fs::read_to_string("/proc/locks").ok()?, id);
+            v.sort_by_key(|k| (k.pid, k.exclusive));
+            Some(v)
+        };
+        let mut prev = read()?;
+        for _ in 0..8 {
+            let next = read()?;
+            if next == prev {
+                break;
+            }
+            prev = next;
+        }
+        Some(prev)
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = id;
+        None
+    }
+}
+
+/// The locks process `pid` holds on file `id`, from its own `/proc/PID/fdinfo` (exact, and
+/// cheap for one process): confirms a holder when the system-wide table is in flux.
+pub fn held_by(pid: u32, id: FileId) -> Option<Vec<KernelLock>> {
+    #[cfg(target_os = "linux")]
+    {
+        let dir = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
+        let mut out = Vec::new();
+        for e in dir.flatten() {
+            let Ok(info) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            for line in info.lines() {
+                if let Some(rest) = line.strip_prefix("lock:") {
+                    // Same layout as /proc/locks ("1: FLOCK ADVISORY WRITE pid dev:ino ...").
+                    out.extend(parse(rest.trim_start(), id));
+                }
+            }
+        }
+        Some(out)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pid, id);
         None
     }
 }

@@ -210,11 +210,12 @@ pub fn read_shared(l: &Layout) -> Vec<(u32, Holder)> {
 pub fn inspect(l: &Layout) -> Result<Status> {
     let lock_file =
         fsio::open_existing(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
+    let lock_id = lock_file
+        .as_ref()
+        .and_then(|f| fsio::file_id(f).ok())
+        .map(|(id, _)| id);
     let kernel = match &lock_file {
-        Some(f) => match fsio::file_id(f) {
-            Ok((id, _)) => kernel_locks::holders(id),
-            Err(_) => None,
-        },
+        Some(_) => lock_id.and_then(kernel_locks::holders),
         // No lock file: nothing can hold the lock (where the OS has a lock table to say so).
         None => kernel_locks::AVAILABLE.then(Vec::new),
     };
@@ -222,6 +223,30 @@ pub fn inspect(l: &Layout) -> Result<Status> {
 
     let mut files = read_files(l, None)?;
     let shared = read_shared(l);
+
+    // A recorded holder that is alive and verified but missing from the table: ask its own
+    // fdinfo, which is exact (the table may have been read while other locks churned).
+    let mut kernel = kernel;
+    if let (Some(k), Some(id)) = (kernel.as_mut(), lock_id) {
+        let mut confirm = |h: &Holder| {
+            if let Some(pid) = h.pid.filter(|_| h.alive && h.verified) {
+                if !k.iter().any(|x| x.pid == pid) {
+                    if let Some(found) = kernel_locks::held_by(pid, id) {
+                        k.extend(found.into_iter().map(|mut x| {
+                            x.pid = pid;
+                            x
+                        }));
+                    }
+                }
+            }
+        };
+        if let Some(h) = files.candidate(l) {
+            confirm(&h);
+        }
+        for (_, h) in &shared {
+            confirm(h);
+        }
+    }
 
     let kernel_held = kernel.as_ref().map(|k| !k.is_empty());
     let kernel_exclusive = kernel
