@@ -47,6 +47,10 @@ async function main(argv) {
       writeErr(`pid-guard ${cmd}: ${err.message}\n\n${command.usage}`)
       return 2
     }
+    if (err?.code === 'ENOBINARY') {
+      writeErr(`${err.message}\n`)
+      return 1
+    }
     if (err?.name === 'PidGuardError') {
       writeErr(`${err.message}\n`)
       return err.code === 'EINVALIDNAME' || err.code === 'EINVALIDOPTION' ? 2 : 1

@@ -3,14 +3,25 @@
 
 const { PidGuardError } = require('./errors')
 
+/** The platform package napi-rs names for this machine, e.g. linux-x64-gnu, darwin-arm64. */
+function platformId() {
+  const { platform, arch } = process
+  if (platform === 'linux') {
+    const glibc = process.report?.getReport?.()?.header?.glibcVersionRuntime
+    return `${platform}-${arch}-${glibc ? 'gnu' : 'musl'}`
+  }
+  if (platform === 'win32') return `${platform}-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
 let binding
 try {
   binding = require('../binding.js')
 } catch (err) {
-  const platform = `${process.platform}-${process.arch}`
+  const id = platformId()
   const e = new Error(
-    `pid-guard: no native binary for ${platform} could be loaded (${err.message.split('\n')[0]}).\n` +
-      `It ships in an optional dependency named like @pid-guard/binding-${platform}-*. ` +
+    `pid-guard: no native binary for ${id} could be loaded (${err.message.split('\n')[0]}).\n` +
+      `It ships in the optional dependency @pid-guard/binding-${id}. ` +
       'Reinstall without --omit=optional / --no-optional, or delete node_modules and package-lock.json and run npm install again. ' +
       'Supported: linux x64/arm64 (glibc, musl), macOS x64/arm64, Windows x64.',
   )
