@@ -31,6 +31,12 @@ export declare function acquire(name: string, optionsJson: string): NativeGuard
 
 export declare function acquireAsync(name: string, optionsJson: string, cancel: NativeCancel): Promise<NativeGuard>
 
+/** The full check on the thread pool; resolves to the report as JSON. */
+export declare function health(targetJson: string, optionsJson: string): Promise<string>
+
+/** One check without a CPU window (`sampleMs` is ignored): `cpuPercent` is null. */
+export declare function healthSync(targetJson: string, optionsJson: string): string
+
 export declare function list(dir?: string | undefined | null): string
 
 export declare function status(name: string, dir?: string | undefined | null): string

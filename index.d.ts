@@ -66,7 +66,7 @@ export interface Holder {
   /** `record.meta`, or `null` without a record. */
   meta: Meta | null
   /** How it was found: from the pid file, the record, or the kernel's lock table. */
-  source: 'pidfile' | 'record' | 'kernel'
+  source: 'pidfile' | 'record' | 'kernel' | 'port'
 }
 
 /** What an acquire found left by a holder that is gone, and removed. */
@@ -171,8 +171,12 @@ export interface PidFileInfo {
 export interface Status {
   name: string
   dir: string
-  /** `'stale'`: files left by a holder that is gone. */
-  state: 'free' | 'held' | 'stale'
+  /**
+   * `'stale'`: files left by a holder that is gone. `'orphaned'`: nothing holds the guard, but the
+   * port its last holder recorded is listened on by a process running the recorded executable
+   * and command line (listed first in `holders`).
+   */
+  state: 'free' | 'held' | 'stale' | 'orphaned'
   mode: Mode | null
   /** Live holders when held (one exclusive, or every shared one); when stale, what the files name. */
   holders: Holder[]
@@ -182,6 +186,8 @@ export interface Status {
   staleReason: string | null
   /** `'kernel'`: decided by the OS lock table (Linux); `'process'`: by recorded identity. */
   detection: 'kernel' | 'process'
+  /** Not held, but the recorded port is listened on: by whom, and whether it matches the record. */
+  portOwner: { port: number; pid: number | null; exe: string | null; cmdline: string[] | null; matchesRecord: boolean } | null
 }
 
 /** Every error pid-guard throws. */
@@ -215,7 +221,7 @@ export declare function acquireAsync(name: string, options?: AcquireAsyncOptions
  * `timeoutMs`, SIGKILL with `force`. Throws `ENOTFOUND` when not running, `ENOTVERIFIED` when the
  * holder cannot be proven to be the recorded process (nothing is signalled then).
  */
-export declare function stop(target: string | { pid: number }, options?: StopOptions): Promise<StopReport>
+export declare function stop(target: string | { pid: number } | { port: number }, options?: StopOptions): Promise<StopReport>
 
 /** Who holds `name`, without taking the lock or touching any file. */
 export declare function status(name: string, options?: DirOptions): Status

@@ -14,8 +14,9 @@ async function stop(target, options = {}) {
   }
   const args = { dir: options.dir, signal: options.signal, timeoutMs: options.timeoutMs, force: options.force }
   if (typeof target === 'string') args.name = target
-  else if (target && typeof target === 'object' && Number.isInteger(target.pid)) args.pid = target.pid
-  else throw invalidOption('stop(target): target must be a guard name or { pid }')
+  else if (target && typeof target === 'object' && Number.isInteger(target.pid) && target.port === undefined) args.pid = target.pid
+  else if (target && typeof target === 'object' && Number.isInteger(target.port) && target.port > 0 && target.port < 65536 && target.pid === undefined) args.port = target.port
+  else throw invalidOption('stop(target): target must be a guard name, { pid } or { port }')
   if (args.timeoutMs !== undefined && (typeof args.timeoutMs !== 'number' || !(args.timeoutMs >= 0))) {
     throw invalidOption('options.timeoutMs must be a number of milliseconds >= 0')
   }

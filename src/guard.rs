@@ -61,20 +61,6 @@ pub struct Guard {
     recovered: Vec<Recovered>,
 }
 
-fn exe_of(pid: u32) -> Option<String> {
-    #[cfg(target_os = "linux")]
-    {
-        std::fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        None
-    }
-}
-
 /// Shared holders of one process (worker threads) share a PID and so its files: count them.
 static SHARED_REFS: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
 
@@ -453,8 +439,22 @@ impl Guard {
     pub fn record(&self) -> &Record {
         &self.record
     }
+    /// Adds a takeover note; merged into the entry for the same PID when its stale files were
+    /// already recovered (a SIGKILLed holder leaves them), so each old holder is listed once.
     pub(crate) fn push_recovered(&mut self, r: Recovered) {
-        self.recovered.push(r);
+        match self
+            .recovered
+            .iter_mut()
+            .find(|x| x.pid.is_some() && x.pid == r.pid)
+        {
+            Some(x) => {
+                x.reason = format!("{}; {}", r.reason, x.reason);
+                x.signals = r.signals;
+                x.waited_ms = r.waited_ms;
+                x.started_at = x.started_at.or(r.started_at);
+            }
+            None => self.recovered.push(r),
+        }
     }
     pub fn is_released(&self) -> bool {
         self.file.is_none()
@@ -507,7 +507,7 @@ impl Guard {
         rec.pid = pid;
         rec.start_id = identity.as_ref().map(|i| i.start_id.clone());
         rec.started_at = identity.and_then(|i| i.started_at_ms);
-        rec.exe = exe_of(pid).or(rec.exe);
+        rec.exe = identity::command_of(pid).0.or(rec.exe);
         rec.cmdline = cmdline;
         let (pid_path, record_path) = match self.mode {
             Mode::Exclusive => (self.pid_path.clone(), self.record_path.clone()),

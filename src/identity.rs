@@ -134,6 +134,30 @@ fn hostname() -> String {
     }
 }
 
+/// Executable path and command line of another process, where the OS shows them (Linux).
+pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
+    #[cfg(target_os = "linux")]
+    {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .map(|raw| {
+                raw.split(|&b| b == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect()
+            });
+        (exe, cmdline)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        (None, None)
+    }
+}
+
 fn cmdline() -> Vec<String> {
     #[cfg(target_os = "linux")]
     if let Ok(raw) = std::fs::read("/proc/self/cmdline") {

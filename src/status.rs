@@ -20,6 +20,9 @@ pub enum State {
     Free,
     Held,
     Stale,
+    /// Nothing holds the guard, but the port its last holder recorded is listened on by a
+    /// process running the recorded executable and command line: a leftover server.
+    Orphaned,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -49,6 +52,45 @@ pub struct Status {
     pub stale_reason: Option<String>,
     /// How "held" was decided: `kernel` (the OS lock table) or `process` (recorded identity).
     pub detection: &'static str,
+    /// When the recorded port is listened on by another process than a holder: who (an orphan
+    /// when `state` is `orphaned`, else a process that does not match the record).
+    pub port_owner: Option<PortOwner>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortOwner {
+    pub port: u16,
+    pub pid: Option<u32>,
+    pub exe: Option<String>,
+    pub cmdline: Option<Vec<String>>,
+    /// Executable and command line equal what the guard's last holder recorded.
+    pub matches_record: bool,
+}
+
+/// Who listens on the port a stale record names, compared with the record.
+pub fn port_owner(record: &Record) -> Option<PortOwner> {
+    let port = record
+        .meta
+        .get("port")?
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())?;
+    let pid = match crate::health::ports::owner_of_port(port) {
+        Ok(Some(pid)) => pid,
+        _ => return None,
+    };
+    let (exe, cmdline) = pid.map(crate::identity::command_of).unwrap_or((None, None));
+    let matches_record = pid.is_some_and(|p| p > 1)
+        && exe.is_some()
+        && exe == record.exe
+        && cmdline.as_ref() == Some(&record.cmdline);
+    Some(PortOwner {
+        port,
+        pid,
+        exe,
+        cmdline,
+        matches_record,
+    })
 }
 
 pub fn status(name: &str, dir: Option<&Path>) -> Result<Status> {
@@ -100,6 +142,7 @@ fn empty_status(l: &Layout) -> Status {
         record_path: l.record.clone(),
         stale_reason: None,
         detection: detection_method(None),
+        port_owner: None,
     }
 }
 
@@ -366,6 +409,20 @@ fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u
     }
     if files.any() || !shared.is_empty() {
         st.state = State::Stale;
+        if let Some(owner) = files.record.as_ref().and_then(port_owner) {
+            if owner.matches_record {
+                st.state = State::Orphaned;
+                let pid = owner.pid.unwrap_or(0);
+                reasons.push(format!(
+                    "no process holds the guard, but pid {pid} (running the recorded command) still listens on port {}",
+                    owner.port
+                ));
+                let mut h = Holder::examine(pid, None, "port", None);
+                h.record = files.record.clone();
+                st.holders.insert(0, h);
+            }
+            st.port_owner = Some(owner);
+        }
         st.stale_reason = Some(if reasons.is_empty() {
             "files are left over from a holder that is gone".into()
         } else {

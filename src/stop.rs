@@ -4,7 +4,7 @@
 use crate::error::{Code, Error, Result};
 use crate::layout::{self, Layout};
 use crate::signal::{self, Verified};
-use crate::status::{self, State};
+use crate::status::{self, PortOwner, State};
 use crate::takeover::verify_holder;
 use serde::Serialize;
 use std::path::Path;
@@ -61,20 +61,80 @@ fn stop_verified(targets: Vec<Verified>, o: &StopOptions) -> Result<Vec<Stopped>
     Ok(out)
 }
 
+fn describe_owner(o: &PortOwner) -> String {
+    let who = o.pid.map_or("a process we may not inspect".into(), |p| {
+        format!("pid {p}")
+    });
+    let cmd = o
+        .cmdline
+        .as_ref()
+        .map(|c| c.join(" "))
+        .or(o.exe.clone())
+        .unwrap_or_else(|| "an unknown command".into());
+    format!("port {} is listened on by {who} ({cmd})", o.port)
+}
+
+/// Stops an orphan (or, with force, whatever owns the port): verified by pidfd and by its
+/// command line still being the one found.
+fn stop_port_owner(o: &PortOwner, opts: &StopOptions) -> Result<Vec<Stopped>> {
+    let Some(pid) = o.pid else {
+        return Err(Error::new(
+            Code::NotVerified,
+            format!(
+                "{}; its process is not visible to us, so it is not signalled",
+                describe_owner(o)
+            ),
+        ));
+    };
+    let v = signal::verify(pid, None)
+        .map_err(|why| Error::new(Code::NotVerified, format!("will not stop pid {pid}: {why}")))?;
+    // With the process pinned, make sure it is still the command we matched.
+    if crate::identity::command_of(pid).1 != o.cmdline {
+        return Err(Error::new(
+            Code::NotVerified,
+            format!("pid {pid} changed its command line while being checked; not signalled"),
+        ));
+    }
+    stop_verified(vec![v], opts)
+}
+
 pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<StopReport> {
     layout::validate_name(name)?;
     let st = status::status(name, dir)?;
-    if st.state != State::Held {
-        return Err(Error::new(
-            Code::NotFound,
-            format!(
-                "\"{name}\" is not running ({}); nothing to stop",
-                match st.state {
-                    State::Stale => st.stale_reason.clone().unwrap_or_else(|| "stale".into()),
-                    _ => format!("no holder in {}", st.dir.display()),
-                }
-            ),
-        ));
+    let report = |stopped: Vec<Stopped>| StopReport {
+        name: Some(name.to_string()),
+        ok: stopped.iter().all(|s| s.exited),
+        stopped,
+    };
+    match (&st.state, &st.port_owner) {
+        (State::Held, _) => {}
+        (State::Orphaned, Some(owner)) => return Ok(report(stop_port_owner(owner, o)?)),
+        (State::Stale, Some(owner)) if o.force => return Ok(report(stop_port_owner(owner, o)?)),
+        (State::Stale, Some(owner)) => {
+            return Err(Error::new(
+                Code::NotVerified,
+                format!(
+                    "\"{name}\" is not running, and {} which is not the command \"{name}\" recorded ({}); it is not stopped without force",
+                    describe_owner(owner),
+                    st.holders
+                        .iter()
+                        .find_map(|h| h.record.as_ref().map(|r| r.cmdline.join(" ")))
+                        .unwrap_or_default()
+                ),
+            ))
+        }
+        _ => {
+            return Err(Error::new(
+                Code::NotFound,
+                format!(
+                    "\"{name}\" is not running ({}); nothing to stop",
+                    match st.state {
+                        State::Stale => st.stale_reason.clone().unwrap_or_else(|| "stale".into()),
+                        _ => format!("no holder in {}", st.dir.display()),
+                    }
+                ),
+            ))
+        }
     }
     let l = Layout::new(&st.dir, name);
     let mut targets = Vec::new();
@@ -91,9 +151,63 @@ pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<Stop
             }
         }
     }
-    let stopped = stop_verified(targets, o)?;
+    Ok(report(stop_verified(targets, o)?))
+}
+
+/// Stops what listens on `port`: the holder (or orphan) of a guard in `dir` that recorded this
+/// port and whose command matches; anything else only with `force`.
+pub fn stop_port(port: u16, dir: Option<&Path>, o: &StopOptions) -> Result<StopReport> {
+    let owner_pid = match crate::health::ports::owner_of_port(port) {
+        Ok(None) => {
+            return Err(Error::new(
+                Code::NotFound,
+                format!("nothing listens on port {port}; nothing to stop"),
+            ))
+        }
+        Ok(Some(p)) => p,
+        Err(e) => {
+            return Err(Error::new(
+                Code::Io,
+                format!("cannot find who listens on port {port}: {e:?}"),
+            ))
+        }
+    };
+    // A guard whose live holder owns the port: stop it by name (the verified path).
+    for st in status::list(dir)? {
+        let recorded_port = |h: &crate::holder::Holder| {
+            h.record
+                .as_ref()
+                .and_then(|r| r.meta.get("port"))
+                .and_then(|p| p.as_u64())
+                == Some(port as u64)
+        };
+        let owns = st.holders.iter().any(|h| h.pid == owner_pid && h.alive);
+        if owns && st.holders.iter().any(recorded_port) {
+            return stop_name(&st.name, dir, o);
+        }
+    }
+    let (exe, cmdline) = owner_pid
+        .map(crate::identity::command_of)
+        .unwrap_or((None, None));
+    let owner = PortOwner {
+        port,
+        pid: owner_pid,
+        exe,
+        cmdline,
+        matches_record: false,
+    };
+    if !o.force {
+        return Err(Error::new(
+            Code::NotVerified,
+            format!(
+                "{}, and no guard recorded it for this port, so it is not stopped without force",
+                describe_owner(&owner)
+            ),
+        ));
+    }
+    let stopped = stop_port_owner(&owner, o)?;
     Ok(StopReport {
-        name: Some(name.to_string()),
+        name: None,
         ok: stopped.iter().all(|s| s.exited),
         stopped,
     })

@@ -108,6 +108,7 @@ pub fn acquire_waiting(
                     "{name}: acquired after waiting {} ms",
                     started.elapsed().as_millis()
                 ));
+                retire(watcher);
                 return Ok(*g);
             }
             Attempt::Replaced => {
@@ -143,6 +144,15 @@ pub fn acquire_waiting(
             }
         }
     }
+}
+
+/// Closing an inotify instance that had a watch waits for an SRCU grace period (7-15 ms
+/// measured here): do it on a short-lived thread, not on the path of the waiter that just won.
+fn retire(watcher: Watcher) {
+    // If no thread can be spawned, the closure (and the watcher) is simply dropped here.
+    let _ = std::thread::Builder::new()
+        .name("pid-guard-unwatch".into())
+        .spawn(move || drop(watcher));
 }
 
 fn remaining(deadline: Option<Instant>) -> Option<Duration> {

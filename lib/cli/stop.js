@@ -6,23 +6,33 @@ const { writeOut, writeErr, parse, UsageError } = require('./output')
 
 const usage = `Usage: pid-guard stop <name> [--signal SIG] [--timeout MS] [--force] [--json] [--dir DIR]
        pid-guard stop --pid N [--signal SIG] [--timeout MS] [--force] [--json]
+       pid-guard stop --port N [--signal SIG] [--timeout MS] [--force] [--json] [--dir DIR]
 
 Sends SIGTERM (or --signal) to the verified holder of <name> (or to pid N), waits up to
 --timeout ms (default 10000) for it to exit, then SIGKILLs it with --force.
-Only a process whose start time matches what it recorded is ever signalled.
+Only a process whose start time matches what it recorded is ever signalled. When nothing
+holds <name> but the port it recorded is still listened on by a process running the
+recorded command (an orphan), that process is stopped; a port owner that does not match
+is stopped only with --force. --port N stops the holder of the guard that recorded port N.
 Exit 0 stopped, 1 still running or not verifiable, 3 not running.
 `
 
 async function run(argv) {
   const { values, positionals } = parse(argv, {
     pid: { type: 'string' },
+    port: { type: 'string' },
     signal: { type: 'string' },
     timeout: { type: 'string' },
     force: { type: 'boolean' },
   })
-  if (values.pid !== undefined && positionals.length) throw new UsageError('give a guard name or --pid, not both')
-  if (values.pid === undefined && positionals.length !== 1) throw new UsageError('expects one guard name (or --pid N)')
+  const given = [positionals.length > 0, values.pid !== undefined, values.port !== undefined].filter(Boolean).length
+  if (given !== 1 || positionals.length > 1) throw new UsageError('expects one target: a guard name, --pid N or --port N')
   let target = positionals[0]
+  if (values.port !== undefined) {
+    const port = Number(values.port)
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port expects 1-65535, not "${values.port}"`)
+    target = { port }
+  }
   if (values.pid !== undefined) {
     const pid = Number(values.pid)
     if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`--pid expects a process id, not "${values.pid}"`)

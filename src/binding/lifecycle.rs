@@ -75,6 +75,7 @@ pub fn acquire_async(
 struct StopArgs {
     name: Option<String>,
     pid: Option<u32>,
+    port: Option<u16>,
     dir: Option<String>,
     signal: Option<String>,
     timeout_ms: Option<f64>,
@@ -92,12 +93,16 @@ impl Task for StopTask {
 
     fn compute(&mut self) -> napi::Result<String> {
         let a = &self.args;
-        let report = match (&a.name, a.pid) {
-            (Some(n), None) => {
-                stop::stop_name(n, a.dir.as_deref().map(std::path::Path::new), &self.opts)
+        let dir = a.dir.as_deref().map(std::path::Path::new);
+        let report = match (&a.name, a.pid, a.port) {
+            (Some(n), None, None) => stop::stop_name(n, dir, &self.opts),
+            (None, Some(pid), None) => stop::stop_pid(pid, &self.opts),
+            (None, None, Some(port)) => stop::stop_port(port, dir, &self.opts),
+            _ => {
+                return Err(invalid(
+                    "stop needs one target: a guard name, { pid } or { port }".into(),
+                ))
             }
-            (None, Some(pid)) => stop::stop_pid(pid, &self.opts),
-            _ => return Err(invalid("stop needs a guard name or { pid }".into())),
         };
         json(&report.map_err(to_js)?)
     }

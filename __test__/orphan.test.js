@@ -1,0 +1,93 @@
+'use strict'
+// Orphans: nothing holds the guard, but the port its last holder recorded is still served by a
+// process running the recorded command. status says 'orphaned' and stop() stops it; a port owner
+// that does not match the record is never stopped without force.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { acquire, status, stop, PidGuardError } = require('..')
+const h = require('./helpers')
+
+const SERVER = path.join(__dirname, 'fixtures', 'orphan-server.js')
+
+/** Starts the fixture server; resolves with { child, pid, port }. */
+function startServer(t, extraArg) {
+  const args = extraArg ? [SERVER, extraArg] : [SERVER]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start in 15 s')), 15000)
+    child.stdout.once('data', (d) => {
+      clearTimeout(timer)
+      resolve({ child, ...JSON.parse(String(d)) })
+    })
+    child.once('exit', (code) => reject(new Error(`server exited early (${code})`)))
+  })
+}
+
+/** Plants the files a holder of `name` that recorded `server`'s command and port would leave. */
+function plantRecord(dir, name, server, cmdline) {
+  // Take the guard once to get a well-formed record, then rewrite it as the server's.
+  const g = acquire(name, { dir, meta: { port: server.port }, cleanup: false })
+  const rec = JSON.parse(fs.readFileSync(g.recordPath, 'utf8'))
+  g.release()
+  rec.pid = server.pid
+  rec.exe = fs.readlinkSync(`/proc/${server.pid}/exe`)
+  rec.cmdline = cmdline
+  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(rec))
+  fs.writeFileSync(path.join(dir, `${name}.pid`), `${server.pid}\n`)
+}
+
+const exited = (child) => new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)))
+
+test('a server still on the recorded port with the recorded command is orphaned, and stop() stops it', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+  const dir = h.tmpDir(t)
+  const server = await startServer(t)
+  plantRecord(dir, 'web', server, [process.execPath, SERVER])
+  const st = status('web', { dir })
+  assert.equal(st.state, 'orphaned', JSON.stringify(st))
+  assert.equal(st.holders[0].pid, server.pid)
+  assert.equal(st.portOwner.port, server.port)
+  assert.equal(st.portOwner.matchesRecord, true)
+  const report = await stop('web', { dir, timeoutMs: 10000 })
+  assert.equal(report.ok, true)
+  assert.equal(report.stopped[0].pid, server.pid)
+  await exited(server.child)
+  assert.equal(server.child.signalCode, 'SIGTERM')
+})
+
+test('a port owner that does not match the record is reported, not stopped; force stops it', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+  const dir = h.tmpDir(t)
+  const server = await startServer(t)
+  plantRecord(dir, 'web', server, [process.execPath, '/srv/other-app/server.js'])
+  const st = status('web', { dir })
+  assert.equal(st.state, 'stale')
+  assert.equal(st.portOwner.pid, server.pid)
+  assert.equal(st.portOwner.matchesRecord, false)
+  await assert.rejects(stop('web', { dir }), (e) => {
+    assert.ok(e instanceof PidGuardError)
+    assert.equal(e.code, 'ENOTVERIFIED')
+    assert.match(e.message, new RegExp(`pid ${server.pid}`), 'says what was found instead')
+    assert.match(e.message, /orphan-server\.js/)
+    return true
+  })
+  assert.equal(h.isRunning(server.pid), true, 'the mismatching owner was not signalled')
+  const report = await stop('web', { dir, force: true, timeoutMs: 10000 })
+  assert.equal(report.stopped[0].pid, server.pid)
+  await exited(server.child)
+})
+
+test('stop({ port }) stops the holder that recorded the port, and refuses an unknown owner', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+  const dir = h.tmpDir(t)
+  const server = await startServer(t)
+  await assert.rejects(stop({ port: server.port }, { dir }), (e) => e.code === 'ENOTVERIFIED' && e.message.includes(String(server.port)))
+  assert.equal(h.isRunning(server.pid), true)
+  plantRecord(dir, 'api', server, [process.execPath, SERVER])
+  const report = await stop({ port: server.port }, { dir, timeoutMs: 10000 })
+  assert.equal(report.stopped[0].pid, server.pid)
+  await exited(server.child)
+  await assert.rejects(stop({ port: server.port }, { dir }), (e) => e.code === 'ENOTFOUND')
+})
