@@ -170,6 +170,42 @@ async function extraProcesses(n) {
   })))
 }
 
+/**
+ * The CLI's path split into steps, timed inside fresh processes: Node's own start-up, loading
+ * lib/health (the addon, node:http...), the first status() (guard lookup), health() with the
+ * endpoint probe. Medians over `n` processes.
+ */
+function cliPhases(dir, n) {
+  const code = `
+    const t0 = performance.now()
+    const { health } = require(${JSON.stringify(path.join(ROOT, 'lib', 'health.js'))})
+    const { status } = require(${JSON.stringify(path.join(ROOT, 'lib', 'guard.js'))})
+    const t1 = performance.now()
+    status(${JSON.stringify(NAME)}, { dir: ${JSON.stringify(dir)} })
+    const t2 = performance.now()
+    status(${JSON.stringify(NAME)}, { dir: ${JSON.stringify(dir)} })
+    const t3 = performance.now()
+    health(${JSON.stringify(NAME)}, { dir: ${JSON.stringify(dir)}, sampleMs: 1 }).then((h) => {
+      const t4 = performance.now()
+      process.stdout.write(JSON.stringify([t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3, h.endpoint?.latencyMs ?? 0]))
+    })`
+  const rows = []
+  for (let i = 0; i < n; i++) {
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`phase probe failed: ${r.stderr}`)
+    rows.push(JSON.parse(r.stdout))
+  }
+  const med = (i) => stats(rows.map((r) => r[i])).median
+  return {
+    'Node start-up until user code (performance.now() at first line)': med(0),
+    'require lib/health + lib/guard (addon, node:http, node:https)': med(1),
+    'first status(name) in the process (reads /proc/locks)': med(2),
+    'second status(name) (warm)': med(3),
+    'health(name, { sampleMs: 1 }) incl. endpoint GET': med(4),
+    '  of which: endpoint latency': med(5),
+  }
+}
+
 function countProcesses() {
   return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).length
 }
@@ -203,9 +239,10 @@ async function main() {
   if (!h.alive || !h.listening?.some((l) => l.port === svc.port)) log(`benchmark: WARNING healthSync did not see the service's port: ${JSON.stringify(h)}`)
 
   // 1. In-process. Interleaved blocks; many more healthSync calls since each is far cheaper.
-  const inproc = { healthSync: [], pidusage: [], pidPort: [], findProcess: [], baseline: [] }
+  const inproc = { healthSync: [], healthSyncName: [], pidusage: [], pidPort: [], findProcess: [], baseline: [] }
   for (let r = 0; r < 5; r++) {
     inproc.healthSync.push(...timeSync(() => pg.healthSync({ pid }), 400))
+    inproc.healthSyncName.push(...timeSync(() => pg.healthSync(NAME, { dir }), 200))
     inproc.pidusage.push(...(await timeAsync(() => pidusage(pid), Math.ceil(ROUNDS / 5) + 1)))
     inproc.pidPort.push(...(await timeAsync(() => pidToPorts(pid), Math.ceil(ROUNDS / 5) + 1)))
     inproc.findProcess.push(...(await timeAsync(() => findProcess('pid', pid), Math.ceil(ROUNDS / 5) + 1)))
@@ -224,6 +261,7 @@ async function main() {
     node: { file: process.execPath, args: ['-e', '0'], env: {}, ok: (r) => r.status === 0 },
   }
   const e2e = timeCommands(cmds, ROUNDS)
+  const phases = cliPhases(dir, Math.max(5, Math.ceil(ROUNDS / 2)))
 
   // 3. The same with PROCS more processes on the host.
   const before = countProcesses()
@@ -245,6 +283,7 @@ async function main() {
   const S = (a) => stats(a)
   const m = {
     healthSync: S(inproc.healthSync),
+    healthSyncName: S(inproc.healthSyncName),
     pidusage: S(inproc.pidusage),
     pidPort: S(inproc.pidPort),
     findProcess: S(inproc.findProcess),
@@ -268,6 +307,7 @@ async function main() {
   const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} us` : `${ms.toFixed(2)} ms`)
   const rows = [
     ['healthSync({ pid }) in-process', m.healthSync],
+    ['healthSync(name) in-process (guard lookup + the same)', m.healthSyncName],
     ['pidusage(pid)', m.pidusage],
     ['pid-port pidToPorts(pid)', m.pidPort],
     ["find-process('pid', pid)", m.findProcess],
@@ -290,6 +330,12 @@ async function main() {
     '| target | goal | measured | result |',
     '|---|---|---|---|',
     ...targets.map((t) => `| ${t.target} | ${t.goal} | ${t.ratio.toFixed(2)}${t.unit.startsWith('x') ? t.unit : ` ${t.unit}`} | ${t.result} |`),
+    '',
+    'Where a `health --json` process spends its time (medians of fresh processes, each step after the previous):',
+    '',
+    '| step | median |',
+    '|---|---|',
+    ...Object.entries(phases).map(([k, v]) => `| ${k} | ${fmt(v)} |`),
   ].join('\n')
 
   const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()}), ${os.type()} ${os.release()}, Node ${process.version}; ${before} processes on the host, ${crowded} with the extra ones`
