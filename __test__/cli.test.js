@@ -363,6 +363,21 @@ test('--watch prints a sample per interval and exits 0 on SIGINT', async (t) => 
   }
 })
 
+test('--watch on a TTY redraws in place and still exits 0 on SIGINT', async (t) => {
+  const dir = tmpDir(t)
+  await startService(t, { name: 'api', dir })
+  // On a pseudo-terminal (script(1)); timeout(1) delivers the Ctrl-C (SIGINT) after 3 s.
+  const cmd = `timeout --preserve-status -s INT 3 ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} health api --watch=100 --dir ${JSON.stringify(dir)}`
+  const env = { ...process.env, TERM: 'xterm', NO_COLOR: '1' }
+  const r = await runCmdEnv(t, 'script', ['-qefc', cmd, '/dev/null'], env)
+  assert.strictEqual(r.code, 0, JSON.stringify(r.stdout))
+  const frames = r.stdout.split('\x1b[H').slice(1)
+  assert.ok(frames.length >= 2, `at least two redraws: ${JSON.stringify(r.stdout.slice(0, 400))}`)
+  assert.ok(r.stdout.startsWith('\x1b[2J\x1b[H'), 'clears the screen once, then homes the cursor')
+  for (const f of frames.slice(0, 2)) assert.match(f, /api \(pid \d+\): healthy/)
+  assert.ok(!r.stdout.includes('\x1b[32m'), 'NO_COLOR: no colours even on a TTY')
+})
+
 test('works through npm exec / npx from the package root', async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir })

@@ -254,9 +254,10 @@ async function once(api, opts) {
 
 function watch(api, opts) {
   const tty = Boolean(process.stdout.isTTY)
-  // Redraw in place on a terminal (cursor home + clear screen: cursor control, not colour, so
-  // NO_COLOR leaves it on); anything else gets every sample, separated by a blank line.
-  const clear = tty && process.env.TERM !== 'dumb' ? '\x1b[H\x1b[2J' : ''
+  // Redraw in place on a terminal (cursor control, not colour, so NO_COLOR leaves it on): clear
+  // once, then home the cursor, overwrite each line (erasing its old tail) and erase below, so
+  // the screen does not flicker. Anything else gets every sample, separated by a blank line.
+  const redraw = tty && process.env.TERM !== 'dumb'
   return new Promise((resolve, reject) => {
     let stopped = false
     let timer = null
@@ -288,7 +289,7 @@ function watch(api, opts) {
       if (stopped) return
       const text = render(s, opts.format, api)
       const stamp = opts.format === 'human' ? dim(`${new Date().toISOString()}  every ${opts.watchMs} ms, Ctrl-C to stop`) + '\n' : ''
-      if (clear) writeOut(clear + stamp + text)
+      if (redraw) writeOut(`${first ? '\x1b[2J' : ''}\x1b[H${(stamp + text).replace(/\n/g, '\x1b[K\n')}\x1b[J`)
       else writeOut((first ? '' : '\n') + stamp + text)
       first = false
       timer = setTimeout(tick, Math.max(0, opts.watchMs - (Date.now() - started)))
