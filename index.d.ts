@@ -238,7 +238,7 @@ export declare const version: string
  * `pid_guard_memory_rss_bytes`, ...), samples labelled by guard name (by `pid` when there is none);
  * metrics that are `null` are left out. Throws `EINVALIDOPTION` for anything but health objects.
  */
-export declare function toPrometheus(health: object | readonly object[]): string
+export declare function toPrometheus(health: Health | readonly Health[]): string
 
 /** A TCP socket a process listens on. */
 export interface ListeningSocket {
