@@ -41,7 +41,13 @@ const log = (s) => process.stderr.write(s + '\n')
 // ---- processes this benchmark starts (and only those are killed) --------------------------
 
 const started = []
+const grandchildren = [] // the service's own children, killed by pid (a SIGKILLed service cannot)
 function cleanup() {
+  for (const pid of grandchildren.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+  }
   for (const c of started) {
     if (c.exitCode === null && c.signalCode === null) {
       try {
@@ -75,7 +81,7 @@ function startService(dir) {
       const port = server.address().port
       const url = 'http://127.0.0.1:' + port + '/health'
       globalThis.guard = pg.acquire(${JSON.stringify(NAME)}, { dir: ${JSON.stringify(dir)}, meta: { port, url } })
-      process.stdout.write(JSON.stringify({ pid: process.pid, port, url, pidFile: guard.pidPath }) + '\\n')
+      process.stdout.write(JSON.stringify({ pid: process.pid, port, url, pidFile: guard.pidPath, kids: kids.map((k) => k.pid) }) + '\\n')
     })
     process.stdin.resume(); process.stdin.on('end', () => process.exit(0))`
   const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -224,6 +230,7 @@ async function main() {
   fs.chmodSync(dir, 0o700)
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
   const svc = await startService(dir)
+  grandchildren.push(...svc.kids)
   const pid = svc.pid
   log(`benchmark: service pid ${pid} on 127.0.0.1:${svc.port}, ${ROUNDS} rounds, ${os.cpus().length} cores, ${countProcesses()} processes`)
 
@@ -275,7 +282,7 @@ async function main() {
       await pidToPorts(pid)
     }, Math.ceil(ROUNDS / 10) + 1)))
   }
-  const e2eCrowded = timeCommands({ cli: cmds.cli, bash: cmds.bash }, Math.max(5, Math.ceil(ROUNDS / 3)))
+  const e2eCrowded = timeCommands(cmds, Math.max(5, Math.ceil(ROUNDS / 3)))
   const hCrowded = pg.healthSync({ pid })
   await stop()
   pidusage.clear?.()
@@ -295,6 +302,7 @@ async function main() {
     pidusagePlusPidPortCrowded: S(flat.baseline),
     cliCrowded: S(e2eCrowded.cli),
     bashCrowded: S(e2eCrowded.bash),
+    nodeCrowded: S(e2eCrowded.node),
   }
   const allThree = m.pidusage.median + m.pidPort.median + m.findProcess.median
   const targets = [
@@ -302,6 +310,7 @@ async function main() {
     { target: 'CLI `health --json` vs bash script (ps, lsof, curl, jq, pgrep)', goal: '>= 1.5x faster', ratio: m.bash.median / m.cli.median, pass: (r) => r >= 1.5, unit: 'x faster' },
     { target: 'CLI `health --json` vs bare `node -e 0`', goal: '<= 1.25x', ratio: m.cli.median / m.node.median, pass: (r) => r <= 1.25, unit: 'x node' },
     { target: `flat: healthSync with ${PROCS} extra processes vs without`, goal: '<= 1.25x', ratio: m.healthSyncCrowded.median / m.healthSync.median, pass: (r) => r <= 1.25, unit: 'x' },
+    { target: `flat: CLI over \`node -e 0\` with ${PROCS} extra processes vs without`, goal: '<= 1.25x', ratio: (m.cliCrowded.median - m.nodeCrowded.median) / Math.max(0.001, m.cli.median - m.node.median), pass: (r) => r <= 1.25, unit: 'x' },
   ].map((t) => ({ ...t, result: t.pass(t.ratio) ? 'PASS' : 'FAIL' }))
 
   const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} us` : `${ms.toFixed(2)} ms`)
@@ -319,6 +328,7 @@ async function main() {
     [`pidusage + pid-port, ${PROCS} extra processes`, m.pidusagePlusPidPortCrowded],
     [`\`pid-guard health --json\`, ${PROCS} extra processes`, m.cliCrowded],
     [`benchmark/health.sh, ${PROCS} extra processes`, m.bashCrowded],
+    [`\`node -e 0\`, ${PROCS} extra processes (control: spawning itself got slower)`, m.nodeCrowded],
   ]
   const table = [
     '| measurement | median | p90 | n |',
