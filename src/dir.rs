@@ -124,22 +124,43 @@ fn check(dir: &Path, m: &std::fs::Metadata) -> Result<()> {
             .at(dir));
         }
     }
-    remote_fs_check(dir)
+    #[cfg(unix)]
+    let dev = std::os::unix::fs::MetadataExt::dev(m);
+    #[cfg(not(unix))]
+    let dev = 0;
+    remote_fs_check(dir, dev)
 }
 
+/// Filesystem type per device, asked once per process (a device does not change type).
 #[cfg(target_os = "linux")]
-fn remote_fs_check(dir: &Path) -> Result<()> {
+static FS_TYPES: std::sync::Mutex<Vec<(u64, u32)>> = std::sync::Mutex::new(Vec::new());
+
+#[cfg(target_os = "linux")]
+fn remote_fs_check(dir: &Path, dev: u64) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return Ok(());
-    };
-    // SAFETY: `c` is a valid NUL-terminated path; `st` is written by statfs on success.
-    let fs_type = unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        if libc::statfs(c.as_ptr(), &mut st) != 0 {
-            return Ok(());
+    let cached = FS_TYPES
+        .lock()
+        .ok()
+        .and_then(|v| v.iter().find(|(d, _)| *d == dev).map(|(_, t)| *t));
+    let fs_type = match cached {
+        Some(t) => t,
+        None => {
+            let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+                return Ok(());
+            };
+            // SAFETY: `c` is a valid NUL-terminated path; `st` is written by statfs on success.
+            let t = unsafe {
+                let mut st: libc::statfs = std::mem::zeroed();
+                if libc::statfs(c.as_ptr(), &mut st) != 0 {
+                    return Ok(());
+                }
+                st.f_type as i64 as u32
+            };
+            if let Ok(mut v) = FS_TYPES.lock() {
+                v.push((dev, t));
+            }
+            t
         }
-        st.f_type as i64 as u32
     };
     let remote = match fs_type {
         0x6969 => Some("NFS"),
@@ -159,6 +180,6 @@ fn remote_fs_check(dir: &Path) -> Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn remote_fs_check(_dir: &Path) -> Result<()> {
+fn remote_fs_check(_dir: &Path, _dev: u64) -> Result<()> {
     Ok(())
 }

@@ -113,39 +113,46 @@ pub fn file_id(f: &File) -> io::Result<(FileId, u64)> {
     ))
 }
 
-/// Whether `path` still names the file `f` has open (and that file is still linked). After a
-/// lock is won this closes the race with a releasing holder that unlinks the path: a lock on an
-/// unlinked inode protects nothing.
-pub fn still_names(f: &File, path: &Path) -> io::Result<bool> {
+/// What one `fstat` + one `lstat` say about an open lock file.
+pub struct OpenCheck {
+    /// `path` still names the file `f` has open, and that file is still linked.
+    pub names: bool,
+    /// The open file's owner, where the OS has one.
+    pub owner: Option<u32>,
+}
+
+/// After a lock is won this closes the race with a releasing holder that unlinks the path: a
+/// lock on an unlinked inode protects nothing. The owner comes from the same `fstat`.
+pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
     #[cfg(unix)]
     {
-        let (held, nlink) = file_id(f)?;
-        if nlink == 0 {
-            return Ok(false);
+        let m = f.metadata()?;
+        let owner = Some(m.uid());
+        if m.nlink() == 0 {
+            return Ok(OpenCheck {
+                names: false,
+                owner,
+            });
         }
-        match std::fs::symlink_metadata(path) {
-            Ok(m) => Ok(m.dev() == held.dev && m.ino() == held.ino),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+        let names = match std::fs::symlink_metadata(path) {
+            Ok(p) => p.dev() == m.dev() && p.ino() == m.ino(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        Ok(OpenCheck { names, owner })
     }
     #[cfg(not(unix))]
     {
         // Windows never unlinks an open lock file, so the path keeps naming it.
         let _ = (f, path);
-        Ok(true)
+        Ok(OpenCheck {
+            names: true,
+            owner: None,
+        })
     }
 }
 
-/// The owner of an open file, where the OS has one.
-pub fn owner(f: &File) -> io::Result<Option<u32>> {
-    #[cfg(unix)]
-    {
-        Ok(Some(f.metadata()?.uid()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = f;
-        Ok(None)
-    }
+/// Whether `path` still names the file `f` has open (and that file is still linked).
+pub fn still_names(f: &File, path: &Path) -> io::Result<bool> {
+    check_open(f, path).map(|c| c.names)
 }

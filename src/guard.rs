@@ -155,8 +155,15 @@ pub(crate) fn replaced_too_often(l: &Layout) -> Error {
 }
 
 pub(crate) fn open_lock(l: &Layout) -> Result<File> {
-    let f = fsio::open_lock(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
-    if let (Ok(Some(owner)), Some(me)) = (fsio::owner(&f), identity::current_uid()) {
+    fsio::open_lock(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))
+}
+
+/// Whether the path still names our open lock file; refuses a lock file someone else created
+/// (checked on the same `fstat`, after locking, to keep the fast path at two stat calls).
+fn still_names(f: &File, l: &Layout) -> Result<bool> {
+    let c =
+        fsio::check_open(f, &l.lock).map_err(|e| Error::io(&e, "check the lock file", &l.lock))?;
+    if let (Some(owner), Some(me)) = (c.owner, identity::current_uid()) {
         if owner != me {
             return Err(Error::new(
                 Code::UnsafeFile,
@@ -168,11 +175,7 @@ pub(crate) fn open_lock(l: &Layout) -> Result<File> {
             .at(&l.lock));
         }
     }
-    Ok(f)
-}
-
-fn still_names(f: &File, l: &Layout) -> Result<bool> {
-    fsio::still_names(f, &l.lock).map_err(|e| Error::io(&e, "check the lock file", &l.lock))
+    Ok(c.names)
 }
 
 /// The `ELOCKED` error naming who holds the guard; `None` if it turned out to be free (or held
