@@ -310,6 +310,19 @@ test('an unhealthy service exits 1 and says why; a killed one exits 3', async (t
   assert.strictEqual(rh.endpoint.ok, false)
   assert.strictEqual(typeof rh.endpoint.error, 'string')
 
+  // An endpoint that accepts and never answers: the timeout, not a hang.
+  const sockets = new Set()
+  const hang = net.createServer((c) => sockets.add(c)).listen(0, '127.0.0.1')
+  await new Promise((res) => hang.on('listening', res))
+  t.after(() => {
+    for (const c of sockets) c.destroy()
+    hang.close()
+  })
+  const slow = await cli(t, ['health', 'plain', '--url', `http://127.0.0.1:${hang.address().port}/health`, '--timeout', '300', '--dir', dir])
+  assert.strictEqual(slow.code, 1, slow.stdout)
+  assert.match(slow.stdout, /^ {2}✗ endpoint .*timed out after 300 ms/m)
+  noStack(slow)
+
   svc.child.kill('SIGKILL')
   await new Promise((res) => (alive(svc.child) ? svc.child.on('exit', res) : res()))
   const gone = await cli(t, ['health', 'api', '--dir', dir])
