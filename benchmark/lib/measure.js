@@ -4,6 +4,17 @@
 // alike instead of skewing one. Per-op cost of a round = round time / iterations; the reported
 // figure is the median round.
 
+const { execFileSync } = require('node:child_process')
+
+function settle() {
+  if (process.platform === 'win32') return
+  try {
+    execFileSync('sync', { stdio: 'ignore' })
+  } catch {
+    // No sync(1): rounds just start with whatever backlog there is.
+  }
+}
+
 function median(values) {
   const s = [...values].sort((a, b) => a - b)
   const mid = s.length >> 1
@@ -31,6 +42,9 @@ function run(contenders, { rounds, iterations, warmup, onRound }) {
     // Rotate who goes first, so no contender always runs right after the same neighbour.
     const order = state.map((_, i) => state[(i + r) % state.length])
     for (const s of order) {
+      // Start every round with the filesystem's backlog flushed: otherwise the journal work one
+      // contender's churn leaves behind (ext4 commits, discards) is billed to the next one.
+      settle()
       const us = s.impl.round ? s.impl.round(iterations, warmup) : timeRound(s.impl.cycle, iterations)
       s.rounds.push(us)
     }

@@ -19,7 +19,8 @@ function withRatios(results) {
 /** a's time / b's time in each round (the rounds ran side by side, so under the same load). */
 function perRound(a, b) {
   const r = a.rounds.map((t, i) => t / b.rounds[i])
-  return `per round ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}x`
+  const best = a.min / b.min
+  return `per round ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}x, fastest rounds ${best.toFixed(2)}x`
 }
 
 function targets(results) {
