@@ -22,8 +22,8 @@ export declare class NativeGuard {
   release(): void
   /** The lock's fd, to hand to a child process (`pid-guard run`); -1 when released. */
   fd(): number
-  /** Records `pid` (a child sharing the lock) as the holder in the pid file and record. */
-  handOver(pid: number, cmdline: Array<string>): string
+  /** Records `pid` (a child sharing the lock as its fd `child_fd`) as the holder. */
+  handOver(pid: number, cmdline: Array<string>, childFd?: number | undefined | null): string
   released(): boolean
 }
 

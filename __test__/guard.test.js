@@ -79,7 +79,7 @@ test('kill -9 of the holder frees the guard at once and the next acquire reports
 test('a contended start: every loser fails and the holder files stay byte-for-byte intact', async (t) => {
   const dir = h.tmpDir(t)
   const holder = await h.hold(t, { name: 'svc', dir, meta: { port: 1 } })
-  const files = ['svc.pid', 'svc.json', 'svc.lock'].map((f) => path.join(dir, f))
+  const files = ['svc.pid', 'svc.lock'].map((f) => path.join(dir, f))
   const before = files.map(h.snapshot)
   const N = 8
   const losers = Array.from({ length: N }, (_, i) =>

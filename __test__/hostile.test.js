@@ -24,7 +24,7 @@ function throwsCode(fn, code, extra) {
 
 // --- symlinks -------------------------------------------------------------------------------
 
-for (const file of ['svc.lock', 'svc.pid', 'svc.json']) {
+for (const file of ['svc.lock', 'svc.pid']) {
   test(`a symlink planted at ${file} is refused (ESYMLINK) and its target is untouched`, (t) => {
     const dir = h.tmpDir(t)
     const outside = h.tmpDir(t)
@@ -65,8 +65,8 @@ for (const file of ['svc.lock', 'svc.pid']) {
 }
 
 test('a lock file hard-linked to a file the test owns is not written through', (t) => {
-  // A hard link cannot be refused by O_NOFOLLOW; the guard never writes into the lock file,
-  // so the linked file must keep its bytes whatever acquire decides.
+  // A hard link cannot be refused by O_NOFOLLOW; the guard keeps its record in the lock file,
+  // so it refuses a lock file with more than one link: the linked file keeps its bytes.
   const dir = h.tmpDir(t)
   const target = path.join(dir, 'precious')
   fs.writeFileSync(target, 'precious data\n')

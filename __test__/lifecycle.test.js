@@ -72,7 +72,8 @@ function plant(dir, name, pid, record, startId) {
   const rec = { ...record, pid }
   if (startId !== undefined) rec.startId = startId
   fs.writeFileSync(path.join(dir, `${name}.pid`), `${pid}\n`)
-  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(rec, null, 2) + '\n')
+  // An exclusive holder's record lives in the lock file (overwritten in place, same inode).
+  fs.writeFileSync(path.join(dir, `${name}.lock`), JSON.stringify(rec, null, 2) + '\n')
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ function plantRecord(dir, name, server, cmdline) {
   rec.pid = server.pid
   rec.exe = fs.readlinkSync(`/proc/${server.pid}/exe`)
   rec.cmdline = cmdline
-  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(rec))
+  fs.writeFileSync(path.join(dir, `${name}.lock`), JSON.stringify(rec))
   fs.writeFileSync(path.join(dir, `${name}.pid`), `${server.pid}\n`)
 }
 

@@ -44,27 +44,32 @@ class Guard {
 
   constructor(native, cleanup) {
     this.#native = native
-    this.#info = JSON.parse(native.info())
     hooks.track(this, cleanup)
   }
 
-  get name() { return this.#info.name }
-  get pid() { return this.#info.pid }
-  get mode() { return this.#info.mode }
-  get dir() { return this.#info.dir }
-  get pidPath() { return this.#info.pidPath }
-  get lockPath() { return this.#info.lockPath }
-  get recordPath() { return this.#info.recordPath }
+  /** The guard's details, fetched from the addon on first use (most callers never ask). */
+  get #data() {
+    this.#info ??= JSON.parse(this.#native.info())
+    return this.#info
+  }
+
+  get name() { return this.#data.name }
+  get pid() { return this.#data.pid }
+  get mode() { return this.#data.mode }
+  get dir() { return this.#data.dir }
+  get pidPath() { return this.#data.pidPath }
+  get lockPath() { return this.#data.lockPath }
+  get recordPath() { return this.#data.recordPath }
   /** What this acquire found left by holders that are gone, and removed. */
-  get recovered() { return this.#info.recovered }
-  get meta() { return this.#info.record.meta }
+  get recovered() { return this.#data.recovered }
+  get meta() { return this.#data.record.meta }
   get released() { return this.#released }
 
   /** Replaces the recorded meta (readers see the old or the new record, never a mix). */
   update(meta) {
     const json = metaJson(meta, 'meta') ?? '{}'
     call(() => this.#native.update(json))
-    this.#info.record.meta = JSON.parse(json)
+    this.#data.record.meta = JSON.parse(json)
   }
 
   /** Removes the pid file and frees the lock. Safe to call more than once. */
@@ -81,8 +86,8 @@ class Guard {
   }
 
   /** @internal for `pid-guard run`: record the child as the holder. */
-  _handOver(pid, cmdline) {
-    this.#info = JSON.parse(call(() => this.#native.handOver(pid, cmdline)))
+  _handOver(pid, cmdline, childFd) {
+    this.#info = JSON.parse(call(() => this.#native.handOver(pid, cmdline, childFd)))
   }
 
   [dispose]() {

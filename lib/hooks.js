@@ -50,9 +50,11 @@ function track(guard, cleanup) {
   if (cleanup) install()
 }
 
+// The listeners stay once installed: with no guard held they only re-raise the signal (the
+// default behaviour), and installing/removing four listeners per acquire cost more than the
+// acquire itself.
 function untrack(guard) {
   held.delete(guard)
-  if (![...held.values()].some(Boolean)) uninstall()
 }
 
 module.exports = { track, untrack }

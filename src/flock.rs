@@ -1,4 +1,4 @@
-//! The kernel lock: `flock(2)` on Unix, `LockFileEx` on Windows. Both belong to the open file
+//! The kernel lock: `flock(2)` on Unix, `LockFileEx` on Windows (on one byte far past the data). Both belong to the open file
 //! (description), so the kernel frees them the moment the last fd closes: a crash or `kill -9`
 //! never leaves the guard held. POSIX `fcntl` locks are avoided on purpose: they are dropped when
 //! any fd of the file closes and do not exclude threads of one process.
@@ -72,10 +72,13 @@ mod imp {
         if !wait {
             flags |= LOCKFILE_FAIL_IMMEDIATELY;
         }
-        // The lock file is never read or written, so locking its first byte hides nothing.
+        // Windows locks are mandatory: lock one byte far beyond the record kept at the start
+        // of the lock file, so readers can still read it.
         // SAFETY: a zeroed OVERLAPPED is valid for a synchronous handle; the handle is open.
         let ok = unsafe {
             let mut ov: OVERLAPPED = std::mem::zeroed();
+            ov.Anonymous.Anonymous.Offset = u32::MAX;
+            ov.Anonymous.Anonymous.OffsetHigh = 0x7FFF_FFFF;
             LockFileEx(f.as_raw_handle() as HANDLE, flags, 0, 1, 0, &mut ov)
         };
         if ok != 0 {

@@ -86,6 +86,49 @@ pub fn read_small(path: &Path, max: usize) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(buf))
 }
 
+/// Reads up to `max + 1` bytes from the start of an open file, without moving its offset.
+pub fn read_start(f: &File, max: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; max + 1];
+    let mut n = 0;
+    while n < buf.len() {
+        #[cfg(unix)]
+        let got = std::os::unix::fs::FileExt::read_at(f, &mut buf[n..], n as u64)?;
+        #[cfg(windows)]
+        let got = std::os::windows::fs::FileExt::seek_read(f, &mut buf[n..], n as u64)?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Overwrites the start of an open file with `bytes`, padded with spaces up to `pad_to` so
+/// nothing of a longer old content survives (JSON allows trailing white space). Never
+/// truncates: on ext4 a truncate makes the next close flush to disk (~200 us). Returns the
+/// length now covered.
+pub fn write_start(f: &File, bytes: &[u8], pad_to: usize) -> io::Result<usize> {
+    let mut buf = Vec::with_capacity(bytes.len().max(pad_to));
+    buf.extend_from_slice(bytes);
+    buf.resize(bytes.len().max(pad_to), b' ');
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::write_all_at(f, &buf, 0)?;
+    #[cfg(windows)]
+    {
+        let mut off = 0;
+        while off < buf.len() {
+            off += std::os::windows::fs::FileExt::seek_write(f, &buf[off..], off as u64)?;
+        }
+    }
+    Ok(buf.len())
+}
+
+/// Whether a record region holds nothing (never written, or cleared by a clean release).
+pub fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| b.is_ascii_whitespace())
+}
+
 /// Removes `path`; a file already gone is fine.
 pub fn remove(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
@@ -99,6 +142,12 @@ pub fn remove(path: &Path) -> io::Result<()> {
 pub struct FileId {
     pub dev: u64,
     pub ino: u64,
+}
+
+#[cfg(not(unix))]
+pub fn file_id(_f: &File) -> io::Result<(FileId, u64)> {
+    // No (dev, inode) to match against a kernel lock table on this OS.
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 #[cfg(unix)]
@@ -119,6 +168,8 @@ pub struct OpenCheck {
     pub names: bool,
     /// The open file's owner, where the OS has one.
     pub owner: Option<u32>,
+    /// Hard links to it (1 for a file of ours; more means someone linked another file here).
+    pub links: u64,
 }
 
 /// After a lock is won this closes the race with a releasing holder that unlinks the path: a
@@ -128,10 +179,12 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
     {
         let m = f.metadata()?;
         let owner = Some(m.uid());
-        if m.nlink() == 0 {
+        let links = m.nlink();
+        if links == 0 {
             return Ok(OpenCheck {
                 names: false,
                 owner,
+                links,
             });
         }
         let names = match std::fs::symlink_metadata(path) {
@@ -139,7 +192,11 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(e),
         };
-        Ok(OpenCheck { names, owner })
+        Ok(OpenCheck {
+            names,
+            owner,
+            links,
+        })
     }
     #[cfg(not(unix))]
     {
@@ -148,6 +205,7 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
         Ok(OpenCheck {
             names: true,
             owner: None,
+            links: 1,
         })
     }
 }

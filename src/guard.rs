@@ -56,9 +56,25 @@ pub struct Guard {
     layout: Layout,
     mode: Mode,
     pid_path: PathBuf,
+    /// Exclusive: the lock file itself. Shared: `N.shared/<pid>.json`.
     record_path: PathBuf,
     record: Record,
+    /// Exclusive: bytes of the lock file the record region covers (cleared on release).
+    record_len: usize,
     recovered: Vec<Recovered>,
+}
+
+fn raw_fd_of(f: &File) -> Option<i32> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        Some(f.as_raw_fd())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = f;
+        None
+    }
 }
 
 /// Shared holders of one process (worker threads) share a PID and so its files: count them.
@@ -175,6 +191,18 @@ fn still_names(f: &File, l: &Layout) -> Result<bool> {
             .at(&l.lock));
         }
     }
+    if c.names && c.links > 1 {
+        // The record is written into the lock file: never write through a planted hard link.
+        return Err(Error::new(
+            Code::UnsafeFile,
+            format!(
+                "{} has {} hard links; another file was linked there. Remove it (pid-guard recreates it)",
+                l.lock.display(),
+                c.links
+            ),
+        )
+        .at(&l.lock));
+    }
     Ok(c.names)
 }
 
@@ -281,8 +309,17 @@ fn recover_shared(l: &Layout, recovered: &mut Vec<Recovered>, only_dead: bool) -
     Ok(())
 }
 
-fn recover_exclusive(l: &Layout, recovered: &mut Vec<Recovered>) -> Result<()> {
-    let files = status::read_files(l, Some(identity::me().pid))?;
+/// Looks at what an earlier exclusive holder left (we hold the lock, so it is stale by
+/// definition): its record in the lock file (`content`) and its pid file. Removes the pid file
+/// and reports; the caller overwrites (or, when `clear`, blanks) the record.
+fn recover_exclusive(
+    l: &Layout,
+    f: &File,
+    content: Vec<u8>,
+    recovered: &mut Vec<Recovered>,
+) -> Result<()> {
+    let stale_len = content.len();
+    let files = status::read_files(l, Some(identity::me().pid), Some(content))?;
     if !files.any() {
         return Ok(());
     }
@@ -294,12 +331,18 @@ fn recover_exclusive(l: &Layout, recovered: &mut Vec<Recovered>) -> Result<()> {
     if let Some(h) = &cand {
         reasons.push(h.stale_reason());
     }
+    if files.record_exists && files.record.is_none() {
+        reasons.push(format!("the record in {} is unreadable", l.lock.display()));
+    }
     if reasons.is_empty() {
         reasons.push("files were left over from a holder that is gone".into());
     }
     let mut removed = Vec::new();
     remove_reporting(&l.pid, &mut removed)?;
-    remove_reporting(&l.record, &mut removed)?;
+    if files.record_exists {
+        fsio::write_start(f, b"", stale_len)
+            .map_err(|e| Error::io(&e, "clear the stale record in", &l.lock))?;
+    }
     let r = Recovered {
         pid: cand.as_ref().and_then(|h| h.pid),
         started_at: files.record.as_ref().and_then(|r| r.started_at),
@@ -316,46 +359,50 @@ fn recover_exclusive(l: &Layout, recovered: &mut Vec<Recovered>) -> Result<()> {
     Ok(())
 }
 
+fn read_lock_content(f: &File, l: &Layout) -> Result<Vec<u8>> {
+    fsio::read_start(f, crate::record::MAX_RECORD_BYTES)
+        .map_err(|e| Error::io(&e, "read the lock file", &l.lock))
+}
+
 fn finish_exclusive(f: File, l: Layout, meta: Value) -> Result<Guard> {
     let mut recovered = Vec::new();
-    recover_exclusive(&l, &mut recovered)?;
+    let content = read_lock_content(&f, &l)?;
+    let mut record_len = content.len();
+    recover_exclusive(&l, &f, content, &mut recovered)?;
     if std::fs::symlink_metadata(&l.shared_dir).is_ok() {
         recover_shared(&l, &mut recovered, false)?;
         let _ = std::fs::remove_dir(&l.shared_dir);
     }
-    let record = Record::for_self(&l.name, Mode::Exclusive, meta);
-    let mut written = Vec::new();
-    write_or_undo(
-        &mut written,
-        &l.record,
-        &record.to_bytes(),
-        "write the record",
-    )?;
-    write_or_undo(
-        &mut written,
-        &l.pid,
-        pidfile::format(record.pid).as_bytes(),
-        "write the pid file",
-    )?;
+    let mut record = Record::for_self(&l.name, Mode::Exclusive, meta);
+    record.lock_fd = raw_fd_of(&f);
+    record_len = fsio::write_start(&f, &record.to_bytes(), record_len)
+        .map_err(|e| Error::io(&e, "write the record to", &l.lock))?;
+    if let Err(e) = fsio::write_file(&l.pid, pidfile::format(record.pid).as_bytes()) {
+        let _ = fsio::write_start(&f, b"", record_len);
+        return Err(Error::io(&e, "write the pid file", &l.pid));
+    }
     debug(format_args!("{}: wrote {}", l.name, l.pid.display()));
     Ok(Guard {
         file: Some(f),
         pid_path: l.pid.clone(),
-        record_path: l.record.clone(),
+        record_path: l.lock.clone(),
         layout: l,
         mode: Mode::Exclusive,
         record,
+        record_len,
         recovered,
     })
 }
 
 fn finish_shared(f: File, l: Layout, meta: Value) -> Result<Guard> {
     let mut recovered = Vec::new();
-    // No exclusive holder can exist while we hold a shared lock: its files are stale.
-    recover_exclusive(&l, &mut recovered)?;
+    // No exclusive holder can exist while we hold a shared lock: what it left is stale.
+    let content = read_lock_content(&f, &l)?;
+    recover_exclusive(&l, &f, content, &mut recovered)?;
     ensure_shared_dir(&l)?;
     recover_shared(&l, &mut recovered, true)?;
-    let record = Record::for_self(&l.name, Mode::Shared, meta);
+    let mut record = Record::for_self(&l.name, Mode::Shared, meta);
+    record.lock_fd = raw_fd_of(&f);
     let pid_path = l.shared_pid(record.pid);
     let record_path = l.shared_record(record.pid);
     if shared_ref(&pid_path, 1) == 1 {
@@ -386,12 +433,14 @@ fn finish_shared(f: File, l: Layout, meta: Value) -> Result<Guard> {
         pid_path,
         record_path,
         record,
+        record_len: 0,
         recovered,
     })
 }
 
 fn ensure_shared_dir(l: &Layout) -> Result<()> {
     let d = &l.shared_dir;
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut b = std::fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
@@ -475,8 +524,22 @@ impl Guard {
             ));
         }
         self.record.meta = meta;
-        fsio::replace_file(&self.record_path, &self.record.to_bytes())
-            .map_err(|e| Error::io(&e, "write the record", &self.record_path))
+        self.write_record()
+    }
+
+    /// Exclusive: in place in the lock file (a reader retries the rare torn read). Shared:
+    /// replaced atomically.
+    fn write_record(&mut self) -> Result<()> {
+        let bytes = self.record.to_bytes();
+        match (self.mode, &self.file) {
+            (Mode::Exclusive, Some(f)) => {
+                self.record_len = fsio::write_start(f, &bytes, self.record_len)
+                    .map_err(|e| Error::io(&e, "write the record to", &self.record_path))?;
+                Ok(())
+            }
+            _ => fsio::replace_file(&self.record_path, &bytes)
+                .map_err(|e| Error::io(&e, "write the record", &self.record_path)),
+        }
     }
 
     /// The lock's file descriptor, for handing the lock to a child process (`pid-guard run`):
@@ -490,7 +553,12 @@ impl Guard {
     /// Makes the pid file and record name `pid` (a child that shares the lock) instead of this
     /// process, so `kill $(cat pidfile)` and `stop` reach the service itself. Both files are
     /// replaced atomically: readers never see them empty.
-    pub fn hand_over(&mut self, pid: u32, cmdline: Vec<String>) -> Result<()> {
+    pub fn hand_over(
+        &mut self,
+        pid: u32,
+        cmdline: Vec<String>,
+        child_fd: Option<i32>,
+    ) -> Result<()> {
         if self.file.is_none() {
             return Err(Error::new(
                 Code::Released,
@@ -512,12 +580,19 @@ impl Guard {
         rec.started_at = identity.and_then(|i| i.started_at_ms);
         rec.exe = identity::command_of(pid).0.or(rec.exe);
         rec.cmdline = cmdline;
+        rec.lock_fd = child_fd;
         let (pid_path, record_path) = match self.mode {
             Mode::Exclusive => (self.pid_path.clone(), self.record_path.clone()),
             Mode::Shared => (self.layout.shared_pid(pid), self.layout.shared_record(pid)),
         };
-        fsio::replace_file(&record_path, &rec.to_bytes())
-            .map_err(|e| Error::io(&e, "write the record", &record_path))?;
+        let previous = std::mem::replace(&mut self.record, rec.clone());
+        let old_record_path = std::mem::replace(&mut self.record_path, record_path.clone());
+        if let Err(e) = self.write_record() {
+            self.record = previous;
+            self.record_path = old_record_path;
+            return Err(e);
+        }
+        self.record_path = old_record_path;
         fsio::replace_file(&pid_path, pidfile::format(pid).as_bytes())
             .map_err(|e| Error::io(&e, "write the pid file", &pid_path))?;
         if self.mode == Mode::Shared && shared_ref(&self.pid_path, -1) == 0 {
@@ -562,10 +637,13 @@ impl Guard {
             Mode::Exclusive => {
                 if ours || names_me(&self.pid_path) {
                     rm(&self.pid_path);
-                    rm(&self.record_path);
                 }
+                // Blank the record: the next holder finds nothing stale. The lock file stays
+                // (creating and removing it each time would cost two more file operations).
                 if ours {
-                    rm(&l.lock);
+                    if let Err(e) = fsio::write_start(&f, b"", self.record_len) {
+                        first_err.get_or_insert(Error::io(&e, "clear the record in", &l.lock));
+                    }
                 }
             }
             Mode::Shared => {
@@ -604,6 +682,19 @@ mod tests {
         }
     }
 
+    /// Status once no thread of this test binary is mid-spawn: another test's fork (before its
+    /// exec closes inherited fds) can keep a just-released lock alive for a moment.
+    fn settled_status(name: &str, dir: &Path) -> crate::status::Status {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let st = status(name, Some(dir)).unwrap();
+            if st.state != State::Held || std::time::Instant::now() > deadline {
+                return st;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     fn opts(dir: &Path, mode: Mode) -> AcquireOptions<'_> {
         AcquireOptions {
             dir: Some(dir),
@@ -628,12 +719,15 @@ mod tests {
         assert_eq!(status("web", Some(&d.0)).unwrap().state, State::Held);
         g.release().unwrap();
         g.release().unwrap();
-        assert_eq!(
-            std::fs::read_dir(&d.0).unwrap().count(),
-            0,
-            "release leaves nothing"
-        );
-        assert_eq!(status("web", Some(&d.0)).unwrap().state, State::Free);
+        let left: Vec<String> = std::fs::read_dir(&d.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, vec!["web.lock"], "release leaves only the lock file");
+        assert!(fsio::is_blank(
+            &std::fs::read(d.0.join("web.lock")).unwrap()
+        ));
+        assert_eq!(settled_status("web", &d.0).state, State::Free);
     }
 
     #[test]
@@ -662,7 +756,7 @@ mod tests {
     fn stale_files_are_recovered_and_reported() {
         let d = TempDir::new("stale");
         std::fs::write(d.0.join("svc.pid"), "999999\n").unwrap();
-        let st = status("svc", Some(&d.0)).unwrap();
+        let st = settled_status("svc", &d.0);
         assert_eq!(st.state, State::Stale);
         let mut g = acquire("svc", &opts(&d.0, Mode::Exclusive)).unwrap();
         let r = &g.recovered()[0];
@@ -672,9 +766,9 @@ mod tests {
 
         for junk in ["garbage\n", "-1\n", "0\n", "1\n", "4294967296\n", ""] {
             std::fs::write(d.0.join("svc.pid"), junk).unwrap();
-            let st = status("svc", Some(&d.0)).unwrap();
+            let st = settled_status("svc", &d.0);
             assert!(!st.pid_file.valid, "{junk:?}");
-            assert_eq!(st.state, State::Stale, "{junk:?}");
+            assert_eq!(st.state, State::Stale, "{junk:?} {st:?}");
             let mut g = acquire("svc", &opts(&d.0, Mode::Exclusive)).unwrap();
             assert_eq!(g.recovered()[0].pid, None, "{junk:?}");
             g.release().unwrap();
@@ -706,7 +800,7 @@ mod tests {
     fn release_spares_a_new_holder_after_the_lock_file_was_removed_by_hand() {
         let d = TempDir::new("rm");
         let mut old = acquire("w", &opts(&d.0, Mode::Exclusive)).unwrap();
-        for f in ["w.lock", "w.pid", "w.json"] {
+        for f in ["w.lock", "w.pid"] {
             std::fs::remove_file(d.0.join(f)).unwrap();
         }
         let mut new = acquire("w", &opts(&d.0, Mode::Exclusive)).unwrap();
@@ -715,8 +809,10 @@ mod tests {
         old.release().unwrap();
         assert!(
             d.0.join("w.lock").exists(),
-            "old holder must not unlink the new lock file"
+            "old holder must not touch the new lock file"
         );
+        let rec = std::fs::read(d.0.join("w.lock")).unwrap();
+        assert!(!fsio::is_blank(&rec), "nor blank the new holder's record");
         assert_eq!(
             std::fs::read_to_string(d.0.join("w.pid")).unwrap(),
             "424242\n"

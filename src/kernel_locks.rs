@@ -44,6 +44,27 @@ pub fn holders(id: FileId) -> Option<Vec<KernelLock>> {
     }
 }
 
+/// The locks the open file `fd` of process `pid` holds on file `id`, from
+/// `/proc/PID/fdinfo/FD`: one small read, exact, and without the system-wide table (whose first
+/// read in a process waits for an RCU grace period, ~10 ms).
+pub fn held_by_fd(pid: u32, fd: i32, id: FileId) -> Option<Vec<KernelLock>> {
+    #[cfg(target_os = "linux")]
+    {
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+        Some(
+            info.lines()
+                .filter_map(|l| l.strip_prefix("lock:"))
+                .flat_map(|rest| parse(rest.trim_start(), id))
+                .collect(),
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pid, fd, id);
+        None
+    }
+}
+
 /// The locks process `pid` holds on file `id`, from its own `/proc/PID/fdinfo` (exact, and
 /// cheap for one process): confirms a holder when the system-wide table is in flux.
 pub fn held_by(pid: u32, id: FileId) -> Option<Vec<KernelLock>> {

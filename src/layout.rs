@@ -1,10 +1,11 @@
 //! Guard names and where a guard's files live.
 //!
 //! For a guard `N` in directory `D`:
-//! - `D/N.lock`   the file the kernel lock is taken on (never written; removed by the last holder);
+//! - `D/N.lock`   the file the kernel lock is taken on. It stays between holders; an exclusive
+//!   holder keeps its record (identity, meta; JSON) in it, overwritten in place and blanked
+//!   (spaces) on a clean release, so a cycle creates and removes one file, not three;
 //! - `D/N.pid`    exclusive holder: its decimal PID and a newline, nothing else;
-//! - `D/N.json`   exclusive holder: its record (identity, meta) beside the pid file;
-//! - `D/N.shared/<pid>.pid` and `<pid>.json`: the same for each shared holder.
+//! - `D/N.shared/<pid>.pid` and `<pid>.json`: pid file and record of each shared holder.
 
 use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};
@@ -50,7 +51,8 @@ impl Layout {
             dir: dir.to_path_buf(),
             lock: file(LOCK_EXT),
             pid: file(PID_EXT),
-            record: file(RECORD_EXT),
+            // The exclusive holder's record lives in the lock file.
+            record: file(LOCK_EXT),
             shared_dir: file(SHARED_EXT),
         }
     }

@@ -31,6 +31,10 @@ pub struct Record {
     pub cmdline: Vec<String>,
     pub acquired_at: u64,
     pub pid_guard_version: String,
+    /// The holder's fd number of the lock file: lets a reader confirm the lock through
+    /// `/proc/PID/fdinfo/FD` alone, without the system-wide lock table.
+    #[serde(default)]
+    pub lock_fd: Option<i32>,
     #[serde(default)]
     pub meta: Value,
 }
@@ -52,6 +56,7 @@ impl Record {
             cmdline: me.cmdline.clone(),
             acquired_at: now_ms(),
             pid_guard_version: env!("CARGO_PKG_VERSION").to_string(),
+            lock_fd: None,
             meta,
         }
     }

@@ -165,13 +165,22 @@ pub struct Files {
 
 /// Reads an exclusive holder's files. `reject_pid` is a PID that cannot be a legitimate holder
 /// (an acquirer's own: the lock it just won proves no one else holds it under that PID).
-pub fn read_files(l: &Layout, reject_pid: Option<u32>) -> Result<Files> {
+/// The record is read from `lock_content` (the lock file's bytes) when the caller has them.
+pub fn read_files(
+    l: &Layout,
+    reject_pid: Option<u32>,
+    lock_content: Option<Vec<u8>>,
+) -> Result<Files> {
     let me = reject_pid.unwrap_or(0);
     let raw = fsio::read_small(&l.pid, pidfile::MAX_LEN)
         .map_err(|e| Error::io(&e, "read the pid file", &l.pid))?;
     let content = raw.as_deref().map(|b| pidfile::parse(b, me));
-    let rec_raw = fsio::read_small(&l.record, record::MAX_RECORD_BYTES)
-        .map_err(|e| Error::io(&e, "read the record", &l.record))?;
+    let rec_raw = match lock_content {
+        Some(c) => Some(c),
+        None => fsio::read_small(&l.record, record::MAX_RECORD_BYTES)
+            .map_err(|e| Error::io(&e, "read the record", &l.record))?,
+    }
+    .filter(|b| !fsio::is_blank(b));
     let pid_file = PidFileInfo {
         path: l.pid.clone(),
         exists: raw.is_some(),
@@ -257,15 +266,37 @@ pub fn inspect(l: &Layout) -> Result<Status> {
         .as_ref()
         .and_then(|f| fsio::file_id(f).ok())
         .map(|(id, _)| id);
-    let kernel = match &lock_file {
-        Some(_) => lock_id.and_then(kernel_locks::holders),
-        // No lock file: nothing can hold the lock (where the OS has a lock table to say so).
-        None => kernel_locks::AVAILABLE.then(Vec::new),
+    let lock_content = match &lock_file {
+        Some(f) => Some(
+            fsio::read_start(f, record::MAX_RECORD_BYTES)
+                .map_err(|e| Error::io(&e, "read the lock file", &l.lock))?,
+        ),
+        None => None,
     };
     drop(lock_file);
 
-    let mut files = read_files(l, None)?;
+    let mut files = read_files(l, None, lock_content)?;
     let shared = read_shared(l);
+
+    // Fast path: an exclusive holder that is who it recorded, and whose recorded lock fd holds
+    // the lock on this very file, settles it without reading the system-wide table.
+    let proven = lock_id.and_then(|id| {
+        let h = files.candidate(l).filter(|h| h.alive && h.verified)?;
+        let (pid, fd) = (h.pid?, h.record.as_ref()?.lock_fd?);
+        let locks = kernel_locks::held_by_fd(pid, fd, id)?;
+        locks.iter().any(|k| k.exclusive).then(|| {
+            vec![kernel_locks::KernelLock {
+                pid,
+                exclusive: true,
+            }]
+        })
+    });
+    let kernel = match (proven, lock_id) {
+        (Some(k), _) => Some(k),
+        (None, Some(id)) => kernel_locks::holders(id),
+        // No lock file: nothing can hold the lock (where the OS has a lock table to say so).
+        (None, None) => kernel_locks::AVAILABLE.then(Vec::new),
+    };
 
     // A recorded holder that is alive and verified but missing from the table: ask its own
     // fdinfo, which is exact (the table may have been read while other locks churned).
@@ -300,11 +331,12 @@ pub fn inspect(l: &Layout) -> Result<Status> {
     // empty or missing pid file is retried briefly (as FreeBSD's pidfile(3) does).
     if kernel_exclusive {
         for _ in 0..20 {
-            if matches!(files.pid_content, Some(Content::Valid { .. })) {
+            let torn = files.record_exists && files.record.is_none();
+            if matches!(files.pid_content, Some(Content::Valid { .. })) && !torn {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
-            files = read_files(l, None)?;
+            files = read_files(l, None, None)?;
         }
     }
 

@@ -50,7 +50,7 @@ impl Cancel {
         self.raised.load(Ordering::SeqCst)
     }
 
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     fn fd(&self) -> Option<i32> {
         use std::os::fd::AsRawFd;
         self.pipe.as_ref().map(|(r, _)| r.as_raw_fd())

@@ -109,7 +109,7 @@ function run(argv) {
     })
     child.once('spawn', () => {
       try {
-        guard._handOver(child.pid, command)
+        guard._handOver(child.pid, command, 3)
       } catch (err) {
         // ENOTFOUND: the command already exited; its exit is reported below.
         if (err?.code !== 'ENOTFOUND') writeErr(`pid-guard run: ${err.message}\n`)

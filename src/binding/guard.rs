@@ -77,10 +77,17 @@ impl NativeGuard {
         }
     }
 
-    /// Records `pid` (a child sharing the lock) as the holder in the pid file and record.
+    /// Records `pid` (a child sharing the lock as its fd `child_fd`) as the holder.
     #[napi]
-    pub fn hand_over(&mut self, pid: u32, cmdline: Vec<String>) -> napi::Result<String> {
-        self.inner.hand_over(pid, cmdline).map_err(to_js)?;
+    pub fn hand_over(
+        &mut self,
+        pid: u32,
+        cmdline: Vec<String>,
+        child_fd: Option<i32>,
+    ) -> napi::Result<String> {
+        self.inner
+            .hand_over(pid, cmdline, child_fd)
+            .map_err(to_js)?;
         self.info()
     }
 
