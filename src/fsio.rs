@@ -87,18 +87,22 @@ pub fn read_small(path: &Path, max: usize) -> io::Result<Option<Vec<u8>>> {
 }
 
 /// Reads up to `max + 1` bytes from the start of an open file, without moving its offset.
-pub fn read_start(f: &File, max: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; max + 1];
+/// `size_hint` (the size from an `fstat` the caller already made) makes it one `pread`: a
+/// short read of a regular file means its end.
+pub fn read_start(f: &File, max: usize, size_hint: Option<u64>) -> io::Result<Vec<u8>> {
+    let cap = size_hint.map_or(4096, |s| (s as usize).min(max) + 1);
+    let mut buf = vec![0u8; cap];
     let mut n = 0;
-    while n < buf.len() {
+    loop {
         #[cfg(unix)]
         let got = std::os::unix::fs::FileExt::read_at(f, &mut buf[n..], n as u64)?;
         #[cfg(windows)]
         let got = std::os::windows::fs::FileExt::seek_read(f, &mut buf[n..], n as u64)?;
-        if got == 0 {
+        n += got;
+        if got == 0 || n < buf.len() || n > max {
             break;
         }
-        n += got;
+        buf.resize((buf.len() * 2).min(max + 1), 0);
     }
     buf.truncate(n);
     Ok(buf)
@@ -170,6 +174,8 @@ pub struct OpenCheck {
     pub owner: Option<u32>,
     /// Hard links to it (1 for a file of ours; more means someone linked another file here).
     pub links: u64,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 /// After a lock is won this closes the race with a releasing holder that unlinks the path: a
@@ -185,6 +191,7 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
                 names: false,
                 owner,
                 links,
+                size: m.len(),
             });
         }
         let names = match std::fs::symlink_metadata(path) {
@@ -196,16 +203,18 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
             names,
             owner,
             links,
+            size: m.len(),
         })
     }
     #[cfg(not(unix))]
     {
         // Windows never unlinks an open lock file, so the path keeps naming it.
-        let _ = (f, path);
+        let _ = path;
         Ok(OpenCheck {
             names: true,
             owner: None,
             links: 1,
+            size: f.metadata().map(|m| m.len()).unwrap_or(0),
         })
     }
 }

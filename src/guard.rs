@@ -112,7 +112,7 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
     match flock::try_lock(&f, opts.mode) {
         Ok(()) => {}
         Err(LockError::WouldBlock) => {
-            return Ok(if still_names(&f, l)? {
+            return Ok(if check_lock(&f, l)?.names {
                 Attempt::Busy(f)
             } else {
                 Attempt::Replaced
@@ -120,7 +120,8 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
         }
         Err(LockError::Io(e)) => return Err(Error::io(&e, "lock", &l.lock)),
     }
-    if !still_names(&f, l)? {
+    let check = check_lock(&f, l)?;
+    if !check.names {
         debug(format_args!(
             "{}: lock file was replaced while locking; retrying",
             l.name
@@ -134,8 +135,8 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
         l.lock.display()
     ));
     let g = match opts.mode {
-        Mode::Exclusive => finish_exclusive(f, l.clone(), opts.meta.clone()),
-        Mode::Shared => finish_shared(f, l.clone(), opts.meta.clone()),
+        Mode::Exclusive => finish_exclusive(f, l.clone(), opts.meta.clone(), check.size),
+        Mode::Shared => finish_shared(f, l.clone(), opts.meta.clone(), check.size),
     }?;
     Ok(Attempt::Won(Box::new(g)))
 }
@@ -176,7 +177,7 @@ pub(crate) fn open_lock(l: &Layout) -> Result<File> {
 
 /// Whether the path still names our open lock file; refuses a lock file someone else created
 /// (checked on the same `fstat`, after locking, to keep the fast path at two stat calls).
-fn still_names(f: &File, l: &Layout) -> Result<bool> {
+fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
     let c =
         fsio::check_open(f, &l.lock).map_err(|e| Error::io(&e, "check the lock file", &l.lock))?;
     if let (Some(owner), Some(me)) = (c.owner, identity::current_uid()) {
@@ -203,7 +204,7 @@ fn still_names(f: &File, l: &Layout) -> Result<bool> {
         )
         .at(&l.lock));
     }
-    Ok(c.names)
+    Ok(c)
 }
 
 /// The `ELOCKED` error naming who holds the guard; `None` if it turned out to be free (or held
@@ -316,6 +317,7 @@ fn recover_exclusive(
     l: &Layout,
     f: &File,
     content: Vec<u8>,
+    clear: bool,
     recovered: &mut Vec<Recovered>,
 ) -> Result<()> {
     let stale_len = content.len();
@@ -339,7 +341,7 @@ fn recover_exclusive(
     }
     let mut removed = Vec::new();
     remove_reporting(&l.pid, &mut removed)?;
-    if files.record_exists {
+    if clear && files.record_exists {
         fsio::write_start(f, b"", stale_len)
             .map_err(|e| Error::io(&e, "clear the stale record in", &l.lock))?;
     }
@@ -359,16 +361,16 @@ fn recover_exclusive(
     Ok(())
 }
 
-fn read_lock_content(f: &File, l: &Layout) -> Result<Vec<u8>> {
-    fsio::read_start(f, crate::record::MAX_RECORD_BYTES)
+fn read_lock_content(f: &File, l: &Layout, size: u64) -> Result<Vec<u8>> {
+    fsio::read_start(f, crate::record::MAX_RECORD_BYTES, Some(size))
         .map_err(|e| Error::io(&e, "read the lock file", &l.lock))
 }
 
-fn finish_exclusive(f: File, l: Layout, meta: Value) -> Result<Guard> {
+fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
     let mut recovered = Vec::new();
-    let content = read_lock_content(&f, &l)?;
+    let content = read_lock_content(&f, &l, size)?;
     let mut record_len = content.len();
-    recover_exclusive(&l, &f, content, &mut recovered)?;
+    recover_exclusive(&l, &f, content, false, &mut recovered)?;
     if std::fs::symlink_metadata(&l.shared_dir).is_ok() {
         recover_shared(&l, &mut recovered, false)?;
         let _ = std::fs::remove_dir(&l.shared_dir);
@@ -394,11 +396,11 @@ fn finish_exclusive(f: File, l: Layout, meta: Value) -> Result<Guard> {
     })
 }
 
-fn finish_shared(f: File, l: Layout, meta: Value) -> Result<Guard> {
+fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
     let mut recovered = Vec::new();
     // No exclusive holder can exist while we hold a shared lock: what it left is stale.
-    let content = read_lock_content(&f, &l)?;
-    recover_exclusive(&l, &f, content, &mut recovered)?;
+    let content = read_lock_content(&f, &l, size)?;
+    recover_exclusive(&l, &f, content, true, &mut recovered)?;
     ensure_shared_dir(&l)?;
     recover_shared(&l, &mut recovered, true)?;
     let mut record = Record::for_self(&l.name, Mode::Shared, meta);
@@ -635,15 +637,11 @@ impl Guard {
         };
         match self.mode {
             Mode::Exclusive => {
+                // Removing the pid file is what marks a clean release. The lock file stays, with
+                // the record as the last holder's history (creating and removing it each time
+                // would cost two more file operations per cycle).
                 if ours || names_me(&self.pid_path) {
                     rm(&self.pid_path);
-                }
-                // Blank the record: the next holder finds nothing stale. The lock file stays
-                // (creating and removing it each time would cost two more file operations).
-                if ours {
-                    if let Err(e) = fsio::write_start(&f, b"", self.record_len) {
-                        first_err.get_or_insert(Error::io(&e, "clear the record in", &l.lock));
-                    }
                 }
             }
             Mode::Shared => {
@@ -724,9 +722,6 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(left, vec!["web.lock"], "release leaves only the lock file");
-        assert!(fsio::is_blank(
-            &std::fs::read(d.0.join("web.lock")).unwrap()
-        ));
         assert_eq!(settled_status("web", &d.0).state, State::Free);
     }
 

@@ -62,7 +62,7 @@ impl Record {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(self).expect("a record always serializes");
+        let mut v = serde_json::to_vec(self).expect("a record always serializes");
         v.push(b'\n');
         v
     }

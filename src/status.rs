@@ -223,8 +223,11 @@ impl Files {
         }
     }
 
+    /// Whether an exclusive holder left something behind. The pid file is removed by every
+    /// clean release and written by every holder, so it alone says so: the record in the lock
+    /// file stays after a clean release, as the last holder's history.
     pub fn any(&self) -> bool {
-        self.pid_file.exists || self.record_exists
+        self.pid_file.exists
     }
 }
 
@@ -268,7 +271,7 @@ pub fn inspect(l: &Layout) -> Result<Status> {
         .map(|(id, _)| id);
     let lock_content = match &lock_file {
         Some(f) => Some(
-            fsio::read_start(f, record::MAX_RECORD_BYTES)
+            fsio::read_start(f, record::MAX_RECORD_BYTES, None)
                 .map_err(|e| Error::io(&e, "read the lock file", &l.lock))?,
         ),
         None => None,
@@ -425,6 +428,9 @@ fn unknown_holder(mode: Mode) -> Holder {
 }
 
 fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u32, Holder)]) {
+    if !files.any() && shared.is_empty() {
+        return;
+    }
     let mut reasons = Vec::new();
     if let Some(p) = &files.pid_file.problem {
         reasons.push(p.clone());

@@ -17,17 +17,23 @@ function assertGone(files, who) {
   }
 }
 
+/** pid-guard's release removes the pid file and frees the lock (the lock file stays). */
+function assertReleased(dir, name, who) {
+  assertGone([path.join(dir, `${name}.pid`)], who)
+  if (pidGuard.status(name, { dir }).state !== 'free') throw new Error(`${who}: ${name} is not free after release`)
+}
+
 function contenders(dir, { floorExe } = {}) {
   const list = [
     {
       key: 'pid-guard',
       label: 'pid-guard acquire + release (default, cleanup: true)',
-      does: 'kernel lock, dev/ino check, stale + PID-reuse recovery, pid file, JSON record, exit/signal hooks',
+      does: 'kernel lock, dev/ino + link-count check, stale + PID-reuse recovery, pid file, JSON record (in the lock file), exit/signal hooks',
       setup() {
         const name = 'bench-default'
         const cycle = () => pidGuard.acquire(name, { dir }).release()
         cycle()
-        assertGone(['pid', 'json', 'lock'].map((e) => path.join(dir, `${name}.${e}`)), this.key)
+        assertReleased(dir, name, this.key)
         return { cycle }
       },
     },
@@ -39,7 +45,7 @@ function contenders(dir, { floorExe } = {}) {
         const name = 'bench-nocleanup'
         const cycle = () => pidGuard.acquire(name, { dir, cleanup: false }).release()
         cycle()
-        assertGone(['pid', 'json', 'lock'].map((e) => path.join(dir, `${name}.${e}`)), this.key)
+        assertReleased(dir, name, this.key)
         return { cycle }
       },
     },
