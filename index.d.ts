@@ -88,7 +88,7 @@ export interface AcquireOptions {
   dir?: string
   /** Default `'exclusive'`. */
   mode?: Mode
-  /** Recorded beside the pid file for `status`, `list` and health checks (at most 16 KiB as JSON). */
+  /** Recorded with the holder for `status`, `list` and health checks (at most 16 KiB as JSON). */
   meta?: Meta
   /** Remove the pid file on exit, uncaught exception, SIGINT, SIGTERM and SIGHUP. Default `true`. */
   cleanup?: boolean
@@ -144,7 +144,7 @@ export declare class Guard implements Disposable {
   readonly pidPath: string
   /** The file the kernel lock is taken on. */
   readonly lockPath: string
-  /** The JSON record beside the pid file. */
+  /** Where the JSON record is kept: the lock file itself for an exclusive guard, `N.shared/<pid>.json` for a shared one. */
   readonly recordPath: string
   /** Leftovers of holders that are gone, found and cleaned by this acquire. */
   readonly recovered: Recovered[]
