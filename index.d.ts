@@ -284,7 +284,7 @@ export interface Health {
   /** Start time of the process, ms since the epoch. */
   startedAt: number | null
   uptimeMs: number | null
-  /** CPU use over `sampleMs`, in percent of one core (like `top`, can exceed 100); `null` from {@link healthSync}. */
+  /** CPU use over `sampleMs`, in percent of one core (like `top`, can exceed 100); `null` from {@link healthSync} or with `sampleMs: 0`. */
   cpuPercent: number | null
   /** Resident and virtual memory, in bytes. */
   memory: { rss: number; virtual: number } | null
@@ -313,7 +313,7 @@ export interface HealthOptions {
   port?: number
   /** Health URL to GET (overrides the recorded `meta.healthUrl` / `meta.url`). http: or https:. */
   url?: string
-  /** CPU sampling window in ms. Default 200. */
+  /** CPU sampling window in ms. Default 200; 0 takes no window (`cpuPercent` is null). */
   sampleMs?: number
   /** Endpoint timeout in ms. Default 2000. */
   timeoutMs?: number

@@ -366,7 +366,7 @@ test('invalid targets and options throw EINVALIDOPTION (sync) or reject (async)'
     [{ port: 70000 }],
     [{ name: 'x' }],
     ['x', 'opts'],
-    ['x', { sampleMs: 0 }],
+    ['x', { sampleMs: -1 }],
     ['x', { sampleMs: 1.5 }],
     ['x', { timeoutMs: '1000' }],
     ['x', { url: 'ftp://example/' }],
@@ -418,4 +418,11 @@ test('ESM exports health and healthSync', async () => {
   const m = await import('../index.mjs')
   assert.equal(m.health, health)
   assert.equal(m.healthSync, healthSync)
+})
+
+test('sampleMs: 0 takes no CPU window: cpuPercent is null, everything else is measured', async () => {
+  const h = await health({ pid: process.pid }, { sampleMs: 0 })
+  assert.equal(h.alive, true)
+  assert.equal(h.cpuPercent, null)
+  assert.ok(h.memory.rss > 0)
 })

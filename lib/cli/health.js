@@ -110,11 +110,7 @@ function isUsageLike(err) {
 /** One sample of one target: a Health, or { error } when the core refused (unknown name...). */
 async function sampleOne(api, target, options, sampleMs) {
   try {
-    if (sampleMs > 0) return await api.health(target, { ...options, sampleMs })
-    // No CPU window wanted. health() insists on sampleMs >= 1 and healthSync() does not probe
-    // the endpoint, so take the shortest window and drop its meaningless figure.
-    const h = await api.health(target, { ...options, sampleMs: 1 })
-    return { ...h, cpuPercent: null }
+    return await api.health(target, { ...options, sampleMs })
   } catch (err) {
     if (isUsageLike(err)) throw new UsageError(err.message.replace(/^pid-guard: /, ''))
     if (err?.name !== 'PidGuardError') throw err
