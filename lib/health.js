@@ -1,7 +1,7 @@
 'use strict'
 // health / healthSync: argument checks, guard-name lookup and the endpoint probe over the native
 // process check (src/health). The native part runs on the libuv pool for health(); the HTTP GET
-// runs here with node:http/https, at the same time as the CPU window.
+// runs here (a plain socket for http:, node:https for https:), at the same time as the CPU window.
 
 const path = require('node:path')
 const { binding, call } = require('./native')
@@ -196,18 +196,17 @@ function assemble(p, report, endpoint) {
 /** GETs `url` with a deadline; never rejects. */
 function probe(url, timeoutMs) {
   return new Promise((resolve) => {
-    // Loaded on first use: together they cost ~6 ms of start-up, which a CLI run would pay
-    // even with no endpoint to probe.
-    const mod = url.startsWith('https:') ? require('node:https') : require('node:http')
     const ep = { url, ok: false, status: null, latencyMs: null, body: null, error: null, problem: null }
     const start = process.hrtime.bigint()
     const elapsed = () => Math.round(Number(process.hrtime.bigint() - start) / 1e4) / 100
     let done = false
     let timer
+    let cancel = () => {}
     const finish = (error, problem) => {
       if (done) return
       done = true
       clearTimeout(timer)
+      cancel()
       if (error) {
         ep.ok = false
         ep.error = error
@@ -215,41 +214,106 @@ function probe(url, timeoutMs) {
       }
       resolve(ep)
     }
-    let req
+    const onResponse = (statusCode, bodyBuffer) => {
+      ep.status = statusCode
+      ep.ok = statusCode >= 200 && statusCode < 300
+      ep.latencyMs = elapsed()
+      ep.body = parseBody(bodyBuffer.toString('utf8'))
+      if (!ep.ok) ep.problem = `GET ${url} returned ${statusCode}`
+      finish(null)
+    }
+    timer = setTimeout(() => finish(`timed out after ${timeoutMs} ms`, `GET ${url} timed out after ${timeoutMs} ms`), timeoutMs)
     try {
-      req = mod.get(url, { agent: false, headers: { accept: 'application/json, */*;q=0.5', connection: 'close' } }, (res) => {
-        ep.status = res.statusCode
-        ep.ok = res.statusCode >= 200 && res.statusCode < 300
-        const chunks = []
-        let size = 0
-        res.on('data', (d) => {
-          size += d.length
-          if (size > MAX_BODY) {
-            res.destroy()
-            finish(`the response body is larger than ${MAX_BODY} bytes`)
-            return
-          }
-          chunks.push(d)
-        })
-        res.on('error', (err) => finish(errorText(err)))
-        res.on('end', () => {
-          ep.latencyMs = elapsed()
-          const text = Buffer.concat(chunks).toString('utf8')
-          ep.body = parseBody(text)
-          if (!ep.ok) ep.problem = `GET ${url} returned ${res.statusCode}`
-          finish(null)
-        })
-      })
+      cancel = url.startsWith('https:') ? getTls(url, onResponse, finish) : getPlain(url, onResponse, finish)
     } catch (err) {
       finish(errorText(err))
+    }
+  })
+}
+
+/**
+ * Plain http: one HTTP/1.0 GET over a socket (no chunked bodies, the body ends when the server
+ * closes). Node's http client costs ~4 ms more on the first request of a process, which is every
+ * request of a CLI run. Returns a cancel function.
+ */
+function getPlain(url, onResponse, fail) {
+  const u = new URL(url)
+  const net = require('node:net')
+  const host = u.hostname.replace(/^\[|\]$/g, '')
+  const socket = net.connect({ host, port: Number(u.port) || 80 })
+  const chunks = []
+  let size = 0
+  socket.on('connect', () => {
+    // write, not end: a half-close makes some servers drop the request unanswered.
+    socket.write(
+      `GET ${u.pathname}${u.search} HTTP/1.0\r\nHost: ${u.host}\r\n` +
+        'Accept: application/json, */*;q=0.5\r\nConnection: close\r\nUser-Agent: pid-guard\r\n\r\n',
+    )
+  })
+  socket.on('data', (d) => {
+    size += d.length
+    if (size > MAX_BODY + 64 * 1024) {
+      socket.destroy()
+      fail(`the response body is larger than ${MAX_BODY} bytes`)
       return
     }
-    req.on('error', (err) => finish(errorText(err)))
-    timer = setTimeout(() => {
-      finish(`timed out after ${timeoutMs} ms`, `GET ${url} timed out after ${timeoutMs} ms`)
-      req.destroy()
-    }, timeoutMs)
+    chunks.push(d)
   })
+  socket.on('error', (err) => fail(errorText(err)))
+  socket.on('end', () => {
+    const raw = Buffer.concat(chunks)
+    const headEnd = raw.indexOf('\r\n\r\n')
+    const m = /^HTTP\/\d\.\d (\d{3})/.exec(raw.subarray(0, Math.min(raw.length, 32)).toString('latin1'))
+    if (headEnd < 0 || !m) {
+      fail('not an HTTP response')
+      return
+    }
+    const head = raw.subarray(0, headEnd).toString('latin1')
+    let body = raw.subarray(headEnd + 4)
+    // A server may chunk even for HTTP/1.0; decode it rather than show chunk sizes.
+    if (/^transfer-encoding:\s*chunked/im.test(head)) body = dechunk(body)
+    if (body.length > MAX_BODY) {
+      fail(`the response body is larger than ${MAX_BODY} bytes`)
+      return
+    }
+    onResponse(Number(m[1]), body)
+  })
+  return () => socket.destroy()
+}
+
+function dechunk(buf) {
+  const out = []
+  let i = 0
+  while (i < buf.length) {
+    const eol = buf.indexOf('\r\n', i)
+    if (eol < 0) break
+    const n = parseInt(buf.subarray(i, eol).toString('latin1'), 16)
+    if (!(n > 0)) break
+    out.push(buf.subarray(eol + 2, eol + 2 + n))
+    i = eol + 2 + n + 2
+  }
+  return Buffer.concat(out)
+}
+
+/** https: Node's client (TLS is where it earns its keep). Returns a cancel function. */
+function getTls(url, onResponse, fail) {
+  const req = require('node:https').get(url, { agent: false, headers: { accept: 'application/json, */*;q=0.5', connection: 'close' } }, (res) => {
+    const chunks = []
+    let size = 0
+    res.on('data', (d) => {
+      size += d.length
+      if (size > MAX_BODY) {
+        res.destroy()
+        fail(`the response body is larger than ${MAX_BODY} bytes`)
+        return
+      }
+      chunks.push(d)
+    })
+    res.on('error', (err) => fail(errorText(err)))
+    res.on('end', () => onResponse(res.statusCode, Buffer.concat(chunks)))
+  })
+  req.on('error', (err) => fail(errorText(err)))
+  return () => req.destroy()
 }
 
 function parseBody(text) {
