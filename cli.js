@@ -47,10 +47,6 @@ async function main(argv) {
       writeErr(`pid-guard ${cmd}: ${err.message}\n\n${command.usage}`)
       return 2
     }
-    if (err?.code === 'ENOBINARY') {
-      writeErr(`${err.message}\n`)
-      return 1
-    }
     if (err?.name === 'PidGuardError') {
       writeErr(`${err.message}\n`)
       return err.code === 'EINVALIDNAME' || err.code === 'EINVALIDOPTION' ? 2 : 1
@@ -64,7 +60,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code
   },
   (err) => {
-    writeErr(`pid-guard: unexpected error: ${err?.stack ?? err}\n`)
+    // The addon could not be loaded (wherever the first require happened): its message is
+    // the fix, so print just that.
+    writeErr(err?.code === 'ENOBINARY' ? `${err.message}\n` : `pid-guard: unexpected error: ${err?.stack ?? err}\n`)
     process.exitCode = 1
   },
 )
