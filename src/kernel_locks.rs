@@ -180,3 +180,19 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text in the lock table: never a panic, and only FLOCK lines for our file are taken.
+        #[test]
+        fn any_table_never_panics(s in "[-0-9a-fA-Z:> \n]{0,400}", ino in any::<u64>()) {
+            for k in parse(&s, FileId { dev: 0x801, ino }) {
+                let _ = k.pid;
+            }
+        }
+    }
+}

@@ -124,3 +124,38 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Any bytes: never a panic, and never a PID of 0, 1, our own or beyond any OS's range.
+        #[test]
+        fn any_bytes_never_yield_an_unsafe_pid(bytes in proptest::collection::vec(any::<u8>(), 0..64), me in 2u32..100_000) {
+            if let Content::Valid { pid } = parse(&bytes, me) {
+                prop_assert!(pid > 1);
+                prop_assert!(pid != me);
+                prop_assert!(u64::from(pid) <= MAX_PID);
+            }
+        }
+
+        /// Text that looks almost like a PID (signs, spaces, huge numbers) is held to the same rules.
+        #[test]
+        fn pid_like_text_is_strict(s in "[-+ 0-9\t\r\n]{0,24}") {
+            if let Content::Valid { pid } = parse(s.as_bytes(), 1) {
+                prop_assert!(pid > 1);
+                prop_assert_eq!(s.trim().parse::<u32>().ok(), Some(pid));
+            }
+        }
+
+        /// What we write, we read back as the same PID.
+        #[test]
+        fn format_roundtrips(pid in 2u32..=i32::MAX as u32) {
+            prop_assert_eq!(parse(format(pid).as_bytes(), 1), Content::Valid { pid });
+        }
+    }
+}

@@ -146,3 +146,38 @@ mod tests {
         .is_err());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// Any bytes in a record slot: never a panic; anything accepted has a PID that is not 0/1.
+        #[test]
+        fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Some(r) = Record::parse(&bytes) {
+                let _ = r.pid;
+            }
+        }
+
+        /// A real record with any meta survives the trip through the lock file, trailing padding included.
+        #[test]
+        fn records_roundtrip_with_padding(port in any::<u16>(), pad in 0usize..64, tag in "[a-z]{0,12}") {
+            let r = Record::for_self("svc", Mode::Exclusive, serde_json::json!({ "port": port, "tag": tag }));
+            let mut bytes = r.to_bytes();
+            bytes.extend(std::iter::repeat_n(b' ', pad));
+            prop_assert_eq!(Record::parse(&bytes), Some(r));
+        }
+
+        /// Any string as meta: either a clear refusal or an object, never a panic.
+        #[test]
+        fn meta_never_panics(s in ".{0,64}") {
+            if let Ok(v) = parse_meta(Some(&s)) {
+                prop_assert!(v.is_object());
+            }
+        }
+    }
+}
