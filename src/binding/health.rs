@@ -1,9 +1,9 @@
 //! napi glue for health checks: target and options arrive as JSON, the report leaves as JSON.
 //! `health` runs on the libuv thread pool (the CPU window sleeps there, not on the JS thread).
 
-use super::{invalid, json};
+use super::{invalid, json, JsonTask};
 use crate::health::{self, Options, Target};
-use napi::{bindgen_prelude::AsyncTask, Env, Task};
+use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
 fn parse(target_json: &str, options_json: &str) -> napi::Result<(Target, Options)> {
@@ -25,27 +25,11 @@ pub fn health_sync(target_json: String, options_json: String) -> napi::Result<St
     json(&health::check(&target, &options))
 }
 
-pub struct HealthTask {
-    target: Target,
-    options: Options,
-}
-
-impl Task for HealthTask {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<String> {
-        json(&health::check(&self.target, &self.options))
-    }
-
-    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-        Ok(output)
-    }
-}
-
 /// The full check on the thread pool; resolves to the report as JSON.
 #[napi(ts_return_type = "Promise<string>")]
-pub fn health(target_json: String, options_json: String) -> napi::Result<AsyncTask<HealthTask>> {
+pub fn health(target_json: String, options_json: String) -> napi::Result<AsyncTask<JsonTask>> {
     let (target, options) = parse(&target_json, &options_json)?;
-    Ok(AsyncTask::new(HealthTask { target, options }))
+    Ok(JsonTask::new(move || {
+        json(&health::check(&target, &options))
+    }))
 }

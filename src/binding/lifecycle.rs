@@ -2,7 +2,7 @@
 //! a canceller), and stop.
 
 use super::guard::{parse_args, run_acquire, NativeGuard, Parsed};
-use super::{invalid, json, to_js};
+use super::{invalid, json, to_js, JsonTask};
 use crate::stop::{self, StopOptions};
 use crate::wait::Cancel;
 use napi::bindgen_prelude::AsyncTask;
@@ -82,38 +82,23 @@ struct StopArgs {
     force: Option<bool>,
 }
 
-pub struct StopTask {
-    args: StopArgs,
-    opts: StopOptions,
-}
-
-impl Task for StopTask {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<String> {
-        let a = &self.args;
-        let dir = a.dir.as_deref().map(std::path::Path::new);
-        let report = match (&a.name, a.pid, a.port) {
-            (Some(n), None, None) => stop::stop_name(n, dir, &self.opts),
-            (None, Some(pid), None) => stop::stop_pid(pid, &self.opts),
-            (None, None, Some(port)) => stop::stop_port(port, dir, &self.opts),
-            _ => {
-                return Err(invalid(
-                    "stop needs one target: a guard name, { pid } or { port }".into(),
-                ))
-            }
-        };
-        json(&report.map_err(to_js)?)
-    }
-
-    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-        Ok(output)
-    }
+fn run_stop(a: &StopArgs, opts: &StopOptions) -> napi::Result<String> {
+    let dir = a.dir.as_deref().map(std::path::Path::new);
+    let report = match (&a.name, a.pid, a.port) {
+        (Some(n), None, None) => stop::stop_name(n, dir, opts),
+        (None, Some(pid), None) => stop::stop_pid(pid, opts),
+        (None, None, Some(port)) => stop::stop_port(port, dir, opts),
+        _ => {
+            return Err(invalid(
+                "stop needs one target: a guard name, { pid } or { port }".into(),
+            ))
+        }
+    };
+    json(&report.map_err(to_js)?)
 }
 
 #[napi(ts_return_type = "Promise<string>")]
-pub fn stop_async(args_json: String) -> napi::Result<AsyncTask<StopTask>> {
+pub fn stop_async(args_json: String) -> napi::Result<AsyncTask<JsonTask>> {
     let args: StopArgs =
         serde_json::from_str(&args_json).map_err(|e| invalid(format!("bad stop options: {e}")))?;
     let signal = match args.signal.as_deref() {
@@ -131,5 +116,5 @@ pub fn stop_async(args_json: String) -> napi::Result<AsyncTask<StopTask>> {
         timeout,
         force: args.force.unwrap_or(false),
     };
-    Ok(AsyncTask::new(StopTask { args, opts }))
+    Ok(JsonTask::new(move || run_stop(&args, &opts)))
 }

@@ -7,6 +7,8 @@ pub mod health;
 pub mod lifecycle;
 
 use crate::error::{Code, Error};
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
 use serde::Serialize;
 
 /// Errors reach JS as `Error { message: '<json>' }`; lib/native.js rebuilds them.
@@ -21,6 +23,28 @@ pub fn json<T: Serialize>(v: &T) -> napi::Result<String> {
 
 pub fn invalid(msg: String) -> napi::Error {
     to_js(Error::new(Code::InvalidOption, msg))
+}
+
+/// Work for the libuv thread pool whose result crosses to JS as JSON text (health, stop).
+pub struct JsonTask(Box<dyn FnMut() -> napi::Result<String> + Send>);
+
+impl JsonTask {
+    pub fn new(f: impl FnMut() -> napi::Result<String> + Send + 'static) -> AsyncTask<JsonTask> {
+        AsyncTask::new(JsonTask(Box::new(f)))
+    }
+}
+
+impl Task for JsonTask {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<String> {
+        (self.0)()
+    }
+
+    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
+        Ok(output)
+    }
 }
 
 #[napi_derive::napi]
