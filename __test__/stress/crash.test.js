@@ -86,3 +86,34 @@ test('crash at every step: SIGKILL anywhere in acquire/update/release never leav
     assert.deepEqual(litter, [])
   })
 })
+
+for (const mode of ['exclusive', 'shared']) {
+  test(`crash inside update(): ${mode === 'shared' ? 'a shared' : 'an exclusive'} holder killed mid-update leaves a readable guard and nothing of its own behind`, async (t) => {
+    const trials = mode === 'shared' ? size(25, 200) : size(10, 100)
+    const dir = h.tmpDir(t, 'pg-stress-crash-upd-')
+    const failures = []
+    const litter = []
+    for (let i = 0; i < trials; i++) {
+      const c = startFixture(t, 'stress-crasher.js', { name: 'svc', dir, mode, updateLoop: true }, { label: `updater#${i}` })
+      assert.ok((await c.next((m) => m.ready || m.raw)).ready)
+      setTimeout(() => c.child.kill('SIGKILL'), Math.random() * 15)
+      assert.equal((await h.waitExit(c)).signal, 'SIGKILL')
+      const st = status('svc', { dir })
+      if (st.state === 'held') failures.push(`trial ${i}: held after the kill`)
+      let g
+      try {
+        g = acquire('svc', { dir })
+      } catch (e) {
+        failures.push(`trial ${i}: ${e.code} ${e.message}`)
+        continue
+      }
+      const left = tree(dir).filter((f) => f.includes(String(c.pid)))
+      if (left.length) litter.push(`trial ${i}: ${left.join(' ')}`)
+      g.release()
+    }
+    t.diagnostic(`${mode} holder killed inside an update loop: ${trials} trials, ${failures.length} failures, ${litter.length} left files of the dead holder${litter.length ? ` (e.g. ${litter[0]})` : ''}`)
+    assert.deepEqual(failures, [])
+    // Found by this suite (shared mode): replace_file's N.shared/<pid>.json.tmp<pid> survives.
+    assert.deepEqual(litter, [])
+  })
+}
