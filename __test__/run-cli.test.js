@@ -1,0 +1,114 @@
+'use strict'
+// `pid-guard run` and `pid-guard stop`, with real processes: the command holds the guard (its
+// pid in the pid file), signals are forwarded, its exit code is the wrapper's, and killing the
+// wrapper does not free the guard while the command runs.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { acquire, status, stop, PidGuardError } = require('..')
+const h = require('./helpers')
+
+// The command: prints {"ready":pid} (and whether it got the lock as fd 3); exits 0 on SIGTERM.
+const SERVICE = `
+process.on('SIGTERM', () => { console.log(JSON.stringify({ term: process.pid })); process.exit(0) })
+console.log(JSON.stringify({ ready: process.pid, fd3: (() => { try { return require('fs').fstatSync(3).isFile() } catch { return false } })() }))
+setInterval(() => {}, 1 << 30)
+`
+
+/** Starts `pid-guard run <name> [opts] -- node -e SERVICE`; resolves once the command is ready. */
+async function startRun(t, name, dir, opts = []) {
+  const child = h.track(
+    t,
+    spawn(process.execPath, [h.CLI, 'run', name, '--dir', dir, ...opts, '--', process.execPath, '-e', SERVICE], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PID_GUARD_LOG: '' },
+    }),
+  )
+  const r = h.lineReader(child, `run ${name}`)
+  const msg = await r.next((m) => m.ready)
+  return { child, reader: r, wrapper: child.pid, command: msg.ready, fd3: msg.fd3 }
+}
+
+test('run: the pid file names the command, which shares the lock; SIGTERM is forwarded and its exit is ours', async (t) => {
+  const dir = h.tmpDir(t)
+  const r = await startRun(t, 'svc', dir, ['--port', '8080', '--meta', 'version=1.2.3'])
+  assert.notEqual(r.command, r.wrapper)
+  assert.equal(r.fd3, true, 'the command inherited the lock file as fd 3')
+  assert.equal(fs.readFileSync(path.join(dir, 'svc.pid'), 'utf8'), `${r.command}\n`)
+  const st = status('svc', { dir })
+  assert.equal(st.state, 'held')
+  assert.equal(st.holders[0].pid, r.command)
+  assert.equal(st.holders[0].verified, true, 'the record was handed over to the command')
+  assert.deepEqual({ port: st.holders[0].meta.port, version: st.holders[0].meta.version }, { port: 8080, version: '1.2.3' })
+
+  r.child.kill('SIGTERM') // the wrapper: the test started it
+  await r.reader.next((m) => m.term === r.command)
+  const exit = await h.waitExit({ exited: r.reader.exited, pid: r.wrapper })
+  assert.deepEqual(exit, { code: 0, signal: null }, 'the command exited 0 after SIGTERM, so does run')
+  assert.equal(fs.existsSync(path.join(dir, 'svc.pid')), false)
+  assert.equal(status('svc', { dir }).state, 'free')
+})
+
+test('run: the exit code of the command is the exit code of run', async (t) => {
+  const dir = h.tmpDir(t)
+  const r = await h.cli(t, ['run', 'job', '--dir', dir, '--', process.execPath, '-e', 'process.exit(7)'])
+  assert.equal(r.code, 7)
+  assert.equal(status('job', { dir }).state, 'free')
+  const missing = await h.cli(t, ['run', 'job', '--dir', dir, '--', 'pid-guard-no-such-command'])
+  assert.equal(missing.code, 127)
+  assert.match(missing.stderr, /cannot start "pid-guard-no-such-command"/)
+  assert.equal(status('job', { dir }).state, 'free', 'a command that never started releases the guard')
+})
+
+test('run: killing the wrapper with SIGKILL does not free the guard while the command runs', async (t) => {
+  const dir = h.tmpDir(t)
+  const r = await startRun(t, 'svc', dir)
+  r.child.kill('SIGKILL')
+  await r.reader.exited
+  assert.equal(h.isRunning(r.command), true, 'the command outlives its wrapper')
+  assert.throws(() => acquire('svc', { dir }), (e) => e instanceof PidGuardError && e.code === 'ELOCKED' && e.holder.pid === r.command)
+  assert.equal(status('svc', { dir }).holders[0].pid, r.command)
+  // The wrapper is gone, yet stop() finds the command through its handed-over record.
+  const report = await stop('svc', { dir, timeoutMs: 10000 })
+  assert.deepEqual(report.stopped.map((x) => [x.pid, x.exited]), [[r.command, true]])
+  const g = acquire('svc', { dir })
+  t.after(() => g.release())
+  assert.equal(g.recovered[0]?.pid, r.command, 'the wrapper could not clean up; the next acquire did')
+})
+
+test('run: a held guard fails fast (exit 1) without starting the command; --takeover replaces the old copy', async (t) => {
+  const dir = h.tmpDir(t)
+  const first = await startRun(t, 'svc', dir)
+  const marker = path.join(dir, 'started')
+  const second = await h.cli(t, ['run', 'svc', '--dir', dir, '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`])
+  assert.equal(second.code, 1)
+  assert.match(second.stderr, new RegExp(`already running \\(pid ${first.command}`))
+  assert.equal(fs.existsSync(marker), false, 'the command was not started')
+
+  const next = await startRun(t, 'svc', dir, ['--takeover=5000'])
+  await first.reader.next((m) => m.term === first.command)
+  assert.equal((await first.reader.exited).code, 0, 'the old copy was asked (SIGTERM) and exited')
+  assert.equal(status('svc', { dir }).holders[0].pid, next.command)
+  next.child.kill('SIGTERM')
+  await next.reader.exited
+})
+
+test('stop: by name reaches the command behind run; refusals and usage errors have their exit codes', async (t) => {
+  const dir = h.tmpDir(t)
+  const r = await startRun(t, 'svc', dir)
+  const stopped = await h.cli(t, ['stop', 'svc', '--dir', dir, '--json'])
+  assert.equal(stopped.code, 0, stopped.stderr)
+  const report = JSON.parse(stopped.stdout)
+  assert.deepEqual(report.stopped.map((s) => [s.pid, s.exited, s.signals]), [[r.command, true, ['SIGTERM']]])
+  assert.equal((await r.reader.exited).code, 0)
+
+  assert.equal((await h.cli(t, ['stop', 'svc', '--dir', dir])).code, 3, 'not running')
+  const one = await h.cli(t, ['stop', '--pid', '1'])
+  assert.equal(one.code, 1)
+  assert.match(one.stderr, /never signalled/)
+  assert.equal((await h.cli(t, ['stop', 'svc', '--pid', '5'])).code, 2)
+  assert.equal((await h.cli(t, ['stop', '--port', 'http'])).code, 2)
+})
