@@ -13,13 +13,14 @@ const { status } = require('../..')
 
 const MOD = path.join(__dirname, '..', '..')
 
-async function runWorkers(t, n, data) {
+async function runWorkers(t, n, data, ownNames = false) {
   const dir = h.tmpDir(t, 'pg-stress-threads-')
   const witness = new SharedArrayBuffer(5 * 4)
   const t0 = Date.now()
   const results = await Promise.all(
-    Array.from({ length: n }, () => {
-      const wk = new Worker(path.join(FIXTURES, 'stress-worker.js'), { workerData: { mod: MOD, name: 'svc', dir, witness, ...data } })
+    Array.from({ length: n }, (_, i) => {
+      const name = ownNames ? `svc${i}` : 'svc'
+      const wk = new Worker(path.join(FIXTURES, 'stress-worker.js'), { workerData: { mod: MOD, name, dir, witness, ...data } })
       t.after(() => wk.terminate())
       return new Promise((resolve, reject) => {
         wk.once('message', resolve)
@@ -61,4 +62,17 @@ test('threads: shared holders in 4 workers are inside at the same time', async (
   assert.equal(r.maxShared, 4)
   assert.equal(r.violations, 0)
   assert.equal(r.after, 'free')
+})
+
+// Found by this suite: every onConflict 'wait' acquire opens an inotify instance (even when the
+// first attempt wins) and closes it on a detached thread 7-15 ms later; a fast loop piles up
+// more than fs.inotify.max_user_instances (128, per user, system-wide) and acquire then fails
+// with EIO "cannot watch <dir>: Too many open files" instead of waiting.
+test("threads: onConflict 'wait' in tight loops (4 workers, uncontended) never fails", async (t) => {
+  const iterations = size(3000, 25000)
+  const r = await runWorkers(t, 4, { iterations, onConflict: 'wait' }, true)
+  const kinds = [...new Set(r.errors.map((e) => e.replace(/\/tmp\/\S+/g, '<dir>')))]
+  t.diagnostic(`threads wait loops: ${4 * iterations} acquires, ${r.wins} wins, ${r.errors.length} errors${kinds.length ? `: ${kinds.join(' | ')}` : ''} in ${r.ms} ms`)
+  assert.deepEqual(r.errors.slice(0, 5), [])
+  assert.equal(r.wins, 4 * iterations)
 })
