@@ -52,7 +52,8 @@ pub fn open_existing(path: &Path) -> io::Result<Option<File>> {
 
 /// Creates or replaces `path` with `bytes`, never through a symlink. Written with one `write`
 /// into a new (or emptied) file, so a reader sees either nothing or all of it.
-pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Returns the identity of the file written (where the OS has one).
+pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<Option<FileId>> {
     #[cfg(not(unix))]
     refuse_link(path)?;
     let mut opts = OpenOptions::new();
@@ -60,7 +61,26 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     #[cfg(unix)]
     opts.mode(0o644);
     let mut f = no_follow(&mut opts).open(path)?;
-    f.write_all(bytes)
+    f.write_all(bytes)?;
+    Ok(file_id(&f).ok().map(|(id, _)| id))
+}
+
+/// The identity of what `path` names now (never following a link), if anything.
+pub fn path_id(path: &Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        std::fs::symlink_metadata(path).ok().map(|m| FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        // No inode to tell files apart: trust that the path is still ours.
+        std::fs::symlink_metadata(path)
+            .ok()
+            .map(|_| FileId { dev: 0, ino: 0 })
+    }
 }
 
 /// Replaces `path` atomically (write a temporary file, rename over): for records a live holder
@@ -176,6 +196,8 @@ pub struct OpenCheck {
     pub links: u64,
     /// Its size in bytes.
     pub size: u64,
+    /// Group or others may write it.
+    pub writable_by_others: bool,
 }
 
 /// After a lock is won this closes the race with a releasing holder that unlinks the path: a
@@ -192,6 +214,7 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
                 owner,
                 links,
                 size: m.len(),
+                writable_by_others: m.mode() & 0o022 != 0,
             });
         }
         let names = match std::fs::symlink_metadata(path) {
@@ -204,6 +227,7 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
             owner,
             links,
             size: m.len(),
+            writable_by_others: m.mode() & 0o022 != 0,
         })
     }
     #[cfg(not(unix))]
@@ -215,6 +239,7 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
             owner: None,
             links: 1,
             size: f.metadata().map(|m| m.len()).unwrap_or(0),
+            writable_by_others: false,
         })
     }
 }

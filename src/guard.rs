@@ -59,9 +59,16 @@ pub struct Guard {
     /// Exclusive: the lock file itself. Shared: `N.shared/<pid>.json`.
     record_path: PathBuf,
     record: Record,
-    /// Exclusive: bytes of the lock file the record region covers (cleared on release).
+    /// Exclusive: bytes of the lock file the record region covers.
     record_len: usize,
+    /// Exclusive: the pid file this guard wrote (device, inode); release removes only that one,
+    /// never a pid file someone else put there meanwhile.
+    pid_file_id: Option<fsio::FileId>,
     recovered: Vec<Recovered>,
+}
+
+fn file_len(f: &File) -> usize {
+    f.metadata().map(|m| m.len() as usize).unwrap_or(0)
 }
 
 fn raw_fd_of(f: &File) -> Option<i32> {
@@ -192,6 +199,17 @@ fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
             .at(&l.lock));
         }
     }
+    if c.names && c.writable_by_others {
+        // The record is kept in the lock file: nobody else may be able to rewrite it.
+        return Err(Error::new(
+            Code::UnsafeFile,
+            format!(
+                "{} is writable by other users, so anyone could rewrite the holder's record; someone changed its mode. Remove it (pid-guard recreates it with mode 600)",
+                l.lock.display()
+            ),
+        )
+        .at(&l.lock));
+    }
     if c.names && c.links > 1 {
         // The record is written into the lock file: never write through a planted hard link.
         return Err(Error::new(
@@ -261,7 +279,7 @@ pub(crate) fn locked_error(l: &Layout, want: Mode) -> Result<Option<Error>> {
 
 fn write_or_undo(written: &mut Vec<PathBuf>, path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     match fsio::write_file(path, bytes) {
-        Ok(()) => {
+        Ok(_) => {
             written.push(path.to_path_buf());
             Ok(())
         }
@@ -307,7 +325,36 @@ fn recover_shared(l: &Layout, recovered: &mut Vec<Recovered>, only_dead: bool) -
             waited_ms: None,
         });
     }
+    remove_dead_temp_files(&l.shared_dir, only_dead);
     Ok(())
+}
+
+/// A shared holder rewrites its record through `<pid>.json.tmp<writer>`; one killed in the
+/// middle leaves that file. Removes those whose writer is gone (all but ours when `!only_dead`).
+fn remove_dead_temp_files(dir: &Path, only_dead: bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(writer) = name
+            .to_str()
+            .and_then(|n| n.rsplit_once(".tmp"))
+            .and_then(|(_, w)| w.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = identity::probe(writer).is_alive();
+        if writer != identity::me().pid && (!alive || !only_dead) {
+            let path = e.path();
+            if fsio::remove(&path).is_ok() {
+                debug(format_args!(
+                    "removed {} left by a killed writer",
+                    path.display()
+                ));
+            }
+        }
+    }
 }
 
 /// Looks at what an earlier exclusive holder left (we hold the lock, so it is stale by
@@ -377,12 +424,21 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
     }
     let mut record = Record::for_self(&l.name, Mode::Exclusive, meta);
     record.lock_fd = raw_fd_of(&f);
-    record_len = fsio::write_start(&f, &record.to_bytes(), record_len)
-        .map_err(|e| Error::io(&e, "write the record to", &l.lock))?;
-    if let Err(e) = fsio::write_file(&l.pid, pidfile::format(record.pid).as_bytes()) {
-        let _ = fsio::write_start(&f, b"", record_len);
-        return Err(Error::io(&e, "write the pid file", &l.pid));
-    }
+    record_len = match fsio::write_start(&f, &record.to_bytes(), record_len) {
+        Ok(n) => n,
+        Err(e) => {
+            // A part-written record (disk full while the file grew) must not be read later.
+            let _ = fsio::write_start(&f, b"", file_len(&f).max(record_len));
+            return Err(Error::io(&e, "write the record to", &l.lock));
+        }
+    };
+    let pid_file_id = match fsio::write_file(&l.pid, pidfile::format(record.pid).as_bytes()) {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = fsio::write_start(&f, b"", record_len);
+            return Err(Error::io(&e, "write the pid file", &l.pid));
+        }
+    };
     debug(format_args!("{}: wrote {}", l.name, l.pid.display()));
     Ok(Guard {
         file: Some(f),
@@ -392,6 +448,7 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
         mode: Mode::Exclusive,
         record,
         record_len,
+        pid_file_id,
         recovered,
     })
 }
@@ -436,6 +493,7 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
         record_path,
         record,
         record_len: 0,
+        pid_file_id: None,
         recovered,
     })
 }
@@ -525,23 +583,32 @@ impl Guard {
                 ),
             ));
         }
-        self.record.meta = meta;
-        self.write_record()
+        let mut rec = self.record.clone();
+        rec.meta = meta;
+        let path = self.record_path.clone();
+        self.write_record(rec, &path)
     }
 
-    /// Exclusive: in place in the lock file (a reader retries the rare torn read). Shared:
-    /// replaced atomically.
-    fn write_record(&mut self) -> Result<()> {
-        let bytes = self.record.to_bytes();
+    /// Writes `rec` to `path` and makes it the guard's record. Exclusive: in place in the lock
+    /// file (a reader retries the rare torn read); if the write fails part-way (disk full while
+    /// the file grew), the old record is written back over the same, already allocated, bytes.
+    /// Shared: replaced atomically.
+    fn write_record(&mut self, rec: Record, path: &Path) -> Result<()> {
+        let bytes = rec.to_bytes();
         match (self.mode, &self.file) {
-            (Mode::Exclusive, Some(f)) => {
-                self.record_len = fsio::write_start(f, &bytes, self.record_len)
-                    .map_err(|e| Error::io(&e, "write the record to", &self.record_path))?;
-                Ok(())
-            }
-            _ => fsio::replace_file(&self.record_path, &bytes)
-                .map_err(|e| Error::io(&e, "write the record", &self.record_path)),
+            (Mode::Exclusive, Some(f)) => match fsio::write_start(f, &bytes, self.record_len) {
+                Ok(n) => self.record_len = n,
+                Err(e) => {
+                    let cover = file_len(f).max(self.record_len);
+                    let _ = fsio::write_start(f, &self.record.to_bytes(), cover);
+                    return Err(Error::io(&e, "write the record to", path));
+                }
+            },
+            _ => fsio::replace_file(path, &bytes)
+                .map_err(|e| Error::io(&e, "write the record", path))?,
         }
+        self.record = rec;
+        Ok(())
     }
 
     /// The lock's file descriptor, for handing the lock to a child process (`pid-guard run`):
@@ -587,16 +654,12 @@ impl Guard {
             Mode::Exclusive => (self.pid_path.clone(), self.record_path.clone()),
             Mode::Shared => (self.layout.shared_pid(pid), self.layout.shared_record(pid)),
         };
-        let previous = std::mem::replace(&mut self.record, rec.clone());
-        let old_record_path = std::mem::replace(&mut self.record_path, record_path.clone());
-        if let Err(e) = self.write_record() {
-            self.record = previous;
-            self.record_path = old_record_path;
-            return Err(e);
-        }
-        self.record_path = old_record_path;
+        self.write_record(rec, &record_path)?;
         fsio::replace_file(&pid_path, pidfile::format(pid).as_bytes())
             .map_err(|e| Error::io(&e, "write the pid file", &pid_path))?;
+        if self.mode == Mode::Exclusive {
+            self.pid_file_id = fsio::path_id(&pid_path);
+        }
         if self.mode == Mode::Shared && shared_ref(&self.pid_path, -1) == 0 {
             let _ = fsio::remove(&self.pid_path);
             let _ = fsio::remove(&self.record_path);
@@ -610,7 +673,6 @@ impl Guard {
         ));
         self.pid_path = pid_path;
         self.record_path = record_path;
-        self.record = rec;
         Ok(())
     }
 
@@ -620,15 +682,6 @@ impl Guard {
             return Ok(());
         };
         let l = &self.layout;
-        // If someone removed our lock file by hand, another process may hold a new one: then
-        // only files that still name us are ours to remove.
-        let ours = fsio::still_names(&f, &l.lock).unwrap_or(false);
-        let names_me = |p: &Path| {
-            fsio::read_small(p, pidfile::MAX_LEN)
-                .ok()
-                .flatten()
-                .is_some_and(|b| b == pidfile::format(self.record.pid).as_bytes())
-        };
         let mut first_err = None;
         let mut rm = |p: &Path| {
             if let Err(e) = fsio::remove(p) {
@@ -639,8 +692,17 @@ impl Guard {
             Mode::Exclusive => {
                 // Removing the pid file is what marks a clean release. The lock file stays, with
                 // the record as the last holder's history (creating and removing it each time
-                // would cost two more file operations per cycle).
-                if ours || names_me(&self.pid_path) {
+                // would cost two more file operations per cycle). Only the pid file this guard
+                // wrote, still naming its holder, is removed: one put there or rewritten
+                // meanwhile (by hand, or by a new holder after someone deleted our lock file)
+                // is left alone.
+                let ours = self.pid_file_id.is_some()
+                    && fsio::path_id(&self.pid_path) == self.pid_file_id
+                    && fsio::read_small(&self.pid_path, pidfile::MAX_LEN)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|b| b == pidfile::format(self.record.pid).as_bytes());
+                if ours {
                     rm(&self.pid_path);
                 }
             }

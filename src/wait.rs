@@ -98,7 +98,9 @@ pub fn acquire_waiting(
     let l = guard::prepare(name, opts)?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let started = Instant::now();
-    let mut watcher = Watcher::new(&l.dir).map_err(|e| Error::io(&e, "watch", &l.dir))?;
+    // The watch is set up only once the first attempt finds the guard held (most acquires with
+    // onConflict 'wait' win at once, and inotify instances are a small per-user budget).
+    let mut watcher: Option<Watcher> = None;
     let mut f = guard::open_lock(&l)?;
     let mut replaced = 0;
     loop {
@@ -108,7 +110,9 @@ pub fn acquire_waiting(
                     "{name}: acquired after waiting {} ms",
                     started.elapsed().as_millis()
                 ));
-                retire(watcher);
+                if let Some(w) = watcher {
+                    retire(w);
+                }
                 return Ok(*g);
             }
             Attempt::Replaced => {
@@ -121,7 +125,13 @@ pub fn acquire_waiting(
             }
             Attempt::Busy(held) => f = held,
         }
-        match watcher.wait(&l.lock, deadline, cancel) {
+        let Some(w) = watcher.as_mut() else {
+            // Armed after a failed attempt: try once more, so a release that happened in
+            // between is not missed.
+            watcher = Some(Watcher::new(&l.dir));
+            continue;
+        };
+        match w.wait(&l.lock, deadline, cancel) {
             Woke::Changed => {}
             Woke::TimedOut => {
                 drop(f);
@@ -161,12 +171,27 @@ fn remaining(deadline: Option<Instant>) -> Option<Duration> {
 
 #[cfg(target_os = "linux")]
 pub struct Watcher {
-    fd: std::os::fd::OwnedFd,
+    /// `None` when inotify could not be had (its per-user limits are small): then the attempt
+    /// is repeated every 10 ms instead.
+    fd: Option<std::os::fd::OwnedFd>,
 }
 
 #[cfg(target_os = "linux")]
 impl Watcher {
-    pub fn new(dir: &std::path::Path) -> std::io::Result<Watcher> {
+    pub fn new(dir: &std::path::Path) -> Watcher {
+        match Self::inotify(dir) {
+            Ok(fd) => Watcher { fd: Some(fd) },
+            Err(e) => {
+                debug(format_args!(
+                    "cannot watch {} ({e}); checking every 10 ms instead",
+                    dir.display()
+                ));
+                Watcher { fd: None }
+            }
+        }
+    }
+
+    fn inotify(dir: &std::path::Path) -> std::io::Result<std::os::fd::OwnedFd> {
         use std::os::fd::FromRawFd;
         use std::os::unix::ffi::OsStrExt;
         // SAFETY: plain syscall; the result is checked.
@@ -183,7 +208,7 @@ impl Watcher {
         if unsafe { libc::inotify_add_watch(fd, c.as_ptr(), mask) } < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(Watcher { fd: owned })
+        Ok(owned)
     }
 
     /// Blocks until the lock file `lock` is closed or removed, the deadline passes, or cancel.
@@ -208,8 +233,14 @@ impl Watcher {
                 Some(d) if d.is_zero() => return Woke::TimedOut,
                 Some(d) => d.as_millis().clamp(1, i32::MAX as u128) as i32,
             };
+            // Without inotify, poll only the cancel pipe, for at most 10 ms.
+            let (ino, timeout_ms) = match &self.fd {
+                Some(fd) => (fd.as_raw_fd(), timeout_ms),
+                None if timeout_ms < 0 => (-1, 10),
+                None => (-1, timeout_ms.min(10)),
+            };
             let mut fds = vec![libc::pollfd {
-                fd: self.fd.as_raw_fd(),
+                fd: ino,
                 events: libc::POLLIN,
                 revents: 0,
             }];
@@ -229,6 +260,9 @@ impl Watcher {
                 return Woke::Changed; // cannot wait: let the caller try again
             }
             if n == 0 {
+                if self.fd.is_none() {
+                    return Woke::Changed; // polling: time to try again
+                }
                 continue; // the deadline check above reports the timeout
             }
             if fds.len() > 1 && fds[1].revents != 0 {
@@ -243,11 +277,14 @@ impl Watcher {
     /// Reads pending events; true if one concerns `want` (or the queue overflowed).
     fn drain(&mut self, want: &[u8]) -> bool {
         use std::os::fd::AsRawFd;
+        let Some(fd) = &self.fd else {
+            return true;
+        };
         let mut buf = [0u8; 4096];
         let mut hit = false;
         loop {
             // SAFETY: reading into a valid buffer of its length.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n <= 0 {
                 return hit;
             }
@@ -273,8 +310,8 @@ pub struct Watcher;
 
 #[cfg(not(target_os = "linux"))]
 impl Watcher {
-    pub fn new(_dir: &std::path::Path) -> std::io::Result<Watcher> {
-        Ok(Watcher)
+    pub fn new(_dir: &std::path::Path) -> Watcher {
+        Watcher
     }
 
     pub fn wait(

@@ -269,7 +269,7 @@ function fullDiskUpdate(t, dir, g) {
 
 // --- mode 0666 ------------------------------------------------------------------------------
 
-test('files left with mode 0666: acquire recovers them; what modes result is reported', (t) => {
+test('files left with mode 0666: a lock file others can write is refused (EUNSAFEFILE); once removed, acquire recovers the pid file', (t) => {
   const dir = h.tmpDir(t, 'pg-stress-host-')
   const lock = path.join(dir, 'svc.lock')
   const pid = path.join(dir, 'svc.pid')
@@ -278,6 +278,10 @@ test('files left with mode 0666: acquire recovers them; what modes result is rep
   fs.chmodSync(lock, 0o666)
   fs.chmodSync(pid, 0o666)
   assert.equal(status('svc', { dir }).state, 'stale')
+  // The holder's record lives in the lock file: anyone able to write it could forge the holder.
+  assert.throws(() => acquire('svc', { dir }), (e) => e.code === 'EUNSAFEFILE' && e.message.includes(lock) && /writable by other users/.test(e.message))
+  assert.equal(fs.readFileSync(pid, 'utf8'), '999999\n', 'a refused acquire touches nothing')
+  fs.unlinkSync(lock)
   const g = acquire('svc', { dir })
   const modes = { lock: (fs.statSync(lock).mode & 0o777).toString(8), pid: (fs.statSync(pid).mode & 0o777).toString(8) }
   t.diagnostic(`0666 files: acquire ok, recovered ${JSON.stringify(g.recovered.map((r) => r.reason))}; modes while held: lock ${modes.lock}, pid ${modes.pid}`)
