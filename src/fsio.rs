@@ -52,35 +52,74 @@ pub fn open_existing(path: &Path) -> io::Result<Option<File>> {
 
 /// Creates or replaces `path` with `bytes`, never through a symlink. Written with one `write`
 /// into a new (or emptied) file, so a reader sees either nothing or all of it.
-/// Returns the identity of the file written (where the OS has one).
-pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<Option<FileId>> {
+/// Returns the stamp of the file written.
+pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<Stamp> {
+    write_with(path, bytes, false)
+}
+
+/// Like [`write_file`], but only if nothing is at `path` yet (`AlreadyExists` otherwise, a
+/// symlink included): one call both proves there is no leftover and creates the file.
+pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<Stamp> {
+    write_with(path, bytes, true)
+}
+
+fn write_with(path: &Path, bytes: &[u8], new: bool) -> io::Result<Stamp> {
     #[cfg(not(unix))]
     refuse_link(path)?;
     let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    if new {
+        opts.write(true).create_new(true);
+    } else {
+        opts.write(true).create(true).truncate(true);
+    }
     #[cfg(unix)]
     opts.mode(0o644);
     let mut f = no_follow(&mut opts).open(path)?;
-    f.write_all(bytes)?;
-    Ok(file_id(&f).ok().map(|(id, _)| id))
+    if let Err(e) = f.write_all(bytes) {
+        // Disk full after the file was created: leave no empty or partial file behind.
+        drop(f);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(stamp(&f.metadata()?))
 }
 
-/// The identity of what `path` names now (never following a link), if anything.
-pub fn path_id(path: &Path) -> Option<FileId> {
+/// A file as last written: which file (device, inode) and when it last changed (ctime, which
+/// no user can set back). Equal stamps: the same file, untouched since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    id: FileId,
+    changed: (i64, i64),
+}
+
+fn stamp(m: &std::fs::Metadata) -> Stamp {
     #[cfg(unix)]
     {
-        std::fs::symlink_metadata(path).ok().map(|m| FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-        })
+        Stamp {
+            id: FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            },
+            changed: (m.ctime(), m.ctime_nsec()),
+        }
     }
     #[cfg(not(unix))]
     {
-        // No inode to tell files apart: trust that the path is still ours.
-        std::fs::symlink_metadata(path)
+        let t = m
+            .modified()
             .ok()
-            .map(|_| FileId { dev: 0, ino: 0 })
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos() as i64));
+        Stamp {
+            id: FileId { dev: 0, ino: 0 },
+            changed: t,
+        }
     }
+}
+
+/// The stamp of what `path` names now (never following a link), if anything.
+pub fn path_stamp(path: &Path) -> Option<Stamp> {
+    std::fs::symlink_metadata(path).ok().map(|m| stamp(&m))
 }
 
 /// Replaces `path` atomically (write a temporary file, rename over): for records a live holder

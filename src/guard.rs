@@ -61,9 +61,9 @@ pub struct Guard {
     record: Record,
     /// Exclusive: bytes of the lock file the record region covers.
     record_len: usize,
-    /// Exclusive: the pid file this guard wrote (device, inode); release removes only that one,
-    /// never a pid file someone else put there meanwhile.
-    pid_file_id: Option<fsio::FileId>,
+    /// Exclusive: the pid file this guard wrote, as written; release removes only that one,
+    /// never a pid file someone else put there or rewrote meanwhile.
+    pid_file: Option<fsio::Stamp>,
     recovered: Vec<Recovered>,
 }
 
@@ -417,26 +417,31 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
     let mut recovered = Vec::new();
     let content = read_lock_content(&f, &l, size)?;
     let mut record_len = content.len();
-    recover_exclusive(&l, &f, content, false, &mut recovered)?;
     if std::fs::symlink_metadata(&l.shared_dir).is_ok() {
         recover_shared(&l, &mut recovered, false)?;
         let _ = std::fs::remove_dir(&l.shared_dir);
     }
     let mut record = Record::for_self(&l.name, Mode::Exclusive, meta);
     record.lock_fd = raw_fd_of(&f);
+    let pid_bytes = pidfile::format(record.pid);
+    // Creating the pid file exclusively is also the check for a leftover one: only when one is
+    // there is anything read, reported and removed.
+    let pid_file = match fsio::create_new(&l.pid, pid_bytes.as_bytes()) {
+        Ok(stamp) => stamp,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            recover_exclusive(&l, &f, content, false, &mut recovered)?;
+            fsio::write_file(&l.pid, pid_bytes.as_bytes())
+                .map_err(|e| Error::io(&e, "write the pid file", &l.pid))?
+        }
+        Err(e) => return Err(Error::io(&e, "write the pid file", &l.pid)),
+    };
     record_len = match fsio::write_start(&f, &record.to_bytes(), record_len) {
         Ok(n) => n,
         Err(e) => {
             // A part-written record (disk full while the file grew) must not be read later.
             let _ = fsio::write_start(&f, b"", file_len(&f).max(record_len));
+            let _ = fsio::remove(&l.pid);
             return Err(Error::io(&e, "write the record to", &l.lock));
-        }
-    };
-    let pid_file_id = match fsio::write_file(&l.pid, pidfile::format(record.pid).as_bytes()) {
-        Ok(id) => id,
-        Err(e) => {
-            let _ = fsio::write_start(&f, b"", record_len);
-            return Err(Error::io(&e, "write the pid file", &l.pid));
         }
     };
     debug(format_args!("{}: wrote {}", l.name, l.pid.display()));
@@ -448,7 +453,7 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
         mode: Mode::Exclusive,
         record,
         record_len,
-        pid_file_id,
+        pid_file: Some(pid_file),
         recovered,
     })
 }
@@ -493,7 +498,7 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
         record_path,
         record,
         record_len: 0,
-        pid_file_id: None,
+        pid_file: None,
         recovered,
     })
 }
@@ -658,7 +663,7 @@ impl Guard {
         fsio::replace_file(&pid_path, pidfile::format(pid).as_bytes())
             .map_err(|e| Error::io(&e, "write the pid file", &pid_path))?;
         if self.mode == Mode::Exclusive {
-            self.pid_file_id = fsio::path_id(&pid_path);
+            self.pid_file = fsio::path_stamp(&pid_path);
         }
         if self.mode == Mode::Shared && shared_ref(&self.pid_path, -1) == 0 {
             let _ = fsio::remove(&self.pid_path);
@@ -696,13 +701,7 @@ impl Guard {
                 // wrote, still naming its holder, is removed: one put there or rewritten
                 // meanwhile (by hand, or by a new holder after someone deleted our lock file)
                 // is left alone.
-                let ours = self.pid_file_id.is_some()
-                    && fsio::path_id(&self.pid_path) == self.pid_file_id
-                    && fsio::read_small(&self.pid_path, pidfile::MAX_LEN)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|b| b == pidfile::format(self.record.pid).as_bytes());
-                if ours {
+                if self.pid_file.is_some() && fsio::path_stamp(&self.pid_path) == self.pid_file {
                     rm(&self.pid_path);
                 }
             }
