@@ -50,9 +50,34 @@ pub fn existing(explicit: Option<&Path>) -> Result<(PathBuf, bool)> {
     }
 }
 
+/// Directories this process has already created or checked: acquire checks a directory once
+/// per process (a directory vanishing later is noticed when the lock file cannot be opened,
+/// and [`forget`] makes the next acquire check again).
+static VERIFIED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// `dir` vanished after it was checked: create and check it again, strictly (a symlink there
+/// now is refused, whatever was named at first).
+pub fn recheck(dir: &Path) -> Result<()> {
+    if let Ok(mut v) = VERIFIED.lock() {
+        v.retain(|d| d != dir);
+    }
+    let m = match meta(dir, Origin::Default) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create(dir)?;
+            meta(dir, Origin::Default).map_err(|e| Error::io(&e, "read the directory", dir))?
+        }
+        Err(e) => return Err(Error::io(&e, "read the directory", dir)),
+    };
+    check(dir, &m)
+}
+
 /// The directory guards live in, created (mode 0700) if missing, and checked.
 pub fn prepare(explicit: Option<&Path>) -> Result<PathBuf> {
     let (dir, origin) = choose(explicit);
+    if VERIFIED.lock().is_ok_and(|v| v.contains(&dir)) {
+        return Ok(dir);
+    }
     let m = match meta(&dir, origin) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -62,6 +87,11 @@ pub fn prepare(explicit: Option<&Path>) -> Result<PathBuf> {
         Err(e) => return Err(Error::io(&e, "read the directory", &dir)),
     };
     check(&dir, &m)?;
+    if let Ok(mut v) = VERIFIED.lock() {
+        if v.len() < 64 {
+            v.push(dir.clone());
+        }
+    }
     Ok(dir)
 }
 

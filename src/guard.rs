@@ -179,7 +179,16 @@ pub(crate) fn replaced_too_often(l: &Layout) -> Error {
 }
 
 pub(crate) fn open_lock(l: &Layout) -> Result<File> {
-    fsio::open_lock(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))
+    match fsio::open_lock(&l.lock) {
+        Ok(f) => Ok(f),
+        // The directory was checked earlier in this process and has gone since: check (and
+        // create) it again, once.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::dir::recheck(&l.dir)?;
+            fsio::open_lock(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))
+        }
+        Err(e) => Err(Error::io(&e, "open the lock file", &l.lock)),
+    }
 }
 
 /// Whether the path still names our open lock file; refuses a lock file someone else created
@@ -874,6 +883,20 @@ mod tests {
             "424242\n"
         );
         new.release().unwrap();
+    }
+
+    #[test]
+    fn a_directory_removed_after_first_use_is_created_and_checked_again() {
+        let d = TempDir::new("gone");
+        let sub = d.0.join("guards");
+        acquire("g", &opts(&sub, Mode::Exclusive))
+            .unwrap()
+            .release()
+            .unwrap();
+        std::fs::remove_dir_all(&sub).unwrap();
+        let mut g = acquire("g", &opts(&sub, Mode::Exclusive)).unwrap();
+        assert!(g.pid_path().exists());
+        g.release().unwrap();
     }
 
     #[test]
