@@ -14,15 +14,9 @@ pub enum LockError {
     Io(io::Error),
 }
 
-/// Takes the lock without waiting.
+/// Takes the lock without waiting (waiting is done by `wait`, woken by the release itself).
 pub fn try_lock(f: &File, mode: Mode) -> Result<(), LockError> {
-    imp::lock(f, mode, false)
-}
-
-/// Waits for the lock (for callers on a worker thread).
-#[allow(dead_code)]
-pub fn lock_wait(f: &File, mode: Mode) -> Result<(), LockError> {
-    imp::lock(f, mode, true)
+    imp::lock(f, mode)
 }
 
 #[cfg(unix)]
@@ -30,14 +24,12 @@ mod imp {
     use super::*;
     use std::os::fd::AsRawFd;
 
-    pub fn lock(f: &File, mode: Mode, wait: bool) -> Result<(), LockError> {
-        let mut op = match mode {
-            Mode::Exclusive => libc::LOCK_EX,
-            Mode::Shared => libc::LOCK_SH,
-        };
-        if !wait {
-            op |= libc::LOCK_NB;
-        }
+    pub fn lock(f: &File, mode: Mode) -> Result<(), LockError> {
+        let op = libc::LOCK_NB
+            | match mode {
+                Mode::Exclusive => libc::LOCK_EX,
+                Mode::Shared => libc::LOCK_SH,
+            };
         loop {
             // SAFETY: the fd is open for the lifetime of `f`.
             if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
@@ -64,13 +56,10 @@ mod imp {
     };
     use windows_sys::Win32::System::IO::OVERLAPPED;
 
-    pub fn lock(f: &File, mode: Mode, wait: bool) -> Result<(), LockError> {
-        let mut flags = 0;
+    pub fn lock(f: &File, mode: Mode) -> Result<(), LockError> {
+        let mut flags = LOCKFILE_FAIL_IMMEDIATELY;
         if mode == Mode::Exclusive {
             flags |= LOCKFILE_EXCLUSIVE_LOCK;
-        }
-        if !wait {
-            flags |= LOCKFILE_FAIL_IMMEDIATELY;
         }
         // Windows locks are mandatory: lock one byte far beyond the record kept at the start
         // of the lock file, so readers can still read it.

@@ -282,8 +282,3 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
         })
     }
 }
-
-/// Whether `path` still names the file `f` has open (and that file is still linked).
-pub fn still_names(f: &File, path: &Path) -> io::Result<bool> {
-    check_open(f, path).map(|c| c.names)
-}
