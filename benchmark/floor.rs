@@ -90,9 +90,8 @@ mod breakdown {
     use std::ffi::CString;
     use std::time::Instant;
 
-    const RDONLY: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    const CREATE: i32 =
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    const CREATE_NEW: i32 =
+        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
 
     pub fn run(args: &[String]) {
         let dir = args
@@ -103,15 +102,13 @@ mod breakdown {
         let c = |s: String| CString::new(s).expect("no NUL");
         let pid = std::process::id();
         let base = format!("{dir}/breakdown-{pid}");
-        let (dirp, lock, pidp, json, shared) = (
-            c(dir.clone()),
+        let (lock, pidp, shared) = (
             c(format!("{base}.lock")),
             c(format!("{base}.pid")),
-            c(format!("{base}.json")),
             c(format!("{base}.shared")),
         );
         let pid_line = format!("{pid}\n");
-        // The record pid-guard writes is ~400 bytes of pretty JSON.
+        // The record pid-guard writes is ~400 bytes of compact JSON.
         let record = vec![b' '; 402];
 
         let mut names: Vec<&'static str> = Vec::new();
@@ -136,60 +133,42 @@ mod breakdown {
             // SAFETY: plain syscalls on NUL-terminated paths and on fds opened here.
             unsafe {
                 let mut st: libc::stat = std::mem::zeroed();
-                let mut sfs: libc::statfs = std::mem::zeroed();
-                libc::stat(dirp.as_ptr(), &mut st);
-                mark("acquire: stat(dir)            dir::prepare");
-                libc::geteuid();
-                mark("acquire: geteuid              dir::check owner");
-                libc::statfs(dirp.as_ptr(), &mut sfs);
-                mark("acquire: statfs(dir)          dir::check NFS");
+                // The directory is checked once per process (dir::prepare), so not per cycle.
                 let fd = libc::open(
                     lock.as_ptr(),
                     libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                     0o600,
                 );
                 assert!(fd >= 0);
-                mark("acquire: open(N.lock, O_CREAT) fsio::open_lock");
-                libc::fstat(fd, &mut st);
-                mark("acquire: fstat(lock fd)       open_lock owner");
-                libc::geteuid();
-                mark("acquire: geteuid              open_lock owner");
+                mark("acquire: open(N.lock)         fsio::open_lock (file stays)");
                 assert_eq!(libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB), 0);
                 mark("acquire: flock(LOCK_EX|LOCK_NB)");
                 libc::fstat(fd, &mut st);
-                mark("acquire: fstat(lock fd)       still_names");
+                mark("acquire: fstat(lock fd)       check_lock: owner, links, mode, size");
+                libc::geteuid();
+                mark("acquire: geteuid              check_lock owner");
                 libc::lstat(lock.as_ptr(), &mut st);
-                mark("acquire: lstat(N.lock)        still_names");
-                assert!(libc::open(pidp.as_ptr(), RDONLY) < 0);
-                mark("acquire: open(N.pid) ENOENT   recover_exclusive");
-                assert!(libc::open(json.as_ptr(), RDONLY) < 0);
-                mark("acquire: open(N.json) ENOENT  recover_exclusive");
+                mark("acquire: lstat(N.lock)        check_lock: path still names it");
+                let mut old = vec![0u8; record.len() + 1];
+                libc::pread(fd, old.as_mut_ptr().cast(), old.len(), 0);
+                mark("acquire: pread(lock fd)       last holder's record");
                 libc::lstat(shared.as_ptr(), &mut st);
                 mark("acquire: lstat(N.shared) ENOENT");
-                let jf = libc::open(json.as_ptr(), CREATE, 0o644);
-                assert!(jf >= 0);
-                mark("acquire: open(N.json, O_CREAT) write record");
-                libc::write(jf, record.as_ptr().cast(), record.len());
-                mark("acquire: write(record, 402 B)");
-                libc::close(jf);
-                mark("acquire: close(json fd)");
-                let pf = libc::open(pidp.as_ptr(), CREATE, 0o644);
+                let pf = libc::open(pidp.as_ptr(), CREATE_NEW, 0o644);
                 assert!(pf >= 0);
-                mark("acquire: open(N.pid, O_CREAT) write pid file");
+                mark("acquire: open(N.pid, O_EXCL)  create = leftover check");
                 libc::write(pf, pid_line.as_ptr().cast(), pid_line.len());
                 mark("acquire: write(pid)");
+                libc::fstat(pf, &mut st);
+                mark("acquire: fstat(pid fd)        stamp for release");
                 libc::close(pf);
                 mark("acquire: close(pid fd)");
-                libc::fstat(fd, &mut st);
-                mark("release: fstat(lock fd)       still_names");
-                libc::lstat(lock.as_ptr(), &mut st);
-                mark("release: lstat(N.lock)        still_names");
+                libc::pwrite(fd, record.as_ptr().cast(), record.len(), 0);
+                mark("acquire: pwrite(record) in N.lock");
+                libc::lstat(pidp.as_ptr(), &mut st);
+                mark("release: lstat(N.pid)         stamp still ours");
                 assert_eq!(libc::unlink(pidp.as_ptr()), 0);
                 mark("release: unlink(N.pid)");
-                assert_eq!(libc::unlink(json.as_ptr()), 0);
-                mark("release: unlink(N.json)");
-                assert_eq!(libc::unlink(lock.as_ptr()), 0);
-                mark("release: unlink(N.lock)");
                 libc::close(fd);
                 mark("release: close(lock fd)");
             }
