@@ -6,6 +6,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
+const { eachLine, parse: parseLine } = require('./fixtures/lines')
 
 const ROOT = path.join(__dirname, '..')
 const HOLDER = path.join(__dirname, 'fixtures', 'holder.js')
@@ -36,26 +37,12 @@ function track(t, child) {
 function lineReader(child, label) {
   const lines = []
   const waiters = []
-  let buf = ''
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (d) => (stderr += d))
-  child.stdout.setEncoding('utf8')
-  child.stdout.on('data', (chunk) => {
-    buf += chunk
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const raw = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      let msg
-      try {
-        msg = JSON.parse(raw)
-      } catch {
-        msg = { raw }
-      }
-      lines.push(msg)
-      for (const w of [...waiters]) w.check()
-    }
+  eachLine(child.stdout, (raw) => {
+    lines.push(parseLine(raw))
+    for (const w of [...waiters]) w.check()
   })
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
   exited.then(() => setImmediate(() => waiters.forEach((w) => w.fail())))

@@ -6,6 +6,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const h = require('../helpers')
+const { eachLine, parse: parseLine } = require('../fixtures/lines')
 
 const FULL = process.env.STRESS === 'full'
 /** Default size for `npm test`, or the full size under STRESS=full. */
@@ -39,26 +40,14 @@ function startQueued(t, file, arg, { nodeArgs = [], env = {}, timeout = 20000 } 
   )
   const queue = []
   const waiters = []
-  let buf = ''
   let stderr = ''
   let exit = null
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
-  child.stdout.setEncoding('utf8').on('data', (c) => {
-    buf += c
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const raw = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      let msg
-      try {
-        msg = JSON.parse(raw)
-      } catch {
-        msg = { raw }
-      }
-      const w = waiters.shift()
-      if (w) w.resolve(msg)
-      else queue.push(msg)
-    }
+  eachLine(child.stdout, (raw) => {
+    const msg = parseLine(raw)
+    const w = waiters.shift()
+    if (w) w.resolve(msg)
+    else queue.push(msg)
   })
   const exited = new Promise((resolve) => child.on('close', (code, signal) => {
     exit = { code, signal }
