@@ -150,7 +150,7 @@ export declare class Guard implements Disposable {
   readonly recovered: Recovered[]
   readonly meta: Meta
   readonly released: boolean
-  /** Replaces the recorded meta atomically. Throws `ERELEASED` after release. */
+  /** Replaces the recorded meta; readers never act on a half-written record. Throws `ERELEASED` after release. */
   update(meta: Meta): void
   /** Removes the pid file and frees the lock. Idempotent. */
   release(): void

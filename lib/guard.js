@@ -65,7 +65,7 @@ class Guard {
   get meta() { return this.#data.record.meta }
   get released() { return this.#released }
 
-  /** Replaces the recorded meta (readers see the old or the new record, never a mix). */
+  /** Replaces the recorded meta (a reader that catches the write half-done reads again). */
   update(meta) {
     const json = metaJson(meta, 'meta') ?? '{}'
     call(() => this.#native.update(json))

@@ -4,7 +4,8 @@
 //! `<tmpdir>/pid-guard-<uid>`, created mode 0700. A directory owned by another user (root is
 //! trusted), or group/world-writable without the sticky bit, is refused: anyone who can write
 //! there can plant or delete pid files. NFS/CIFS are refused too: flock is emulated or absent
-//! there, and PIDs mean nothing across hosts.
+//! there, and PIDs mean nothing across hosts. A directory is checked the first time a process
+//! uses it (and again if it disappears).
 
 use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};

@@ -187,7 +187,8 @@ pub fn write_start(f: &File, bytes: &[u8], pad_to: usize) -> io::Result<usize> {
     Ok(buf.len())
 }
 
-/// Whether a record region holds nothing (never written, or cleared by a clean release).
+/// Whether a record region holds nothing (never written, or cleared after a failed write or
+/// when a shared holder recovered a dead exclusive holder's record).
 pub fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| b.is_ascii_whitespace())
 }
@@ -239,8 +240,9 @@ pub struct OpenCheck {
     pub writable_by_others: bool,
 }
 
-/// After a lock is won this closes the race with a releasing holder that unlinks the path: a
-/// lock on an unlinked inode protects nothing. The owner comes from the same `fstat`.
+/// After a lock is won this closes the race with anyone who removed or replaced the path
+/// meanwhile: a lock on an unlinked inode protects nothing. Owner, links, mode and size come
+/// from the same `fstat`.
 pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
     #[cfg(unix)]
     {

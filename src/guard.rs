@@ -1,12 +1,14 @@
 //! The guard: acquire, update, release.
 //!
 //! Protocol (exclusive): open `N.lock` (create, O_NOFOLLOW, 0600) -> `flock(LOCK_EX|LOCK_NB)` ->
-//! check the path still names the locked inode (else a releasing holder unlinked it: retry) ->
-//! only now look at what an earlier holder left (it is stale by definition: we hold the lock),
-//! remove it and say so -> write the record, then the pid file. A loser writes nothing.
-//! Release: remove pid file, record, lock file while still locked, then close.
-//! Shared holders take `LOCK_SH` and keep their files under `N.shared/`; the lock file of a
-//! shared guard stays (removing it would need a lock upgrade that is not atomic).
+//! check the path still names the locked inode (else someone replaced it: retry), that we own
+//! it, it has one link and nobody else may write it -> read the last holder's record from it ->
+//! create `N.pid` with O_EXCL; only if one is already there (stale by definition: we hold the
+//! lock) read it, report it in `recovered` and replace it -> write our record into `N.lock` in
+//! place. A loser writes nothing.
+//! Release: remove the pid file if it is still the one we wrote (inode + ctime), then close.
+//! The lock file stays with the last record. Shared holders take `LOCK_SH` and keep their pid
+//! file and record under `N.shared/`.
 
 use crate::error::{Code, Error, Result};
 use crate::flock::{self, LockError};
@@ -586,17 +588,23 @@ impl Guard {
         self.file.is_none()
     }
 
-    /// Replaces the recorded meta (atomically: readers see the old record or the new one).
-    pub fn update(&mut self, meta: Value) -> Result<()> {
-        if self.file.is_none() {
-            return Err(Error::new(
+    fn ensure_held(&self) -> Result<()> {
+        match self.file {
+            Some(_) => Ok(()),
+            None => Err(Error::new(
                 Code::Released,
                 format!(
-                    "the guard \"{}\" was already released; acquire it again before updating",
+                    "the guard \"{}\" was already released; acquire it again first",
                     self.layout.name
                 ),
-            ));
+            )),
         }
+    }
+
+    /// Replaces the recorded meta. Readers never act on a mix of old and new: a torn read of
+    /// the in-place record does not parse and is read again.
+    pub fn update(&mut self, meta: Value) -> Result<()> {
+        self.ensure_held()?;
         let mut rec = self.record.clone();
         rec.meta = meta;
         let path = self.record_path.clone();
@@ -634,20 +642,15 @@ impl Guard {
     }
 
     /// Makes the pid file and record name `pid` (a child that shares the lock) instead of this
-    /// process, so `kill $(cat pidfile)` and `stop` reach the service itself. Both files are
-    /// replaced atomically: readers never see them empty.
+    /// process, so `kill $(cat pidfile)` and `stop` reach the service itself. The pid file is
+    /// replaced atomically (readers never see it empty); the record as in [`Guard::update`].
     pub fn hand_over(
         &mut self,
         pid: u32,
         cmdline: Vec<String>,
         child_fd: Option<i32>,
     ) -> Result<()> {
-        if self.file.is_none() {
-            return Err(Error::new(
-                Code::Released,
-                format!("the guard \"{}\" was already released", self.layout.name),
-            ));
-        }
+        self.ensure_held()?;
         let Probe::Alive(identity) = identity::probe(pid) else {
             return Err(Error::new(
                 Code::NotFound,

@@ -32,9 +32,10 @@ pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verifi
     }
     if h.source == "kernel" {
         // The kernel says this PID holds the lock, but the PID it lists may have been reused
-        // (an inherited lock outlives its locker): only a process that started before the lock
-        // file was created can be the locker. The lock file is never written, so its mtime is
-        // its creation time.
+        // (an inherited lock outlives its locker). An exclusive holder writes its record into
+        // the lock file after locking, so the file's mtime is no earlier than the lock was
+        // taken: a process that started after it cannot be the locker. (A shared holder does
+        // not write it, so a shared locker may be refused here: the safe side.)
         let created = std::fs::symlink_metadata(lock_path)
             .and_then(|m| m.modified())
             .ok()
