@@ -280,11 +280,13 @@ pub fn inspect(l: &Layout) -> Result<Status> {
 
     let mut files = read_files(l, None, lock_content)?;
     let shared = read_shared(l);
+    // Probed once (it reads /proc/PID/stat); again only if the files are read again below.
+    let mut candidate = files.candidate(l);
 
     // Fast path: an exclusive holder that is who it recorded, and whose recorded lock fd holds
     // the lock on this very file, settles it without reading the system-wide table.
     let proven = lock_id.and_then(|id| {
-        let h = files.candidate(l).filter(|h| h.alive && h.verified)?;
+        let h = candidate.as_ref().filter(|h| h.alive && h.verified)?;
         let (pid, fd) = (h.pid?, h.record.as_ref()?.lock_fd?);
         let locks = kernel_locks::held_by_fd(pid, fd, id)?;
         locks.iter().any(|k| k.exclusive).then(|| {
@@ -317,8 +319,8 @@ pub fn inspect(l: &Layout) -> Result<Status> {
                 }
             }
         };
-        if let Some(h) = files.candidate(l) {
-            confirm(&h);
+        if let Some(h) = &candidate {
+            confirm(h);
         }
         for (_, h) in &shared {
             confirm(h);
@@ -340,6 +342,7 @@ pub fn inspect(l: &Layout) -> Result<Status> {
             }
             std::thread::sleep(Duration::from_millis(5));
             files = read_files(l, None, None)?;
+            candidate = files.candidate(l);
         }
     }
 
@@ -347,7 +350,7 @@ pub fn inspect(l: &Layout) -> Result<Status> {
     st.detection = detection_method(kernel.as_ref());
     st.pid_file = files.pid_file.clone();
 
-    let exclusive_candidate = files.candidate(l);
+    let exclusive_candidate = candidate;
     let held_by_record = |h: &Holder| h.alive && (h.verified || h.record.is_none());
 
     match (&kernel, kernel_held) {
