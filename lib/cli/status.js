@@ -7,7 +7,7 @@ const { writeOut, parse, UsageError, duration, green, yellow, dim } = require('.
 const usage = `Usage: pid-guard status [name] [--json] [--dir DIR]
 
 Shows who holds the guard <name> (every guard in the directory without a name),
-without taking the lock or touching any file. Exit 0 when held, 3 when free or stale.
+without taking the lock or touching any file. Exit 0 when held, 3 when free, stale or orphaned.
 `
 
 function describe(s) {
@@ -36,4 +36,4 @@ function run(argv) {
   return result.state === 'held' ? 0 : 3
 }
 
-module.exports = { summary: 'who holds a guard, read-only (exit 0 held, 3 free/stale)', usage, run, describe }
+module.exports = { summary: 'who holds a guard, read-only (exit 0 held, 3 otherwise)', usage, run, describe }
