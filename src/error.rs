@@ -104,6 +104,10 @@ impl Error {
         let errno = err.raw_os_error();
         let p = path.display();
         let (code, advice) = match classify(err) {
+            _ if crate::fsio::is_not_regular(err) => (
+                Code::UnsafeFile,
+                format!("cannot {doing} {p}: it is not a regular file (a FIFO, directory or device someone put there), and pid-guard opens nothing else; check who created it (ls -l {p}) and move it away"),
+            ),
             Code::Symlink => (
                 Code::Symlink,
                 format!("{p} is a symbolic link; pid-guard never follows links there. Remove it if you did not put it there on purpose"),

@@ -9,10 +9,59 @@ use std::path::Path;
 #[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
+/// Never through a symlink, and never blocking in `open` (a FIFO planted at a guard path would
+/// hang a reader forever): every open is followed by [`regular`].
 fn no_follow(opts: &mut OpenOptions) -> &mut OpenOptions {
     #[cfg(unix)]
-    opts.custom_flags(libc::O_NOFOLLOW);
+    opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     opts
+}
+
+/// The error for a FIFO, directory, socket or device found at a guard path.
+#[derive(Debug)]
+pub struct NotRegular;
+
+impl std::fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a regular file")
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+pub fn not_regular() -> io::Error {
+    io::Error::other(NotRegular)
+}
+
+pub fn is_not_regular(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|x| x.is::<NotRegular>())
+        || e.raw_os_error() == Some(EISDIR)
+        || e.raw_os_error() == Some(ENXIO)
+}
+
+#[cfg(unix)]
+const EISDIR: i32 = libc::EISDIR;
+#[cfg(unix)]
+const ENXIO: i32 = libc::ENXIO;
+#[cfg(not(unix))]
+const EISDIR: i32 = -1;
+#[cfg(not(unix))]
+const ENXIO: i32 = -1;
+
+/// Opens with `opts`, then refuses anything but a regular file (checked on the open fd).
+fn open_regular(opts: &OpenOptions, path: &Path) -> io::Result<File> {
+    let f = opts.open(path).map_err(|e| {
+        // EISDIR: a directory; ENXIO: a FIFO opened for writing with no reader.
+        if e.raw_os_error() == Some(EISDIR) || e.raw_os_error() == Some(ENXIO) {
+            not_regular()
+        } else {
+            e
+        }
+    })?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(not_regular());
+    }
+    Ok(f)
 }
 
 #[cfg(not(unix))]
@@ -34,7 +83,7 @@ pub fn open_lock(path: &Path) -> io::Result<File> {
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     opts.mode(0o600);
-    no_follow(&mut opts).open(path)
+    open_regular(no_follow(&mut opts), path)
 }
 
 /// Opens an existing lock file for reading only (status never creates anything).
@@ -43,7 +92,7 @@ pub fn open_existing(path: &Path) -> io::Result<Option<File>> {
     refuse_link(path)?;
     let mut opts = OpenOptions::new();
     opts.read(true);
-    match no_follow(&mut opts).open(path) {
+    match open_regular(no_follow(&mut opts), path) {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
@@ -74,7 +123,7 @@ fn write_with(path: &Path, bytes: &[u8], new: bool) -> io::Result<Stamp> {
     }
     #[cfg(unix)]
     opts.mode(0o644);
-    let mut f = no_follow(&mut opts).open(path)?;
+    let mut f = open_regular(no_follow(&mut opts), path)?;
     if let Err(e) = f.write_all(bytes) {
         // Disk full after the file was created: leave no empty or partial file behind.
         drop(f);

@@ -118,10 +118,18 @@ pub fn list(dir: Option<&Path>) -> Result<Vec<Status>> {
         .collect();
     names.sort();
     names.dedup();
-    names
+    // One odd entry (a FIFO or directory at `x.lock`, a file that cannot be read) must not
+    // hide the other guards: it is left out, and says why in the debug log.
+    Ok(names
         .iter()
-        .map(|n| inspect(&Layout::new(&dir, n)))
-        .collect()
+        .filter_map(|n| match inspect(&Layout::new(&dir, n)) {
+            Ok(st) => Some(st),
+            Err(e) => {
+                crate::log::debug(format_args!("list: skipping \"{n}\": {e}"));
+                None
+            }
+        })
+        .collect())
 }
 
 fn empty_status(l: &Layout) -> Status {

@@ -1,7 +1,8 @@
 //! Waiting for a guard: the waiter is woken by the release itself, not by a polling loop.
 //!
 //! Linux: an inotify watch on the guard directory reports the lock file being closed by its last
-//! holder (`IN_CLOSE_WRITE`: also when the kernel closes it for a crashed holder) or unlinked
+//! holder (`IN_CLOSE_WRITE`, or `IN_CLOSE_NOWRITE` for one that opened it read-only as `flock(1)`
+//! and Python's `open(path)` do; also when the kernel closes it for a crashed holder) or unlinked
 //! (`IN_DELETE`); each wake-up is one non-blocking lock attempt. The watch is set before the first
 //! attempt, so a release between "attempt failed" and "start waiting" is never missed. The waiter
 //! keeps its own lock fd open between attempts so that its own close does not wake it.
@@ -103,6 +104,7 @@ pub fn acquire_waiting(
     let mut watcher: Option<Watcher> = None;
     let mut f = guard::open_lock(&l)?;
     let mut replaced = 0;
+    let mut recheck: Option<Duration> = None;
     loop {
         match guard::attempt(&l, f, opts)? {
             Attempt::Won(g) => {
@@ -131,8 +133,21 @@ pub fn acquire_waiting(
             watcher = Some(Watcher::new(&l.dir));
             continue;
         };
-        match w.wait(&l.lock, deadline, cancel) {
-            Woke::Changed => {}
+        // The kernel reports a close before it drops the flock of that file: a wake-up can
+        // find the lock still held for a moment. After each wake-up the attempt is repeated a
+        // few times at growing intervals (1..64 ms), so a release is never missed.
+        let until = match (recheck, deadline) {
+            (Some(step), Some(d)) => Some(d.min(Instant::now() + step)),
+            (Some(step), None) => Some(Instant::now() + step),
+            (None, d) => d,
+        };
+        match w.wait(&l.lock, until, cancel) {
+            Woke::Changed => recheck = Some(Duration::from_millis(1)),
+            Woke::TimedOut if deadline.is_none_or(|d| Instant::now() < d) => {
+                recheck = recheck
+                    .map(|s| s * 2)
+                    .filter(|s| *s <= Duration::from_millis(64));
+            }
             Woke::TimedOut => {
                 drop(f);
                 let waited = started.elapsed().as_millis();
@@ -203,7 +218,11 @@ impl Watcher {
         let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
         let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        let mask = libc::IN_CLOSE_WRITE | libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_ONLYDIR;
+        let mask = libc::IN_CLOSE_WRITE
+            | libc::IN_CLOSE_NOWRITE
+            | libc::IN_DELETE
+            | libc::IN_MOVED_FROM
+            | libc::IN_ONLYDIR;
         // SAFETY: valid fd and NUL-terminated path.
         if unsafe { libc::inotify_add_watch(fd, c.as_ptr(), mask) } < 0 {
             return Err(std::io::Error::last_os_error());
