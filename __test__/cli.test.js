@@ -11,6 +11,7 @@ const os = require('node:os')
 const net = require('node:net')
 const path = require('node:path')
 const { spawn, execFileSync } = require('node:child_process')
+const testDeps = require('../scripts/test-deps')
 
 const ROOT = path.join(__dirname, '..')
 const CLI = path.join(ROOT, 'cli.js')
@@ -112,7 +113,7 @@ import sys, json
 from prometheus_client.parser import text_string_to_metric_families
 print(json.dumps([{"name": f.name, "type": f.type, "samples": [[s.name, s.labels, s.value] for s in f.samples]}
                   for f in text_string_to_metric_families(sys.stdin.read())]))`
-  return JSON.parse(execFileSync('python3', ['-c', code], { input: text, encoding: 'utf8' }))
+  return JSON.parse(execFileSync('python3', ['-c', code], { input: text, encoding: 'utf8', env: { ...process.env, PYTHONPATH: testDeps.ensure({ quiet: true }) } }))
 }
 
 /** A TCP port on 127.0.0.1 nobody listens on (bound, then closed). */

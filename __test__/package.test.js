@@ -54,7 +54,6 @@ const skip = !NPM
 
 let tmp // everything this file creates lives under it
 let cache
-let env
 
 /** The environment of every child: no npm_* settings inherited from a surrounding `npm test`. */
 function cleanEnv(extra = {}) {

@@ -1,10 +1,11 @@
 'use strict'
 // toPrometheus: its output is read back by a real Prometheus text-format parser (prometheus_client's
-// parser from PyPI, installed by .ci/run), so a format mistake fails here rather than in a scrape.
+// parser from PyPI, installed by the test setup: scripts/test-deps.js), so a format mistake fails here rather than in a scrape.
 
 const test = require('node:test')
 const assert = require('node:assert')
 const { execFileSync } = require('node:child_process')
+const testDeps = require('../scripts/test-deps')
 const pg = require('..')
 
 const PARSER = `
@@ -20,7 +21,7 @@ print(json.dumps(out))
 
 /** Parses exposition text with the real parser; throws (test fails) when it rejects the text. */
 function parseProm(text) {
-  const out = execFileSync('python3', ['-c', PARSER], { input: text, encoding: 'utf8' })
+  const out = execFileSync('python3', ['-c', PARSER], { input: text, encoding: 'utf8', env: { ...process.env, PYTHONPATH: testDeps.ensure({ quiet: true }) } })
   return JSON.parse(out)
 }
 

@@ -27,7 +27,7 @@ for (const p of platforms()) {
   try {
     sub = readJson(path.join(p.dir, 'package.json'))
   } catch (err) {
-    throw new Error(`${p.dir}: no platform package (${err.code ?? err.message}); run npx napi create-npm-dirs`)
+    throw new Error(`${p.dir}: no platform package (${err.code ?? err.message}); run npx napi create-npm-dirs`, { cause: err })
   }
   if (sub.name !== p.name || sub.version !== pkg.version) {
     throw new Error(

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+'use strict'
+// Lint, as `npm test` runs it: rustfmt, clippy with -D warnings for every target this machine can
+// check (linux gnu/musl, darwin x64/arm64, windows gnu/msvc), and ESLint over the JS.
+// Missing Rust targets are added with `rustup target add` (the std library only; nothing links).
+// `--fast` checks only the host target.
+
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const ROOT = path.join(__dirname, '..')
+
+const CROSS = [
+  'x86_64-unknown-linux-musl',
+  'x86_64-apple-darwin',
+  'aarch64-apple-darwin',
+  'x86_64-pc-windows-gnu',
+  'x86_64-pc-windows-msvc',
+]
+
+function run(cmd, args, opts = {}) {
+  process.stderr.write(`lint: ${cmd} ${args.join(' ')}\n`)
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', ...opts })
+  if (r.error) throw r.error
+  if (r.status !== 0) {
+    process.stderr.write(`lint: failed: ${cmd} ${args.join(' ')} (exit ${r.status ?? r.signal})\n`)
+    process.exit(1)
+  }
+}
+
+/** napi-build looks for libnode for windows-gnu even with dyn-symbols: an empty import library does. */
+function fakeLibnode() {
+  const dir = path.join(ROOT, 'target', 'lint-libnode')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, 'libnode.a'), '!<arch>\n')
+  fs.writeFileSync(path.join(dir, 'libnode.dll'), '')
+  return dir
+}
+
+function main() {
+  const fast = process.argv.includes('--fast')
+  run('cargo', ['fmt', '--all', '--check'])
+  run('cargo', ['clippy', '--quiet', '--all-targets', '--', '-D', 'warnings'])
+  if (!fast && os.platform() === 'linux' && os.arch() === 'x64') {
+    const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' }).stdout ?? ''
+    const missing = CROSS.filter((t) => !installed.split('\n').includes(t))
+    if (missing.length) run('rustup', ['target', 'add', ...missing])
+    const env = { ...process.env, LIBNODE_PATH: fakeLibnode() }
+    for (const target of CROSS) {
+      run('cargo', ['clippy', '--quiet', '--lib', '--bins', '--target', target, '--', '-D', 'warnings'], { env })
+    }
+  }
+  run(process.execPath, [require.resolve('eslint/bin/eslint.js'), '--max-warnings=0', '.'])
+}
+
+main()
