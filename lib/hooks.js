@@ -2,10 +2,22 @@
 // Keeps every unreleased guard alive (a guard dropped on the floor must not be released by the
 // garbage collector) and releases them on exit and on SIGINT/SIGTERM/SIGHUP, without changing
 // how the app reacts to those signals:
-// - no handler of its own: we release, then re-raise, so the app still dies of the signal
-//   (its parent sees SIGTERM, a shell sees 143);
-// - its own handler: the app decides when to exit; we release on 'exit'. Releasing earlier would
-//   let a new copy start while this one is still shutting down.
+// - nothing else wants the signal: we release, then the process dies of it (its parent sees
+//   SIGTERM, a shell sees 143);
+// - the app has a handler of its own: the app decides when to exit; we release on 'exit'.
+//   Releasing earlier would let a new copy start while this one is still shutting down.
+//
+// Who "wants" a signal is decided from the listeners present when the signal is emitted, before
+// any of them ran: our listener is kept first (prepended, and moved back to the front when
+// another listener is prepended), so an app's `once` handler, or one that removes itself, is
+// still counted although Node removes it before calling it.
+//
+// signal-exit (3 and 4, loaded by execa, write-file-atomic, proper-lockfile...) follows the same
+// rule by counting: it re-raises only when every listener of the signal is one of its own. Its
+// listeners do not count as "wanting" the signal: with nothing but signal-exit left, we release,
+// remove our listeners and let signal-exit (which runs after us in the same emit, and now sees
+// only its own listeners) run its exit callbacks and re-raise. Without signal-exit, or if one of
+// its listeners already ran before ours, we re-raise ourselves.
 
 const SIGNALS = process.platform === 'win32' ? ['SIGINT', 'SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP']
 
@@ -24,24 +36,65 @@ function releaseAll() {
   }
 }
 
+/** How many signal listeners belong to loaded copies of signal-exit 3 and 4 (one per signal each). */
+function signalExitListeners() {
+  let n = 0
+  const v3 = process.__signal_exit_emitter__
+  if (v3 && typeof v3 === 'object' && typeof v3.count === 'number') n += v3.count
+  const v4 = globalThis[Symbol.for('signal-exit emitter')]
+  if (v4 && typeof v4 === 'object' && typeof v4.count === 'number') n += v4.count
+  return n
+}
+
 function onSignal(signal) {
-  if (process.listenerCount(signal) > 1) return
+  const listeners = process.listeners(signal)
+  const mine = listeners.indexOf(onSignal)
+  const others = listeners.length - (mine === -1 ? 0 : 1) - signalExitListeners()
+  if (others > 0) return // the app handles it; we release on 'exit'
   releaseAll()
   uninstall()
+  // signal-exit listeners still to run in this emit re-raise themselves (after their exit
+  // callbacks, and not at all when one of those asks to keep running).
+  if (mine === 0 && process.listenerCount(signal) > 0 && process.listenerCount(signal) === signalExitListeners()) return
   process.kill(process.pid, signal)
+}
+
+/** Keeps onSignal the first listener of each signal (see the header). */
+let reorderQueued = false
+function keepFirst() {
+  reorderQueued = false
+  if (!installed) return
+  for (const s of SIGNALS) {
+    const ls = process.listeners(s)
+    if (ls.length > 1 && ls[0] !== onSignal) {
+      // Never the last listener at this point: removing ours keeps the signal handled.
+      process.removeListener(s, onSignal)
+      process.prependListener(s, onSignal)
+    }
+  }
+}
+
+function onNewListener(event, fn) {
+  if (fn === onSignal || !SIGNALS.includes(event) || reorderQueued) return
+  // 'newListener' fires before the listener is added: reorder right after, before any signal
+  // can be delivered (signals arrive as macrotasks).
+  reorderQueued = true
+  queueMicrotask(keepFirst)
 }
 
 function install() {
   if (installed) return
   installed = true
   process.on('exit', releaseAll)
-  for (const s of SIGNALS) process.on(s, onSignal)
+  for (const s of SIGNALS) process.prependListener(s, onSignal)
+  process.on('newListener', onNewListener)
 }
 
 function uninstall() {
   if (!installed) return
   installed = false
   process.removeListener('exit', releaseAll)
+  process.removeListener('newListener', onNewListener)
   for (const s of SIGNALS) process.removeListener(s, onSignal)
 }
 
@@ -51,7 +104,7 @@ function track(guard, cleanup) {
 }
 
 // The listeners stay once installed: with no guard held they only re-raise the signal (the
-// default behaviour), and installing/removing four listeners per acquire cost more than the
+// default behaviour), and installing/removing the listeners per acquire cost more than the
 // acquire itself.
 function untrack(guard) {
   held.delete(guard)

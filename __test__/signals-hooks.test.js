@@ -1,0 +1,107 @@
+'use strict'
+// Issue 10 item 7: pid-guard's signal hooks cooperate with the real signal-exit 3 and 4 and with
+// the app's own handlers. A real child process is set up in a given order, sent a real signal,
+// and must either die of that signal (nothing else wants it: released first) or run the app's
+// own shutdown to completion (the app decides), whatever the load order.
+
+const test = require('node:test')
+const assert = require('node:assert')
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { tmpDir, track, lineReader, waitExit } = require('./helpers')
+
+const APP = path.join(__dirname, 'fixtures', 'signals-app.js')
+
+async function start(t, steps, extra = {}) {
+  const dir = tmpDir(t, 'pg-sig-')
+  const child = track(
+    t,
+    spawn(process.execPath, [APP, JSON.stringify({ name: 'app', dir, steps, ...extra })], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PID_GUARD_LOG: '' },
+    }),
+  )
+  const r = lineReader(child, `app ${steps.join(',')}`)
+  const ready = await r.next((m) => m.ready)
+  return { child, pid: child.pid, ...r, ready, dir }
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP']
+
+// signal-exit loaded before or after acquire, alone or together: the process still dies of the
+// signal, signal-exit's exit callbacks run, and the guard was released (no pid file left).
+const DIE_CASES = [
+  ['se3', 'acquire'],
+  ['acquire', 'se3'],
+  ['se4', 'acquire'],
+  ['acquire', 'se4'],
+  ['se3', 'acquire', 'se4'],
+  ['se4', 'se3', 'acquire'],
+  ['acquire', 'se4', 'se3'],
+  ['acquire'],
+]
+
+for (const steps of DIE_CASES) {
+  for (const sig of SIGNALS) {
+    test(`dies of ${sig} with ${steps.join(' then ')}; released; signal-exit callbacks ran`, async (t) => {
+      const app = await start(t, steps)
+      assert.ok(fs.existsSync(app.ready.pidPath), 'pid file while held')
+      app.child.kill(sig)
+      const ex = await waitExit(app)
+      assert.deepEqual(ex, { code: null, signal: sig }, `stdout: ${JSON.stringify(app.lines)} stderr: ${app.stderr()}`)
+      assert.ok(!fs.existsSync(app.ready.pidPath), 'the guard was released before dying')
+      const versions = steps.filter((s) => s.startsWith('se')).map((s) => Number(s[2])).sort()
+      const ran = app.lines.filter((l) => l.onExit).map((l) => l.version).sort()
+      assert.deepEqual(ran, versions, 'each signal-exit ran its exit callbacks once')
+      for (const l of app.lines.filter((l) => l.onExit)) assert.equal(l.onExit, sig)
+    })
+  }
+}
+
+// The app's own handler, in every shape and order: it runs to completion, the process exits 0
+// when the app says so, and the guard is released on that exit (not before the handler decides).
+const HANDLER_CASES = [
+  ['once', 'acquire'],
+  ['on', 'acquire'],
+  ['onSelfRemove', 'acquire'],
+  ['acquire', 'once'],
+  ['acquire', 'onSelfRemove'],
+  ['acquire', 'prependOnce'],
+  ['once', 'se4', 'acquire'],
+  ['se3', 'once', 'acquire'],
+  ['acquire', 'se4', 'prependOnce'],
+  ['onSelfRemove', 'acquire', 'se3', 'se4'],
+]
+
+for (const steps of HANDLER_CASES) {
+  for (const sig of SIGNALS) {
+    test(`the app's own ${sig} handler runs to completion with ${steps.join(' then ')}`, async (t) => {
+      const app = await start(t, steps)
+      app.child.kill(sig)
+      await app.next((m) => m.handler === 'start')
+      // The guard stays held while the app shuts down: a new copy must not start yet.
+      assert.ok(fs.existsSync(app.ready.pidPath), 'still held during the app shutdown')
+      const ex = await waitExit(app)
+      assert.deepEqual(ex, { code: 0, signal: null }, `stdout: ${JSON.stringify(app.lines)} stderr: ${app.stderr()}`)
+      assert.ok(app.lines.some((l) => l.handler === 'done'), 'the app finished its shutdown')
+      assert.ok(!fs.existsSync(app.ready.pidPath), 'released on exit')
+    })
+  }
+}
+
+// An app that stopped wanting the signal (its handler removed later) dies of it again.
+for (const steps of [
+  ['once', 'acquire', 'removeApp'],
+  ['acquire', 'on', 'removeApp'],
+  ['on', 'se4', 'acquire', 'removeApp'],
+  ['se3', 'acquire', 'once', 'removeApp'],
+]) {
+  test(`dies of SIGTERM once the app removed its handler: ${steps.join(' then ')}`, async (t) => {
+    const app = await start(t, steps)
+    app.child.kill('SIGTERM')
+    const ex = await waitExit(app)
+    assert.deepEqual(ex, { code: null, signal: 'SIGTERM' }, `stdout: ${JSON.stringify(app.lines)} stderr: ${app.stderr()}`)
+    assert.ok(!fs.existsSync(app.ready.pidPath), 'released before dying')
+  })
+}
