@@ -106,9 +106,20 @@ export interface AcquireOptions {
   takeoverSignal?: string
 }
 
+/**
+ * The part of an `AbortSignal` pid-guard uses, declared here so these types check without
+ * `@types/node` or the DOM library; a real `AbortSignal` fits it.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  readonly reason?: unknown
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 export interface AcquireAsyncOptions extends AcquireOptions {
   /** Aborts a wait or takeover; the promise rejects with `EABORTED`. */
-  signal?: AbortSignal
+  signal?: AbortSignalLike
 }
 
 export interface StopOptions {
