@@ -55,7 +55,8 @@ function onSignal(signal) {
   uninstall()
   // signal-exit listeners still to run in this emit re-raise themselves (after their exit
   // callbacks, and not at all when one of those asks to keep running).
-  if (mine === 0 && process.listenerCount(signal) > 0 && process.listenerCount(signal) === signalExitListeners()) return
+  const left = process.listenerCount(signal)
+  if (mine === 0 && left > 0 && left === signalExitListeners()) return
   process.kill(process.pid, signal)
 }
 

@@ -34,25 +34,25 @@ pub fn not_regular() -> io::Error {
 }
 
 pub fn is_not_regular(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|x| x.is::<NotRegular>())
-        || e.raw_os_error() == Some(EISDIR)
-        || e.raw_os_error() == Some(ENXIO)
+    e.get_ref().is_some_and(|x| x.is::<NotRegular>()) || open_says_not_regular(e)
 }
 
-#[cfg(unix)]
-const EISDIR: i32 = libc::EISDIR;
-#[cfg(unix)]
-const ENXIO: i32 = libc::ENXIO;
-#[cfg(not(unix))]
-const EISDIR: i32 = -1;
-#[cfg(not(unix))]
-const ENXIO: i32 = -1;
+/// The open itself says the path is no regular file: EISDIR (a directory) or ENXIO (a FIFO
+/// opened for writing with no reader).
+fn open_says_not_regular(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    return matches!(e.raw_os_error(), Some(libc::EISDIR) | Some(libc::ENXIO));
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
 
 /// Opens with `opts`, then refuses anything but a regular file (checked on the open fd).
 fn open_regular(opts: &OpenOptions, path: &Path) -> io::Result<File> {
     let f = opts.open(path).map_err(|e| {
-        // EISDIR: a directory; ENXIO: a FIFO opened for writing with no reader.
-        if e.raw_os_error() == Some(EISDIR) || e.raw_os_error() == Some(ENXIO) {
+        if open_says_not_regular(&e) {
             not_regular()
         } else {
             e
