@@ -73,6 +73,46 @@ pub fn same_boot(a: &str, b: &str) -> bool {
     }
 }
 
+/// This process's PID namespace: the inode of `/proc/self/ns/pid` (Linux). A pid recorded in
+/// another namespace names another process here (or none), so it is never judged by its pid.
+pub fn pid_ns() -> Option<u64> {
+    static NS: OnceLock<Option<u64>> = OnceLock::new();
+    *NS.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        {
+            std::fs::read_link("/proc/self/ns/pid")
+                .ok()
+                .and_then(|l| parse_ns_link(l.to_str()?))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    })
+}
+
+/// `pid:[4026531836]` (what `/proc/PID/ns/pid` links to) -> 4026531836.
+#[cfg(any(target_os = "linux", test))]
+pub fn parse_ns_link(link: &str) -> Option<u64> {
+    link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The (real) uid a process runs as, where the OS shows it: the owner of `/proc/PID`.
+pub fn uid_of(pid: u32) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/{pid}"))
+            .ok()
+            .map(|m| m.uid())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// What this process is, computed once.
 #[derive(Debug)]
 pub struct SelfInfo {
@@ -334,6 +374,19 @@ mod tests {
         assert_eq!(probe(pid), Probe::Gone);
         assert_eq!(portable::probe(pid), Probe::Gone);
         let _ = id;
+    }
+
+    #[test]
+    fn namespace_links_parse() {
+        assert_eq!(parse_ns_link("pid:[4026531836]"), Some(4_026_531_836));
+        assert_eq!(parse_ns_link("net:[4026531836]"), None);
+        assert_eq!(parse_ns_link("pid:[x]"), None);
+        assert_eq!(parse_ns_link("pid:[12"), None);
+        #[cfg(target_os = "linux")]
+        {
+            assert!(pid_ns().is_some());
+            assert_eq!(uid_of(std::process::id()), current_uid());
+        }
     }
 
     #[test]

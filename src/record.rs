@@ -35,6 +35,9 @@ pub struct Record {
     /// `/proc/PID/fdinfo/FD` alone, without the system-wide lock table.
     #[serde(default)]
     pub lock_fd: Option<i32>,
+    /// The PID namespace the pid is in (inode of `/proc/self/ns/pid`; Linux).
+    #[serde(default)]
+    pub pid_ns: Option<u64>,
     #[serde(default)]
     pub meta: Value,
 }
@@ -57,6 +60,7 @@ impl Record {
             acquired_at: now_ms(),
             pid_guard_version: env!("CARGO_PKG_VERSION").to_string(),
             lock_fd: None,
+            pid_ns: identity::pid_ns(),
             meta,
         }
     }
@@ -79,6 +83,20 @@ impl Record {
     pub fn matches(&self, current: &Identity) -> bool {
         identity::same_boot(&self.boot_id, identity::boot_id())
             && self.start_id.as_deref() == Some(current.start_id.as_str())
+    }
+}
+
+impl Record {
+    /// Whether the recorded pid means the same process numbering as ours. A record from another
+    /// PID namespace (a container sharing the directory) names another process here, or none:
+    /// it is never judged alive, dead or signalled by its pid. A record without a namespace was
+    /// written by a version that did not record it (or where there are none): taken as ours.
+    pub fn same_ns(&self) -> bool {
+        match (self.pid_ns, identity::pid_ns()) {
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
     }
 }
 
