@@ -398,10 +398,11 @@ pub fn inspect(l: &Layout) -> Result<Status> {
     drop(lock_file);
 
     let mut st = empty_status(l);
-    st.detection = if seen.busy.is_some() && seen.proven.is_empty() {
-        "lock"
-    } else {
-        detection_method(kernel_locks::AVAILABLE.then(Vec::new).as_ref())
+    st.detection = match seen.busy {
+        _ if !seen.proven.is_empty() => "kernel",
+        Some(flock::Busy::Unknown) => "process",
+        Some(_) => "lock",
+        None => "kernel",
     };
 
     let held_mode = if !seen.proven.is_empty() {
