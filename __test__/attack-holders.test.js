@@ -365,3 +365,45 @@ test('another user\'s live holder: root gets ELOCKED with its uid, and no messag
     assert.throws(() => pg.acquire('other', { dir, mode }), (x) => x.code === 'ELOCKED' && !/remove/i.test(x.message))
   }
 })
+
+const canOverlay = (() => {
+  if (!linux || !isRoot) return false
+  try {
+    return fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay') && fs.existsSync('/dev/shm')
+  } catch {
+    return false
+  }
+})()
+
+test('overlayfs whose layers span filesystems (st_dev differs from the lock table\'s device): a held guard is held, ELOCKED at once', { skip: !canOverlay }, async (t) => {
+  const base = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pg-ovl-'))
+  const lower = fs.mkdtempSync('/dev/shm/pg-ovl-lower-')
+  t.after(() => fs.rmSync(lower, { recursive: true, force: true }))
+  for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(base, d))
+  const merged = path.join(base, 'merged')
+  try {
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${base}/upper,workdir=${base}/work`, merged], { stdio: 'ignore' })
+  } catch {
+    fs.rmSync(base, { recursive: true, force: true })
+    t.skip('overlay mount refused here')
+    return
+  }
+  // Unmounted before the directories are removed (after hooks run in the order added).
+  t.after(() => execFileSync('umount', ['-l', merged], { stdio: 'ignore' }))
+  t.after(() => fs.rmSync(base, { recursive: true, force: true }))
+  fs.chmodSync(merged, 0o700)
+  const holder = await h.hold(t, { name: 'ovl', dir: merged })
+  // The precondition of the attack: the device the lock table prints is not the file's st_dev.
+  const st = fs.statSync(path.join(merged, 'ovl.lock'))
+  const table = fs.readFileSync('/proc/locks', 'utf8')
+  const dev = (d) => `${(Math.floor(d / 256) & 0xfff).toString(16).padStart(2, '0')}:${(d & 0xff).toString(16).padStart(2, '0')}:${st.ino}`
+  assert.ok(!table.includes(dev(st.dev)), 'the lock table prints another device than st_dev')
+  const r = await h.node(t, VIEW.replace('process.argv[1]', JSON.stringify(merged)).replace('process.argv[2]', '"ovl"').replace('process.argv[3]', 'undefined'))
+  const out = JSON.parse(r.stdout || `{"stderr":${JSON.stringify(r.stderr)}}`)
+  assert.equal(out.status?.state, 'held', r.stdout + r.stderr)
+  assert.deepEqual(out.status.holders.map((x) => [x.pid, x.verified]), [[holder.pid, true]])
+  assert.equal(out.acquire.code, 'ELOCKED', JSON.stringify(out.acquire))
+  assert.ok(out.acquireMs < 1000, `${out.acquireMs} ms`)
+  holder.child.kill('SIGKILL')
+  await holder.exited
+})
