@@ -297,9 +297,73 @@ mod portable {
                 Probe::Gone
             }
             Some(p) => Probe::Alive(Some(Identity {
-                start_id: format!("unix-secs:{}", p.start_time()),
+                // sysinfo's start time is in whole seconds: a process started in the same
+                // second under a reused pid would match. The OS's own precise start time is
+                // used where there is one.
+                start_id: precise_start(pid)
+                    .unwrap_or_else(|| format!("unix-secs:{}", p.start_time())),
                 started_at_ms: Some(p.start_time() * 1000),
             })),
+        }
+    }
+
+    /// The exact start time of `pid` as an opaque token: Windows' creation FILETIME (100 ns),
+    /// macOS's `pbi_start_tv` (µs). `None` elsewhere or when it cannot be read.
+    #[allow(dead_code)]
+    fn precise_start(pid: u32) -> Option<String> {
+        #[cfg(windows)]
+        {
+            use windows_sys::Win32::Foundation::{CloseHandle, FILETIME};
+            use windows_sys::Win32::System::Threading::{
+                GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+            };
+            // SAFETY: OpenProcess has no memory preconditions; the handle is checked and closed.
+            unsafe {
+                let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+                if h.is_null() {
+                    return None;
+                }
+                let zero = FILETIME {
+                    dwLowDateTime: 0,
+                    dwHighDateTime: 0,
+                };
+                let (mut c, mut e, mut k, mut u) = (zero, zero, zero, zero);
+                let ok = GetProcessTimes(h, &mut c, &mut e, &mut k, &mut u);
+                CloseHandle(h);
+                if ok == 0 {
+                    return None;
+                }
+                let ticks = (u64::from(c.dwHighDateTime) << 32) | u64::from(c.dwLowDateTime);
+                Some(format!("win-filetime:{ticks}"))
+            }
+        }
+        #[cfg(target_os = "macos")]
+        {
+            let p = libc::c_int::try_from(pid).ok()?;
+            // SAFETY: a zeroed proc_bsdinfo is valid; the kernel writes at most its size.
+            let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+            let n = unsafe {
+                libc::proc_pidinfo(
+                    p,
+                    libc::PROC_PIDTBSDINFO,
+                    0,
+                    (&mut info as *mut libc::proc_bsdinfo).cast(),
+                    size,
+                )
+            };
+            if n != size {
+                return None;
+            }
+            Some(format!(
+                "mac-usecs:{}",
+                info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec
+            ))
+        }
+        #[cfg(not(any(windows, target_os = "macos")))]
+        {
+            let _ = pid;
+            None
         }
     }
 
