@@ -361,9 +361,38 @@ test('another user\'s live holder: root gets ELOCKED with its uid, and no messag
   const st = pg.status('other', { dir })
   assert.equal(st.state, 'held')
   assert.equal(st.holders[0].uid, uid)
-  for (const mode of ['shared']) {
-    assert.throws(() => pg.acquire('other', { dir, mode }), (x) => x.code === 'ELOCKED' && !/remove/i.test(x.message))
+  assert.throws(() => pg.acquire('other', { dir, mode: 'shared' }), (x) => x.code === 'ELOCKED' && !/remove|delete/i.test(x.message))
+})
+
+test('another user\'s live shared holder: joining it is refused without advice to remove the file it holds', { skip: !isRoot || !linux || !has('runuser') }, async (t) => {
+  const dir = h.tmpDir(t)
+  fs.chmodSync(dir, 0o1777)
+  const HOLD = `
+    const pg = require(${JSON.stringify(ROOT)})
+    const g = pg.acquire('othersh', { dir: process.argv[1], mode: 'shared' })
+    process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, uid: process.getuid() }) + '\\n')
+    setInterval(() => {}, 1 << 30)
+  `
+  const child = h.track(t, spawn('runuser', ['-u', 'nobody', '--', process.execPath, '-e', HOLD, dir], { stdio: ['ignore', 'pipe', 'inherit'] }))
+  let buf = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => (buf += d))
+  const inner = await h.waitFor(() => buf.includes('\n') && JSON.parse(buf.split('\n')[0]), 'shared holder as nobody')
+  t.after(() => h.isRunning(inner.pid) && process.kill(inner.pid, 'SIGKILL'))
+  // Exclusive: ELOCKED naming the shared holder and its uid.
+  assert.throws(() => pg.acquire('othersh', { dir }), (x) => x.code === 'ELOCKED' && new RegExp(`pid ${inner.pid}\\b`).test(x.message) && !/remove|delete/i.test(x.message))
+  // Shared: the lock is compatible, but root does not write into another user's guard; the
+  // advice never says to remove a file live holders use.
+  let e
+  try {
+    pg.acquire('othersh', { dir, mode: 'shared' }).release()
+  } catch (err) {
+    e = err
   }
+  assert.equal(e?.code, 'EUNSAFEFILE', e?.message)
+  assert.match(e.message, new RegExp(`uid ${inner.uid}\\b`))
+  assert.doesNotMatch(e.message, /\bRemove it\b/)
+  assert.match(e.message, /once no process holds it/)
+  assert.ok(h.isRunning(inner.pid))
 })
 
 const canOverlay = (() => {

@@ -134,7 +134,7 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
         }
         Err(LockError::Io(e)) => return Err(Error::io(&e, "lock", &l.lock)),
     }
-    let check = check_lock(&f, l)?;
+    let check = check_lock(&f, l, opts.mode)?;
     if !check.names {
         debug(format_args!(
             "{}: lock file was replaced while locking; retrying",
@@ -202,15 +202,24 @@ pub(crate) fn open_lock(l: &Layout) -> Result<File> {
 
 /// Whether the path still names our open lock file; refuses a lock file someone else created
 /// (checked on the same `fstat`, after locking, to keep the fast path at two stat calls).
-fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
+fn check_lock(f: &File, l: &Layout, mode: Mode) -> Result<fsio::OpenCheck> {
     let c =
         fsio::check_open(f, &l.lock).map_err(|e| Error::io(&e, "check the lock file", &l.lock))?;
+    // Advice to remove the file is given only when nobody else can hold it: we hold it
+    // exclusively. A shared lock may be held by others at the same time.
+    let remove = match mode {
+        Mode::Exclusive => "Remove it".to_string(),
+        Mode::Shared => format!(
+            "Shared holders may be using it now: once no process holds it (`pid-guard status {}` says free), remove it",
+            l.name
+        ),
+    };
     if let (Some(owner), Some(me)) = (c.owner, identity::current_uid()) {
         if owner != me {
             return Err(Error::new(
                 Code::UnsafeFile,
                 format!(
-                    "{} belongs to uid {owner}, not to you (uid {me}); someone else created it. Remove it, or use a directory only you can write (PID_GUARD_DIR)",
+                    "{} belongs to uid {owner}, not to you (uid {me}); someone else created it. {remove}, or use a directory only you can write (PID_GUARD_DIR)",
                     l.lock.display()
                 ),
             )
@@ -222,7 +231,7 @@ fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
         return Err(Error::new(
             Code::UnsafeFile,
             format!(
-                "{} is writable by other users, so anyone could rewrite the holder's record; someone changed its mode. Remove it (pid-guard recreates it with mode 600)",
+                "{} is writable by other users, so anyone could rewrite the holder's record; someone changed its mode. {remove} (pid-guard recreates it with mode 600)",
                 l.lock.display()
             ),
         )
@@ -233,7 +242,7 @@ fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
         return Err(Error::new(
             Code::UnsafeFile,
             format!(
-                "{} has {} hard links; another file was linked there. Remove it (pid-guard recreates it)",
+                "{} has {} hard links; another file was linked there. {remove} (pid-guard recreates it)",
                 l.lock.display(),
                 c.links
             ),
