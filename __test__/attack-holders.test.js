@@ -436,3 +436,20 @@ test('overlayfs whose layers span filesystems (st_dev differs from the lock tabl
   holder.child.kill('SIGKILL')
   await holder.exited
 })
+
+test('pid-guard run with a command that daemonizes: the daemon that keeps the lock is named and stopped, never the dead command', { skip: !linux }, async (t) => {
+  const dir = h.tmpDir(t)
+  const pidOut = path.join(dir, 'daemon')
+  const r = await h.cli(t, ['run', 'dmn', '--dir', dir, '--', 'sh', '-c', `sleep 1000 >/dev/null 2>&1 & echo $! > ${pidOut}; exit 0`])
+  assert.equal(r.code, 0, r.stderr)
+  const daemon = Number(fs.readFileSync(pidOut, 'utf8'))
+  t.after(() => h.isRunning(daemon) && process.kill(daemon, 'SIGKILL'))
+  const recorded = JSON.parse(fs.readFileSync(path.join(dir, 'dmn.lock'), 'utf8').trim()).pid
+  assert.notEqual(recorded, daemon)
+  const st = pg.status('dmn', { dir })
+  assert.equal(st.state, 'held')
+  assert.deepEqual(st.holders.map((x) => [x.pid, x.verified]), [[daemon, true]])
+  assert.throws(() => pg.acquire('dmn', { dir }), (e) => e.code === 'ELOCKED' && new RegExp(`pid ${daemon}\\b`).test(e.message) && !new RegExp(`\\b${recorded}\\b`).test(e.message))
+  const s = await pg.stop('dmn', { dir, timeoutMs: 5000 })
+  assert.deepEqual(s.stopped.map((x) => [x.pid, x.exited]), [[daemon, true]])
+})
