@@ -133,6 +133,25 @@ impl Holder {
         h
     }
 
+    /// This examined candidate, now proven by the kernel to hold the lock (no second probe).
+    pub fn into_proven(mut self, exclusive: bool) -> Holder {
+        if !self.matches_record {
+            self.record = None;
+            self.pid_path = None;
+            self.source = "kernel";
+        }
+        self.other_ns = false;
+        self.gone = false;
+        self.alive = true;
+        self.verified = true;
+        self.mode = Some(if exclusive {
+            Mode::Exclusive
+        } else {
+            Mode::Shared
+        });
+        self
+    }
+
     /// The lock is held, by a process this user cannot see.
     pub fn unseen(mode: Option<Mode>, uid: Option<u32>) -> Holder {
         Holder {

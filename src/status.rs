@@ -455,16 +455,16 @@ pub fn inspect(l: &Layout) -> Result<Status> {
         let first = candidate.as_ref().and_then(|h| h.pid);
         proven.sort_by_key(|&(p, _)| (Some(p) != first, p));
         for (pid, ex) in proven {
-            let (rec, source, pid_path) = match (&candidate, shared.iter().find(|(p, _)| *p == pid))
-            {
-                (Some(h), _) if h.pid == Some(pid) => {
-                    (h.record.clone(), h.source, h.pid_path.clone())
-                }
-                (_, Some((_, h))) => (h.record.clone(), h.source, h.pid_path.clone()),
-                _ => (None, "kernel", None),
+            // A candidate already examined is reused (no second probe of the process).
+            let known = match (&candidate, shared.iter().find(|(p, _)| *p == pid)) {
+                (Some(h), _) if h.pid == Some(pid) => Some(h.clone()),
+                (_, Some((_, h))) => Some(h.clone()),
+                _ => None,
             };
-            st.holders
-                .push(Holder::proven(pid, ex, rec, source, pid_path));
+            st.holders.push(match known {
+                Some(h) if !h.other_ns => h.into_proven(ex),
+                _ => Holder::proven(pid, ex, None, "kernel", None),
+            });
         }
         return Ok(st);
     }
