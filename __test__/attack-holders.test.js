@@ -42,29 +42,6 @@ const INNOCENT = `
   setInterval(() => {}, 1 << 30)
 `
 
-function startInnocent(t) {
-  const child = h.track(t, spawn(process.execPath, ['-e', INNOCENT], { stdio: ['pipe', 'pipe', 'pipe'] }))
-  const lines = []
-  let buf = ''
-  child.stdout.setEncoding('utf8').on('data', (d) => {
-    buf += d
-    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) lines.push(JSON.parse(buf.slice(0, i)))
-  })
-  return {
-    child,
-    pid: child.pid,
-    lines,
-    ready: h.waitFor(() => lines.find((l) => l.ready), 'innocent ready'),
-    /** Round-trips a line through it, so every signal it got before is in `lines`. */
-    async settle() {
-      const n = lines.filter((l) => l.alive).length
-      child.stdin.write('x\n')
-      await h.waitFor(() => lines.filter((l) => l.alive).length > n, 'innocent answer')
-      return lines.filter((l) => l.signal)
-    },
-  }
-}
-
 /** The children of `pid`, from /proc. */
 function childrenOf(pid) {
   const out = []
