@@ -4,6 +4,7 @@
 //! napi layer over them.
 
 pub mod dir;
+pub mod dirfd;
 pub mod error;
 pub mod flock;
 pub mod fsio;
