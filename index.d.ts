@@ -185,9 +185,11 @@ export interface Status {
   /**
    * `'stale'`: files left by a holder that is gone. `'orphaned'`: nothing holds the guard, but the
    * port its last holder recorded is listened on by a process running the recorded executable
-   * and command line (listed first in `holders`).
+   * and command line (listed first in `holders`). `'unsafe'` (only from `list`): something at one
+   * of the guard's paths is not trusted (a FIFO, directory or link), so it could not be read;
+   * `problem` says what and where, and the other guards are listed as usual.
    */
-  state: 'free' | 'held' | 'stale' | 'orphaned'
+  state: 'free' | 'held' | 'stale' | 'orphaned' | 'unsafe'
   mode: Mode | null
   /** Live holders when held (one exclusive, or every shared one); when stale, what the files name. */
   holders: Holder[]
@@ -199,6 +201,12 @@ export interface Status {
   detection: 'kernel' | 'process'
   /** Not held, but the recorded port is listened on: by whom, and whether it matches the record. */
   portOwner: { port: number; pid: number | null; exe: string | null; cmdline: string[] | null; matchesRecord: boolean } | null
+  /**
+   * With state `'unsafe'`: why the guard could not be read (the error `status` throws). Otherwise:
+   * something at the guard's paths that was not trusted and so was ignored (a symbolic link or
+   * another user's directory at `N.shared`). `null` when there is nothing to say.
+   */
+  problem: { code: ErrorCode; message: string; path: string | null } | null
 }
 
 /** Every error pid-guard throws. */

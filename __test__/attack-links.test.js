@@ -143,6 +143,19 @@ for (const at of ['svc.pid', 'svc.json', 'svc.lock']) {
   })
 }
 
+test('a pid file another user planted at N.pid is not root\'s to remove: refused naming it, left as it was', { skip }, async (t) => {
+  const dir = stickyDir(t)
+  const pid = path.join(dir, 'svc.pid')
+  asNobody('sh', '-c', `echo 999999 > ${pid}`)
+  const before = snapshot(dir)
+  const { out } = await everything(t, dir, 'svc')
+  refusedOrIgnored(out, pid)
+  assert.equal(out.exclusive.code, 'EUNSAFEFILE', JSON.stringify(out.exclusive))
+  assert.match(out.exclusive.message, /belongs to uid \d+/)
+  const after = snapshot(dir)
+  assert.deepEqual(after['svc.pid'], before['svc.pid'], 'the planted file is untouched')
+})
+
 for (const at of ['svc.pid', 'svc.json', 'svc.lock', 'svc.shared/777777.pid', 'svc.shared/777777.json', 'svc.shared/777777.json.tmp777776']) {
   test(`a hard link at ${at} to a file of root's: content and link count unchanged by every operation`, { skip }, async (t) => {
     const dir = stickyDir(t)
@@ -212,4 +225,23 @@ test('list reports an odd entry (FIFO or directory at x.lock / x.pid) as unsafe,
   const json = await h.cli(t, ['list', '--json', '--dir', dir], { timeout: 10000 })
   assert.equal(json.code, 0, json.stderr)
   assert.equal(JSON.parse(json.stdout).find((s) => s.name === 'f').state, 'unsafe')
+})
+
+test('the guard directory is opened per operation and closed again: fds stay flat over 3,000 cycles (exclusive and shared)', { skip: process.platform !== 'linux' }, async (t) => {
+  const dir = h.tmpDir(t)
+  const code = `
+    const fs = require('node:fs')
+    const pg = require(${ROOT})
+    const dir = ${JSON.stringify(dir)}
+    const fds = () => fs.readdirSync('/proc/self/fd').length
+    for (let i = 0; i < 50; i++) pg.acquire('fd', { dir }).release()
+    const before = fds()
+    for (let i = 0; i < 1500; i++) pg.acquire('fd', { dir }).release()
+    for (let i = 0; i < 1500; i++) pg.acquire('fd', { dir, mode: 'shared' }).release()
+    process.stdout.write(JSON.stringify({ before, after: fds() }))
+  `
+  const r = await h.node(t, code, { timeout: 60000, nodeArgs: ['--max-semi-space-size=64'] })
+  assert.equal(r.code, 0, r.stderr)
+  const { before, after } = JSON.parse(r.stdout)
+  assert.ok(after - before <= 4, `fds grew from ${before} to ${after}`)
 })
