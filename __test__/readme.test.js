@@ -244,3 +244,23 @@ describe('the README block extractor', () => {
     assert.equal(isPidGuardBlock('npm install\nnpm test'), false)
   })
 })
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */
+function slug(heading) {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+}
+
+describe('README.md links', () => {
+  it('every #anchor names a heading', () => {
+    const md = fs.readFileSync(README, 'utf8').replace(/```[\s\S]*?```/g, '')
+    const anchors = new Set(md.split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, ''))))
+    const broken = [...md.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]).filter((a) => !anchors.has(a))
+    assert.deepEqual(broken, [])
+  })
+
+  it('relative links name files of this checkout', () => {
+    const md = fs.readFileSync(README, 'utf8')
+    const missing = [...md.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)/g)].map((m) => m[1]).filter((f) => !fs.existsSync(path.join(ROOT, f)))
+    assert.deepEqual(missing, [])
+  })
+})
