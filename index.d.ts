@@ -28,8 +28,10 @@ export type ErrorCode =
   | 'ENOTVERIFIED'
   | 'ENOTFOUND'
   | 'EIO'
+  /** No native binary for this platform could be loaded (thrown by `require('pid-guard')` itself). */
+  | 'ENOBINARY'
 
-/** What a holder wrote beside its pid file. */
+/** What a holder records about itself: in the lock file `N.lock` (exclusive), or `N.shared/<pid>.json` (shared). */
 export interface HolderRecord {
   format: number
   name: string
@@ -358,18 +360,3 @@ export declare function health(target: HealthTarget, options?: HealthOptions): P
  * are `null` (`sampleMs`, `timeoutMs` and the URL are ignored).
  */
 export declare function healthSync(target: HealthTarget, options?: HealthOptions): Health
-
-declare const pidGuard: {
-  acquire: typeof acquire
-  acquireAsync: typeof acquireAsync
-  stop: typeof stop
-  status: typeof status
-  list: typeof list
-  Guard: typeof Guard
-  PidGuardError: typeof PidGuardError
-  version: string
-  toPrometheus: typeof toPrometheus
-  health: typeof health
-  healthSync: typeof healthSync
-}
-export default pidGuard

@@ -52,7 +52,7 @@ function main() {
       run('cargo', ['clippy', '--quiet', '--lib', '--bins', '--target', target, '--', '-D', 'warnings'], { env })
     }
   }
-  run(process.execPath, [require.resolve('eslint/bin/eslint.js'), '--max-warnings=0', '.'])
+  run(process.execPath, [path.join(ROOT, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--max-warnings=0', '.'])
 }
 
 main()

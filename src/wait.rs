@@ -177,7 +177,9 @@ fn retire(watcher: Watcher) {
     // If no thread can be spawned, the closure (and the watcher) is simply dropped here.
     let _ = std::thread::Builder::new()
         .name("pid-guard-unwatch".into())
-        .spawn(move || drop(watcher));
+        .spawn(move || {
+            let _closed_here = watcher;
+        });
 }
 
 fn remaining(deadline: Option<Instant>) -> Option<Duration> {
