@@ -72,6 +72,7 @@ async function everything(t, dir, name) {
       })
       await tryIt('takeover', () => { const g = pg.acquire(name, { dir, onConflict: 'takeover' }); g.release(); return 'ok' })
       await tryIt('status', () => pg.status(name, { dir }).state)
+      await tryIt('statusProblem', () => pg.status(name, { dir }).problem)
       await tryIt('list', () => pg.list({ dir }).map((s) => s.name + ':' + s.state))
       await tryIt('health', () => pg.healthSync(name, { dir }).alive)
       await tryIt('exclusiveAgain', () => { const g = pg.acquire(name, { dir }); g.release(); return 'ok' })
@@ -113,6 +114,9 @@ test('a symlink N.shared -> a directory of root\'s: no operation deletes, reads 
   assert.ok('ok' in out.exclusive, JSON.stringify(out.exclusive))
   // A shared holder would have to write there: refused, naming the link.
   assert.equal(out.shared.code, 'ESYMLINK', JSON.stringify(out.shared))
+  // status ignores it too, and says so.
+  assert.equal(out.statusProblem.ok?.code, 'ESYMLINK', JSON.stringify(out.statusProblem))
+  assert.equal(out.statusProblem.ok.path, link)
   assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the link itself is left for its owner to explain')
 })
 
@@ -127,6 +131,7 @@ test('a directory of another user at N.shared is never used: its files stay, sha
   refusedOrIgnored(out, shared)
   assert.ok('ok' in out.exclusive, JSON.stringify(out.exclusive))
   assert.equal(out.shared.code, 'EUNSAFEDIR', JSON.stringify(out.shared))
+  assert.equal(out.statusProblem.ok?.code, 'EUNSAFEDIR', JSON.stringify(out.statusProblem))
 })
 
 for (const at of ['svc.pid', 'svc.json', 'svc.lock']) {
