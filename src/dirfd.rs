@@ -551,7 +551,10 @@ impl Dir {
     /// Removes `p` only if it is still the file `stamp` describes (a file we wrote, untouched).
     pub fn remove_if(&self, p: &Path, stamp: Stamp) -> io::Result<()> {
         match self.lstat(p)? {
-            Some(e) if e.stamp == stamp && ours(&e).is_ok() => self.remove_ours(p).map(drop),
+            Some(e) if e.stamp == stamp && ours(&e).is_ok() => match self.unlink_raw(p, false) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -591,5 +594,57 @@ impl Dir {
         let mut buf = Vec::with_capacity(64.min(max + 1));
         f.take(max as u64 + 1).read_to_end(&mut buf)?;
         Ok(Some(buf))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("pg-dirfd-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    #[test]
+    fn links_are_never_written_removed_or_followed() {
+        let p = tmp("links");
+        let victim = p.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let (d, _) = Dir::open(&p, false).unwrap();
+        // A hard link: neither removed, nor replaced, nor removed by stamp.
+        std::fs::hard_link(&victim, p.join("h.pid")).unwrap();
+        let e = d.remove_ours(Path::new("h.pid")).unwrap_err();
+        assert!(untrusted_of(&e).is_some(), "{e}");
+        assert!(d.replace(Path::new("h.pid"), b"1\n").is_err());
+        let st = d.lstat(Path::new("h.pid")).unwrap().unwrap();
+        d.remove_if(Path::new("h.pid"), st.stamp).unwrap();
+        assert_eq!(st.nlink, 2);
+        assert_eq!(d.lstat(Path::new("victim")).unwrap().unwrap().nlink, 2);
+        // A symbolic link: refused as one, never opened through.
+        std::os::unix::fs::symlink(&victim, p.join("s.pid")).unwrap();
+        assert_eq!(
+            d.remove_ours(Path::new("s.pid"))
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        assert!(d.read_small(Path::new("s.pid"), 10).is_err());
+        assert!(d.create_new(Path::new("s.pid"), b"x").is_err());
+        // A symlinked subdirectory is refused; a real one of ours is used.
+        std::os::unix::fs::symlink(&p, p.join("x.shared")).unwrap();
+        assert_eq!(
+            d.sub(Path::new("x.shared")).unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        let sub = d.make_sub(Path::new("y.shared")).unwrap();
+        sub.create_new(Path::new("5.pid"), b"5\n").unwrap();
+        sub.replace(Path::new("5.pid"), b"6\n").unwrap();
+        assert_eq!(sub.names().unwrap(), vec![OsString::from("5.pid")]);
+        assert!(sub.remove_ours(Path::new("5.pid")).unwrap());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        std::fs::remove_dir_all(&p).unwrap();
     }
 }
