@@ -30,7 +30,7 @@ function rows(statuses) {
   const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)))
   const table = all.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n'
   // An odd entry at a guard's paths (state 'unsafe', or something ignored): say what and where.
-  const notes = statuses.filter((s) => s.problem).map((s) => `${s.name}: ${s.problem.message}\n`)
+  const notes = statuses.filter((s) => s.problem).map((s) => `${s.name}: ${s.problem.message.replace(/^pid-guard: /, '')}\n`)
   return notes.length ? `${table}\n${notes.join('')}` : table
 }
 

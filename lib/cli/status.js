@@ -21,7 +21,7 @@ function describe(s) {
     lines.push(`  pid ${h.pid ?? 'unknown'}${alive}${started}${meta}`)
   }
   if (s.staleReason) lines.push(`  stale: ${s.staleReason}`)
-  if (s.problem) lines.push(`  ${s.state === 'unsafe' ? 'unsafe' : 'ignored'}: ${s.problem.message}`)
+  if (s.problem) lines.push(`  ${s.state === 'unsafe' ? 'unsafe' : 'ignored'}: ${s.problem.message.replace(/^pid-guard: /, '')}`)
   lines.push(`  pid file: ${s.pidFile.path}${s.pidFile.problem ? ` (${s.pidFile.problem})` : ''}`)
   return lines.join('\n') + '\n'
 }
