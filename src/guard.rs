@@ -4,11 +4,14 @@
 //! check the path still names the locked inode (else someone replaced it: retry), that we own
 //! it, it has one link and nobody else may write it -> read the last holder's record from it ->
 //! create `N.pid` with O_EXCL; only if one is already there (stale by definition: we hold the
-//! lock) read it, report it in `recovered` and replace it -> write our record into `N.lock` in
+//! lock) read it, report it in `recovered`, remove it if it is a file of ours (regular, one
+//! link, our owner; refused otherwise) and create it again -> write our record into `N.lock` in
 //! place. A loser writes nothing.
 //! Release: remove the pid file if it is still the one we wrote (inode + ctime), then close.
 //! The lock file stays with the last record. Shared holders take `LOCK_SH` and keep their pid
 //! file and record under `N.shared/`.
+//! Every file operation goes through [`crate::dirfd::Dir`]: relative to the guard directory
+//! (or `N.shared`) opened and checked once per operation, never through a link.
 
 use crate::dirfd::Dir;
 use crate::error::{Code, Error, Result};
