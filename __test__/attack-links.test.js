@@ -2,7 +2,7 @@
 // Issue 10, item 1: links planted at guard paths. In a sticky world-writable directory (accepted
 // as safe, as /run/lock is) another user (`nobody`) plants symbolic links, and hard links to a
 // file of root's appear at guard paths. Whatever root then runs (exclusive, shared and takeover
-// acquire, release, status, list, health, `pid-guard check` and `list`), nothing behind a link
+// acquire, release, status, list, health, `pid-guard check`, `list`, `status` and `run`), nothing behind a link
 // is read as ours, written, truncated or deleted: each operation either ignores the link or
 // throws a code whose message names the path. Every operation runs in a child with a deadline.
 
@@ -83,8 +83,8 @@ async function everything(t, dir, name) {
   assert.equal(r.code, 0, `child failed: ${r.stderr}`)
   const out = JSON.parse(r.stdout)
   const cli = {}
-  for (const args of [['check', name], ['list', '--json'], ['status', name, '--json']]) {
-    const c = await h.cli(t, [...args, '--dir', dir], { timeout: 10000 })
+  for (const args of [['check', name], ['list', '--json'], ['status', name, '--json'], ['run', name, '--', process.execPath, '-e', '0']]) {
+    const c = await h.cli(t, args[0] === 'run' ? ['run', name, '--dir', dir, ...args.slice(2)] : [...args, '--dir', dir], { timeout: 10000 })
     assert.notEqual(c.signal, 'SIGKILL', `${args[0]} hung`)
     assert.doesNotMatch(c.stderr, /at .*\.js:\d+/, `${args[0]} printed a stack: ${c.stderr}`)
     cli[args[0]] = c
