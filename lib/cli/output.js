@@ -4,12 +4,36 @@
 
 class UsageError extends Error {}
 
+// A reader that goes away early (`pid-guard list --json | head -c1`) closes the pipe: the next
+// write fails with EPIPE, which Node emits as an 'error' event and, with no listener, turns into
+// an uncaught exception and a stack trace. Output nobody reads is dropped instead, and the
+// command still exits with its own code (a health probe piped into `head` keeps its meaning).
+// Installed when this module is first loaded, before any command writes.
+const closed = new WeakSet()
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err?.code === 'EPIPE' || err?.code === 'ERR_STREAM_DESTROYED') {
+      closed.add(stream)
+      return
+    }
+    // Anything else is not a closed reader: surface it as before.
+    process.nextTick(() => {
+      throw err
+    })
+  })
+}
+
+function write(stream, s) {
+  if (closed.has(stream) || stream.destroyed) return
+  stream.write(s)
+}
+
 function writeOut(s) {
-  process.stdout.write(s)
+  write(process.stdout, s)
 }
 
 function writeErr(s) {
-  process.stderr.write(s)
+  write(process.stderr, s)
 }
 
 function useColor(stream = process.stdout) {
