@@ -127,3 +127,73 @@ test('SIGKILL of the wrapper in its first milliseconds: the lock stays with the 
   }
   t.diagnostic(`outcomes over 10 trials: ${JSON.stringify(seen)}`)
 })
+
+/** Resolves once process `pid` has the file `file` open (polls /proc/PID/fd). */
+function waitOpen(pid, file, what) {
+  const ino = fs.statSync(file).ino
+  return h.waitFor(() => {
+    try {
+      return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try { return fs.statSync(`/proc/${pid}/fd/${fd}`).ino === ino } catch { return false }
+      })
+    } catch { return false }
+  }, what)
+}
+
+test('a SIGTERM while run --wait waits ends the wait: the command is never started, run dies of it', { skip: !unix && 'reads /proc' }, async (t) => {
+  const dir = h.tmpDir(t)
+  const holder = await h.hold(t, { name: 'busy', dir })
+  const marker = path.join(dir, 'started')
+  const child = h.track(t, spawn(process.execPath, [h.CLI, 'run', 'busy', '--dir', dir, '--wait', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }))
+  const reader = h.lineReader(child, 'run --wait')
+  await waitOpen(child.pid, path.join(dir, 'busy.lock'), 'the waiting wrapper to open the lock file')
+  child.kill('SIGTERM')
+  const exit = await h.waitExit({ exited: reader.exited, pid: child.pid })
+  assert.deepEqual(exit, { code: null, signal: 'SIGTERM' }, reader.stderr())
+  assert.equal(fs.existsSync(marker), false, 'the command was not started')
+  assert.equal(status('busy', { dir }).holders[0].pid, holder.pid, 'the holder is untouched')
+})
+
+const havePython = require('node:child_process').spawnSync('python3', ['-c', 'import pty']).status === 0
+
+test('on a terminal, Ctrl-C (SIGINT to the foreground group) while run --wait waits ends it', { skip: (!unix || !havePython) && 'needs python3 pty' }, async (t) => {
+  const dir = h.tmpDir(t)
+  await h.hold(t, { name: 'busy', dir })
+  const marker = path.join(dir, 'started')
+  // python3 gives the wrapper a terminal (a new session with the pty as its controlling
+  // terminal) and, once told on stdin, types Ctrl-C into it: the kernel then sends SIGINT to
+  // the terminal's foreground process group.
+  const py = `
+import os, pty, sys, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+sys.stdout.write("%d\\n" % pid); sys.stdout.flush()
+sys.stdin.readline()
+os.write(fd, b"\\x03")
+while True:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            os.read(fd, 4096)
+        except OSError:
+            pass
+    wpid, st = os.waitpid(pid, os.WNOHANG)
+    if wpid:
+        print("signal" if os.WIFSIGNALED(st) else "code", os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st), flush=True)
+        break
+`
+  const child = h.track(t, spawn('python3', ['-c', py, process.execPath, h.CLI, 'run', 'busy', '--dir', dir, '--wait', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  }))
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
+  const wrapper = Number(await h.waitFor(() => out.match(/^(\d+)\n/)?.[1], 'the wrapper pid'))
+  await waitOpen(wrapper, path.join(dir, 'busy.lock'), 'the waiting wrapper to open the lock file')
+  child.stdin.write('\n')
+  await h.withDeadline(new Promise((r) => child.on('exit', r)), 15000, 'python3 did not finish')
+  assert.match(out, /signal 2\b/, `the wrapper must die of SIGINT: ${out}`)
+  assert.equal(fs.existsSync(marker), false, 'the command was not started')
+})

@@ -106,17 +106,18 @@ async function run(argv) {
   const abort = new AbortController()
   const forward = {}
   for (const s of FORWARD) {
-    forward[s] = onTerminal && TERMINAL_GROUP.has(s)
-      ? () => {}
-      : () => {
-          if (child === undefined) {
-            // No command yet: it will not be started; we die of this signal.
-            received ??= s
-            abort.abort()
-          } else if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-            child.kill(s)
-          }
-        }
+    forward[s] = () => {
+      if (child === undefined) {
+        // No command yet (acquiring, or waiting with --wait): it will not be started, and we
+        // die of this signal, Ctrl-C included.
+        received ??= s
+        abort.abort()
+      } else if (onTerminal && TERMINAL_GROUP.has(s)) {
+        // The terminal sent it to the command as well.
+      } else if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        child.kill(s)
+      }
+    }
     process.on(s, forward[s])
   }
   const stopForwarding = () => {
