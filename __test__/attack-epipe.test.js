@@ -60,3 +60,14 @@ test('list/status/health --json into a pipe closed after one byte: no stack, own
     }
   }
 })
+
+test('health --watch into a pipe closed after one byte ends, quietly', async (t) => {
+  const dir = h.tmpDir(t)
+  await h.hold(t, { name: 'w', dir })
+  for (let trial = 0; trial < 3; trial++) {
+    const r = await cliClosingAfterOneByte(t, ['health', 'w', '--dir', dir, '--watch=50'])
+    assert.equal(r.stderr, '', `stderr: ${r.stderr}`)
+    assert.equal(r.signal, null)
+    assert.equal(r.code, 0)
+  }
+})

@@ -40,6 +40,14 @@ const CASES = {
   'acquire (sync) + release': [10000, `async (pg, dir, n) => {
     for (let i = 0; i < n; i++) pg.acquire('a', { dir }).release()
   }`],
+  'acquire (sync) waiting with a timeout that expires': [200, `async (pg, dir, n) => {
+    const g = pg.acquire('s', { dir })
+    for (let i = 0; i < n; i++) {
+      try { pg.acquire('s', { dir, onConflict: 'wait', timeoutMs: 1 }); throw new Error('acquired') }
+      catch (e) { if (e.code !== 'ELOCKED') throw e }
+    }
+    g.release()
+  }`],
   'acquireAsync failing with ELOCKED': [3000, `async (pg, dir, n) => {
     const g = pg.acquire('b', { dir })
     for (let i = 0; i < n; i++) {
