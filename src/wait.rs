@@ -200,11 +200,17 @@ pub fn acquire_waiting(
 
 /// Closing an inotify instance that had a watch waits for an SRCU grace period (7-15 ms
 /// measured here): do it on a short-lived thread, not on the path of the waiter that just won.
+/// Elsewhere the watcher holds nothing.
 fn retire(watcher: Watcher) {
-    // If no thread can be spawned, the closure (and the watcher) is simply dropped here.
-    let _ = std::thread::Builder::new()
-        .name("pid-guard-unwatch".into())
-        .spawn(move || drop(watcher));
+    #[cfg(target_os = "linux")]
+    {
+        // If no thread can be spawned, the closure (and the watcher) is simply dropped here.
+        let _ = std::thread::Builder::new()
+            .name("pid-guard-unwatch".into())
+            .spawn(move || drop(watcher));
+    }
+    #[cfg(not(target_os = "linux"))]
+    let Watcher = watcher;
 }
 
 /// A poll timeout of at most 10 ms (`-1`, forever, becomes 10 ms).
