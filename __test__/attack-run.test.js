@@ -48,6 +48,7 @@ function startRun(t, dir, name, { linger = 0, detached = false } = {}) {
 test('stop in run\'s first milliseconds stops the command too and frees the guard (20 trials)', { skip: !unix && 'reads /proc' }, async (t) => {
   const dir = h.tmpDir(t)
   let wrapperNamed = 0
+  let refusedNoRecord = 0
   for (let trial = 0; trial < 20; trial++) {
     const name = `early${trial}`
     const r = startRun(t, dir, name)
@@ -58,13 +59,21 @@ test('stop in run\'s first milliseconds stops the command too and frees the guar
       return named !== undefined || r.child.exitCode !== null
     }, `status to name a holder of ${name}`)
     if (named === r.child.pid) wrapperNamed++
-    const report = await stop(name, { dir, timeoutMs: 10000 })
-    assert.equal(report.ok, true, `trial ${trial}: stop reported ${JSON.stringify(report)}`)
+    // The core may refuse for a moment while a pid file is already written and its record is
+    // not yet ("left no record ... Nothing was signalled"): safe, and not the wrapper's doing
+    // (an order inside acquire). Ask again then; anything else must stop at once.
+    let report
+    for (let ask = 0; ; ask++) {
+      report = await stop(name, { dir, timeoutMs: 10000 }).catch((e) => e)
+      if (!(report?.code === 'ENOTVERIFIED' && /left no record/.test(report.message) && ask < 50)) break
+      refusedNoRecord++
+    }
+    assert.equal(report.ok, true, `trial ${trial}: stop reported ${report?.message ?? JSON.stringify(report)}`)
     await h.waitExit({ exited: r.reader.exited, pid: r.child.pid })
     await h.waitFor(() => status(name, { dir }).state === 'free', `${name} to be free after stop (trial ${trial}, status named ${named}, wrapper ${r.child.pid}: ${JSON.stringify(status(name, { dir }))})`, 5000)
     await h.waitFor(() => running(r.count).length === 0, `the command of ${name} to be gone (trial ${trial})`, 5000)
   }
-  t.diagnostic(`status named the wrapper in ${wrapperNamed} of 20 trials`)
+  t.diagnostic(`status named the wrapper in ${wrapperNamed} of 20 trials; stop refused (no record yet) ${refusedNoRecord} times`)
 })
 
 test('a SIGTERM to run\'s whole process group reaches the command exactly once; run dies of it too', { skip: !unix && 'process groups' }, async (t) => {
