@@ -3,7 +3,7 @@
 // is the service running, how much CPU and memory it uses, does it listen on its port, does its
 // health endpoint answer. Exit 0 healthy, 1 unhealthy, 3 not running / unknown, 2 usage error.
 
-const { writeOut, writeErr, parse, UsageError, green, red, yellow, dim, duration } = require('./output')
+const { writeOut, writeErr, onStdoutClosed, parse, UsageError, green, red, yellow, dim, duration } = require('./output')
 
 const usage = `Usage: pid-guard health [name] [--pid N | --port N] [--url URL]
                         [--json | --prometheus] [--watch[=MS]] [--dir DIR]
@@ -270,6 +270,7 @@ function watch(api, opts) {
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    onStdoutClosed(stop) // `health --watch | head`: nobody reads any more
     const tick = async () => {
       const started = Date.now()
       let s
