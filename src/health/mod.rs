@@ -49,9 +49,10 @@ pub struct PortCheck {
     pub number: u16,
     /// Something listens on the port (any process), `None` when this OS cannot tell.
     pub listening: Option<bool>,
-    /// It is the target process that listens; `None` when that cannot be told.
+    /// The target process or one of its descendants listens (a daemon whose server is its
+    /// child); `None` when that cannot be told.
     pub owned_by_pid: Option<bool>,
-    /// The PID that listens on it, when known.
+    /// The PID that listens on it, when known (a descendant's when the server is a child).
     pub owner: Option<u32>,
 }
 
@@ -69,7 +70,9 @@ pub struct Report {
     pub children: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub child_list: Option<Vec<Child>>,
-    pub listening: Vec<Listening>,
+    /// `None` when the sockets cannot be read (another user's process, an OS without support):
+    /// unknown, not "none".
+    pub listening: Option<Vec<Listening>>,
     pub port: Option<PortCheck>,
     /// One plain sentence per failed check.
     pub problems: Vec<String>,
@@ -87,7 +90,7 @@ impl Report {
             threads: None,
             children: None,
             child_list: None,
-            listening: Vec::new(),
+            listening: Some(Vec::new()),
             port: None,
             problems: Vec::new(),
         }
@@ -101,7 +104,11 @@ pub fn check(target: &Target, opts: &Options) -> Report {
         (None, Some(port)) => match ports::owner_of_port(port) {
             Ok(Some(Some(pid))) => (pid, opts.port.or(Some(port))),
             Ok(Some(None)) => {
+                // Something is there (the kernel lists the socket), we just may not see whose:
+                // alive, pid unknown.
                 let mut r = Report::empty(None);
+                r.alive = true;
+                r.listening = None;
                 r.port = Some(PortCheck {
                     number: port,
                     listening: Some(true),
@@ -161,6 +168,7 @@ pub fn check(target: &Target, opts: &Options) -> Report {
     };
 
     let denied = read == Read::Denied;
+    let kid_pids: Vec<u32> = kids.iter().map(|c| c.pid).collect();
     match read {
         Read::Gone => {
             report
@@ -193,7 +201,7 @@ pub fn check(target: &Target, opts: &Options) -> Report {
             report.child_list = Some(kids);
         }
         match &listening {
-            Ok(v) => report.listening = v.clone(),
+            Ok(v) => report.listening = Some(v.clone()),
             // Exited during the check: the first reading said alive, the fd table is gone.
             Err(PortsError::Gone) => {
                 report.alive = false;
@@ -201,18 +209,27 @@ pub fn check(target: &Target, opts: &Options) -> Report {
                     .problems
                     .push(format!("process {pid} is not running"));
             }
-            Err(PortsError::Unsupported) => {}
+            Err(PortsError::Unsupported) => report.listening = None,
             // Already said: the whole process is another user's.
-            Err(PortsError::Denied) if denied => {}
-            Err(e) => report.problems.push(ports_problem(
-                e,
-                &format!("list the sockets of process {pid}"),
-            )),
+            Err(PortsError::Denied) if denied => report.listening = None,
+            Err(e) => {
+                report.listening = None;
+                report.problems.push(ports_problem(
+                    e,
+                    &format!("list the sockets of process {pid}"),
+                ))
+            }
         }
     }
 
     if let Some(port) = expected {
-        report.port = Some(port_check(pid, port, &listening, &mut report.problems));
+        report.port = Some(port_check(
+            pid,
+            port,
+            &listening,
+            &kid_pids,
+            &mut report.problems,
+        ));
     }
     report
 }
@@ -231,10 +248,12 @@ fn ports_problem(e: &PortsError, doing: &str) -> String {
     }
 }
 
+/// Whether `port` is the service's: `pid` or one of its descendants (`kids`) listens on it.
 fn port_check(
     pid: u32,
     port: u16,
     listening: &Result<Vec<Listening>, PortsError>,
+    kids: &[u32],
     problems: &mut Vec<String>,
 ) -> PortCheck {
     if let Ok(v) = listening {
@@ -259,11 +278,12 @@ fn port_check(
             check.owned_by_pid = Some(false);
             problems.push(format!("nothing listens on port {port}"));
         }
-        Ok(Some(Some(owner))) if owner == pid => {
-            // Our fd table could not be read, but the scan found the socket in it after all.
+        Ok(Some(Some(owner))) if owner == pid || kids.contains(&owner) => {
+            // Our own socket (our fd table could not be read, but the scan found it in it), or
+            // a descendant's: a daemon whose server is its child.
             check.listening = Some(true);
             check.owned_by_pid = Some(true);
-            check.owner = Some(pid);
+            check.owner = Some(owner);
         }
         Ok(Some(Some(owner))) => {
             check.listening = Some(true);
@@ -328,7 +348,7 @@ mod tests {
         assert!(r.alive, "{r:?}");
         assert!(r.cpu_percent.is_some());
         assert!(r.memory.as_ref().unwrap().rss > 0);
-        assert!(r.listening.iter().any(|x| x.port == port));
+        assert!(r.listening.as_ref().unwrap().iter().any(|x| x.port == port));
         assert_eq!(r.port.as_ref().unwrap().owned_by_pid, Some(true));
         assert!(r.problems.is_empty(), "{:?}", r.problems);
 
