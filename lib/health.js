@@ -319,7 +319,9 @@ function assemble(p, report, endpoint, probed) {
     const what = `${children} child process${children === 1 ? '' : 'es'}${p.o.children !== undefined ? ` matching ${filterText(p.o.children)}` : ''}`
     problems.push(`${what}, fewer than the ${min} expected`)
   }
-  const expectations = checkExpectations(p.o.expect, probed ? endpoint : undefined, problems)
+  // Not running and no endpoint to ask: the expectations are unknown, "not running" says why.
+  const asked = probed && (endpoint || alive) ? endpoint : undefined
+  const expectations = checkExpectations(p.o.expect, asked, problems)
   return {
     name: p.name,
     target: p.target,
