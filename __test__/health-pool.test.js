@@ -102,7 +102,7 @@ test('a daemon whose server is its child: the port is the service\'s, ownedByPid
 
 test('expect on a keep-alive endpoint body: stuck=1 against stuck=0 is one sentence; met, healthy', async (t) => {
   const dir = tmpDir(t)
-  const d = await startDaemon(t, { name: 'pool', dir, body: { status: 'ok', sessions: { stuck: 1, active: '3' } } })
+  await startDaemon(t, { name: 'pool', dir, body: { status: 'ok', sessions: { stuck: 1, active: '3' } } })
   const ok = await health('pool', { dir, sampleMs: 0, timeoutMs: 5000, expect: { 'sessions.active': 3, status: 'ok' } })
   assert.deepEqual(ok.problems, [])
   assert.equal(ok.healthy, true)

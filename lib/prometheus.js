@@ -41,7 +41,7 @@ const METRICS = [
   ['pid_guard_children', 'Number of descendant processes (after the children filter, if any).', (h) => num(h.children)],
   ['pid_guard_listening_sockets', 'Number of TCP sockets the process listens on.', (h) => (Array.isArray(h.listening) ? h.listening.length : null)],
   ['pid_guard_port_listening', 'Whether something listens on the expected port (1) or not (0).', (h) => num(h.port?.listening), (h) => ({ port: h.port?.number })],
-  ['pid_guard_port_owned', 'Whether the expected port is held by the process itself (1) or not (0).', (h) => num(h.port?.ownedByPid), (h) => ({ port: h.port?.number })],
+  ['pid_guard_port_owned', 'Whether the expected port is held by the process itself or one of its descendants (1) or not (0).', (h) => num(h.port?.ownedByPid), (h) => ({ port: h.port?.number })],
   ['pid_guard_endpoint_up', 'Whether the health endpoint answered with a 2xx status (1) or not (0).', (h) => num(h.endpoint?.ok), (h) => ({ url: h.endpoint?.url })],
   ['pid_guard_endpoint_status_code', 'HTTP status code of the health endpoint.', (h) => num(h.endpoint?.status), (h) => ({ url: h.endpoint?.url })],
   ['pid_guard_endpoint_latency_seconds', 'Time until the health endpoint answered, in seconds.', (h) => (typeof h.endpoint?.latencyMs === 'number' ? h.endpoint.latencyMs / 1000 : null), (h) => ({ url: h.endpoint?.url })],

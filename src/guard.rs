@@ -316,7 +316,11 @@ fn remove_reporting(path: &Path, removed: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Everything under `N.shared/` belongs to holders that are gone (we hold the lock exclusively).
-pub(crate) fn recover_shared(l: &Layout, recovered: &mut Vec<Recovered>, only_dead: bool) -> Result<()> {
+pub(crate) fn recover_shared(
+    l: &Layout,
+    recovered: &mut Vec<Recovered>,
+    only_dead: bool,
+) -> Result<()> {
     for (pid, h) in status::read_shared(l) {
         if only_dead && (h.alive && (h.verified || h.record.is_none())) {
             continue;

@@ -330,6 +330,47 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    fn a_port_held_by_a_child_is_the_parents() {
+        use std::io::{BufRead, Write};
+        let script = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let r = check(
+            &Target {
+                pid: Some(std::process::id()),
+                port: None,
+            },
+            &Options {
+                sample_ms: None,
+                port: Some(port),
+                child_list: false,
+            },
+        );
+        let _ = child.stdin.take().unwrap().write_all(b"");
+        let _ = child.wait();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(
+            r.port,
+            Some(PortCheck {
+                number: port,
+                listening: Some(true),
+                owned_by_pid: Some(true),
+                owner: Some(child.id()),
+            })
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
     fn checks_self_with_port_and_a_dead_pid() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();

@@ -363,7 +363,10 @@ mod tests {
             linux::parse_btime("cpu 1 2\nbtime 1700000000\n"),
             Some(1_700_000_000_000)
         );
-        assert_eq!(linux::parse_statm_rss(b"5000 321 100 1 0 200 0\n"), Some(321));
+        assert_eq!(
+            linux::parse_statm_rss(b"5000 321 100 1 0 200 0\n"),
+            Some(321)
+        );
         assert_eq!(linux::parse_statm_rss(b"5000"), None);
         let Read::Alive(s) = read(std::process::id()) else {
             panic!("self not readable")
