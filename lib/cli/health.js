@@ -221,7 +221,7 @@ function describe(h) {
   if (!h.alive) {
     lines.push(line(bad, 'running', 'no'))
   } else {
-    const up = typeof h.uptimeMs === 'number' ? `up ${duration(h.uptimeMs)}` : 'up ?'
+    const up = typeof h.uptimeMs === 'number' ? `up ${duration(h.uptimeMs)}` : h.pid == null ? 'yes, pid unknown (another user\'s process?)' : 'up ?'
     const since = typeof h.startedAt === 'number' ? `, since ${new Date(h.startedAt).toISOString()}` : ''
     lines.push(line(ok, 'running', up + since))
     lines.push(line(typeof h.cpuPercent === 'number' ? ok : info, 'cpu', typeof h.cpuPercent === 'number' ? `${h.cpuPercent.toFixed(1)} %` : 'not sampled (--sample 200 measures it)'))
