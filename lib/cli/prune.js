@@ -26,7 +26,7 @@ function human(r) {
 }
 
 function run(argv) {
-  const { values, positionals } = parse(argv, {}, false)
+  const { values, positionals } = parse(argv)
   if (positionals.length) throw new UsageError('takes no arguments: it prunes every guard in the directory')
   const { binding, call } = require('../native')
   const report = JSON.parse(call(() => binding.prune(values.dir ?? null)))
