@@ -266,6 +266,16 @@ fn port_check(
             };
         }
     }
+    // A daemon whose server is its child: found in the children's fd tables, breadth first (a
+    // direct child before a grandchild), before scanning every process on the host.
+    if let Some(owner) = ports::owner_among(port, kids) {
+        return PortCheck {
+            number: port,
+            listening: Some(true),
+            owned_by_pid: Some(true),
+            owner: Some(owner),
+        };
+    }
     let mut check = PortCheck {
         number: port,
         listening: None,

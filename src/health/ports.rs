@@ -94,6 +94,35 @@ pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
     }
 }
 
+/// The first of `pids` (in order) that has a socket listening on `port` open, without scanning
+/// every process: what finds a daemon's child server at the cost of the children's fd tables.
+/// `None` when none of them does, or when that cannot be told (the caller then scans).
+pub fn owner_among(port: u16, pids: &[u32]) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        if pids.is_empty() {
+            return None;
+        }
+        let all = linux::listening_sockets().ok()?;
+        let inodes: HashSet<u64> = all
+            .iter()
+            .filter(|s| s.listening.port == port)
+            .map(|s| s.inode)
+            .collect();
+        if inodes.is_empty() {
+            return None;
+        }
+        pids.iter()
+            .copied()
+            .find(|&pid| linux::socket_inodes(pid).is_ok_and(|mine| !mine.is_disjoint(&inodes)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (port, pids);
+        None
+    }
+}
+
 /// Among processes sharing a socket, the one whose parent is not one of them; ties go to the
 /// lowest PID. `owners` maps pid -> ppid.
 pub fn pick_root(owners: &HashMap<u32, u32>) -> Option<u32> {
