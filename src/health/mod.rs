@@ -1,10 +1,11 @@
 //! Health of one process: is it running, what it uses (CPU, memory, threads), how many
 //! descendants it has, which TCP ports it listens on, and whether an expected port is really its.
 //!
-//! Cost is flat in the number of processes on the host: one `/proc/PID/stat` read per sample,
+//! Cost is flat in the number of processes on the host: `/proc/PID/stat` and `statm` per sample,
 //! the target's fd table, two netlink dumps of LISTEN sockets, and the target's descendants. Only
 //! finding who owns a port (a `{ port }` target, or an expected port held by someone else) scans
-//! every process. The endpoint probe and guard-name lookup live in JS (lib/health.js).
+//! every process; an expected port held by a descendant is found in the descendants' fd tables
+//! first. The endpoint probe and guard-name lookup live in JS (lib/health.js).
 
 pub mod children;
 pub mod ports;
