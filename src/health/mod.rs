@@ -117,7 +117,8 @@ pub fn check(target: &Target, opts: &Options) -> Report {
                     owner: None,
                 });
                 r.problems.push(format!(
-                    "something listens on port {port} but its process cannot be seen (another user's?); run as that user or root"
+                    "something listens on port {port} but its process cannot be seen ({}); run as that user or root",
+                    who_listens(port)
                 ));
                 return r;
             }
@@ -235,6 +236,16 @@ pub fn check(target: &Target, opts: &Options) -> Report {
     report
 }
 
+/// "uid 65534's socket" for a listener whose process is hidden, from the kernel's socket table.
+fn who_listens(port: u16) -> String {
+    let uids = ports::listener_uids(port);
+    if uids.is_empty() {
+        return "another user's?".into();
+    }
+    let list: Vec<String> = uids.iter().map(|u| format!("uid {u}")).collect();
+    format!("the socket belongs to {}", list.join(", "))
+}
+
 fn ports_problem(e: &PortsError, doing: &str) -> String {
     match e {
         PortsError::Denied => format!(
@@ -307,7 +318,8 @@ fn port_check(
             if listening.is_ok() {
                 check.owned_by_pid = Some(false);
                 problems.push(format!(
-                    "port {port} is held by a process that cannot be seen (another user's?), not {pid}"
+                    "port {port} is held by a process that cannot be seen ({}), not {pid}",
+                    who_listens(port)
                 ));
             }
         }
