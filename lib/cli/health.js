@@ -255,7 +255,10 @@ function describe(h) {
     const got = x.ok === null ? 'not checked' : `is ${JSON.stringify(x.actual)}`
     lines.push(line(mark, 'expect', `${x.field} = ${JSON.stringify(x.expected)}: ${got}`))
   }
-  if (h.alive && typeof h.children === 'number') lines.push(line(ok, 'children', String(h.children)))
+  if (h.alive && typeof h.children === 'number') {
+    const few = (h.problems ?? []).some((p) => /, fewer than the \d+ expected$/.test(p))
+    lines.push(line(few ? bad : ok, 'children', String(h.children)))
+  }
   for (const p of h.problems ?? []) lines.push(`  ${yellow('!')} ${p}`)
   return lines.join('\n') + '\n'
 }
