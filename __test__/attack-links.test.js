@@ -2,7 +2,7 @@
 // Issue 10, item 1: links planted at guard paths. In a sticky world-writable directory (accepted
 // as safe, as /run/lock is) another user (`nobody`) plants symbolic links, and hard links to a
 // file of root's appear at guard paths. Whatever root then runs (exclusive, shared and takeover
-// acquire, release, status, list, health, `pid-guard check`, `list`, `status` and `run`), nothing behind a link
+// acquire, release, status, list, health, `pid-guard check`, `list`, `status`, `run`, `prune`), nothing behind a link
 // is read as ours, written, truncated or deleted: each operation either ignores the link or
 // throws a code whose message names the path. Every operation runs in a child with a deadline.
 
@@ -61,7 +61,7 @@ async function everything(t, dir, name) {
     const name = ${JSON.stringify(name)}
     const out = {}
     const tryIt = async (k, fn) => {
-      try { out[k] = { ok: await fn() } } catch (e) { out[k] = { code: e.code, message: e.message, path: e.path } }
+      try { out[k] = { ok: (await fn()) ?? null } } catch (e) { out[k] = { code: e.code, message: e.message, path: e.path } }
     }
     ;(async () => {
       await tryIt('exclusive', () => { const g = pg.acquire(name, { dir }); const r = g.recovered; g.release(); return r })
@@ -83,7 +83,7 @@ async function everything(t, dir, name) {
   assert.equal(r.code, 0, `child failed: ${r.stderr}`)
   const out = JSON.parse(r.stdout)
   const cli = {}
-  for (const args of [['check', name], ['list', '--json'], ['status', name, '--json'], ['run', name, '--', process.execPath, '-e', '0']]) {
+  for (const args of [['check', name], ['list', '--json'], ['status', name, '--json'], ['run', name, '--', process.execPath, '-e', '0'], ['prune']]) {
     const c = await h.cli(t, args[0] === 'run' ? ['run', name, '--dir', dir, ...args.slice(2)] : [...args, '--dir', dir], { timeout: 10000 })
     assert.notEqual(c.signal, 'SIGKILL', `${args[0]} hung`)
     assert.doesNotMatch(c.stderr, /at .*\.js:\d+/, `${args[0]} printed a stack: ${c.stderr}`)
@@ -118,6 +118,20 @@ test('a symlink N.shared -> a directory of root\'s: no operation deletes, reads 
   assert.equal(out.statusProblem.ok?.code, 'ESYMLINK', JSON.stringify(out.statusProblem))
   assert.equal(out.statusProblem.ok.path, link)
   assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the link itself is left for its owner to explain')
+})
+
+test('pid-guard prune alone with N.shared -> a directory of root\'s: nothing behind the link goes', { skip }, async (t) => {
+  const dir = stickyDir(t)
+  const v = victim(t)
+  const before = snapshot(v.dir)
+  // A released guard (only its lock file left): exactly what prune removes.
+  const made = await h.node(t, `require(${ROOT}).acquire('svc', { dir: ${JSON.stringify(dir)} }).release()`)
+  assert.equal(made.code, 0, made.stderr)
+  asNobody('ln', '-s', v.dir, path.join(dir, 'svc.shared'))
+  const r = await h.cli(t, ['prune', '--json', '--dir', dir], { timeout: 10000 })
+  assert.ok(r.code === 0 || r.code === 1, r.stderr)
+  assert.deepEqual(snapshot(v.dir), before, r.stdout)
+  assert.ok(fs.lstatSync(path.join(dir, 'svc.shared')).isSymbolicLink())
 })
 
 test('a directory of another user at N.shared is never used: its files stay, shared acquire refuses', { skip }, async (t) => {

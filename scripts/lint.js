@@ -6,11 +6,10 @@
 // `--fast` checks only the host target.
 
 const { spawnSync } = require('node:child_process')
-const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
-const ROOT = path.join(__dirname, '..')
+const { ROOT, fakeLibnode } = require('./cross')
 
 const CROSS = [
   'x86_64-unknown-linux-musl',
@@ -28,15 +27,6 @@ function run(cmd, args, opts = {}) {
     process.stderr.write(`lint: failed: ${cmd} ${args.join(' ')} (exit ${r.status ?? r.signal})\n`)
     process.exit(1)
   }
-}
-
-/** napi-build looks for libnode for windows-gnu even with dyn-symbols: an empty import library does. */
-function fakeLibnode() {
-  const dir = path.join(ROOT, 'target', 'lint-libnode')
-  fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, 'libnode.a'), '!<arch>\n')
-  fs.writeFileSync(path.join(dir, 'libnode.dll'), '')
-  return dir
 }
 
 function main() {

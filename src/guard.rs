@@ -205,7 +205,7 @@ pub(crate) fn open_lock(l: &Layout) -> Result<File> {
 
 /// Whether the path still names our open lock file; refuses a lock file someone else created
 /// (checked on the same `fstat`, after locking, to keep the fast path at two stat calls).
-fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
+pub(crate) fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
     let c = fsio::check_open(f, &*l.root()?, &l.lock)
         .map_err(|e| Error::io(&e, "check the lock file", &l.lock))?;
     if let (Some(owner), Some(me)) = (c.owner, identity::current_uid()) {
@@ -340,7 +340,7 @@ fn remove_reporting(d: &Dir, path: &Path, removed: &mut Vec<PathBuf>) -> Result<
 /// Everything under `N.shared/` (open as `d`) belongs to holders that are gone (we hold the
 /// lock exclusively). An entry that is not a file of ours (a link, a hard link, a FIFO, a
 /// directory) is not removed: it is left alone, and said in the debug log.
-fn recover_shared(
+pub(crate) fn recover_shared(
     l: &Layout,
     d: &Dir,
     recovered: &mut Vec<Recovered>,
@@ -405,7 +405,7 @@ fn remove_dead_temp_files(d: &Dir, only_dead: bool) {
 /// Looks at what an earlier exclusive holder left (we hold the lock, so it is stale by
 /// definition): its record in the lock file (`content`) and its pid file. Removes the pid file
 /// and reports; the caller overwrites (or, when `clear`, blanks) the record.
-fn recover_exclusive(
+pub(crate) fn recover_exclusive(
     l: &Layout,
     f: &File,
     content: Vec<u8>,
@@ -453,7 +453,7 @@ fn recover_exclusive(
     Ok(())
 }
 
-fn read_lock_content(f: &File, l: &Layout, size: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_lock_content(f: &File, l: &Layout, size: u64) -> Result<Vec<u8>> {
     fsio::read_start(f, crate::record::MAX_RECORD_BYTES, Some(size))
         .map_err(|e| Error::io(&e, "read the lock file", &l.lock))
 }

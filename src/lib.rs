@@ -17,6 +17,7 @@ pub mod layout;
 pub mod log;
 pub mod mode;
 pub mod pidfile;
+pub mod prune;
 pub mod record;
 pub mod signal;
 pub mod status;
