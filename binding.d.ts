@@ -39,6 +39,9 @@ export declare function healthSync(targetJson: string, optionsJson: string): str
 
 export declare function list(dir?: string | undefined | null): string
 
+/** Removes the leftover files of free and stale guards in `dir`; never a held or orphaned one's. */
+export declare function prune(dir?: string | undefined | null): string
+
 export declare function status(name: string, dir?: string | undefined | null): string
 
 export declare function stopAsync(argsJson: string): Promise<string>

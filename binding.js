@@ -842,6 +842,7 @@ module.exports.acquireAsync = nativeBinding.acquireAsync
 module.exports.health = nativeBinding.health
 module.exports.healthSync = nativeBinding.healthSync
 module.exports.list = nativeBinding.list
+module.exports.prune = nativeBinding.prune
 module.exports.status = nativeBinding.status
 module.exports.stopAsync = nativeBinding.stopAsync
 module.exports.version = nativeBinding.version

@@ -5,7 +5,7 @@
 
 const { writeOut, writeErr, UsageError } = require('./lib/cli/output')
 
-const COMMANDS = ['check', 'status', 'list', 'health', 'run', 'stop']
+const COMMANDS = ['check', 'status', 'list', 'health', 'run', 'stop', 'prune']
 
 function help() {
   const lines = COMMANDS.map((c) => `  ${c.padEnd(8)} ${require(`./lib/cli/${c}`).summary}`)

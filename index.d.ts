@@ -28,8 +28,10 @@ export type ErrorCode =
   | 'ENOTVERIFIED'
   | 'ENOTFOUND'
   | 'EIO'
+  /** No native binary for this platform could be loaded (thrown by `require('pid-guard')` itself). */
+  | 'ENOBINARY'
 
-/** What a holder wrote beside its pid file. */
+/** What a holder records about itself: in the lock file `N.lock` (exclusive), or `N.shared/<pid>.json` (shared). */
 export interface HolderRecord {
   format: number
   name: string
@@ -196,9 +198,11 @@ export interface Status {
   /**
    * `'stale'`: files left by a holder that is gone. `'orphaned'`: nothing holds the guard, but the
    * port its last holder recorded is listened on by a process running the recorded executable
-   * and command line (listed first in `holders`).
+   * and command line (listed first in `holders`). `'unsafe'` (only from `list`): something at one
+   * of the guard's paths is not trusted (a FIFO, directory or link), so it could not be read;
+   * `problem` says what and where, and the other guards are listed as usual.
    */
-  state: 'free' | 'held' | 'stale' | 'orphaned'
+  state: 'free' | 'held' | 'stale' | 'orphaned' | 'unsafe'
   mode: Mode | null
   /** Live holders when held (one exclusive, or every shared one); when stale, what the files name. */
   holders: Holder[]
@@ -214,6 +218,12 @@ export interface Status {
   detection: 'kernel' | 'lock' | 'process'
   /** Not held, but the recorded port is listened on: by whom, and whether it matches the record. */
   portOwner: { port: number; pid: number | null; exe: string | null; cmdline: string[] | null; matchesRecord: boolean } | null
+  /**
+   * With state `'unsafe'`: why the guard could not be read (the error `status` throws). Otherwise:
+   * something at the guard's paths that was not trusted and so was ignored (a symbolic link or
+   * another user's directory at `N.shared`). `null` when there is nothing to say.
+   */
+  problem: { code: ErrorCode; message: string; path: string | null } | null
 }
 
 /** Every error pid-guard throws. */
@@ -261,8 +271,10 @@ export declare const version: string
 /**
  * Renders health results (from `health()` / `healthSync()`) in the Prometheus text exposition
  * format: one gauge family per metric (`pid_guard_up`, `pid_guard_healthy`, `pid_guard_cpu_percent`,
- * `pid_guard_memory_rss_bytes`, ...), samples labelled by guard name (by `pid` when there is none);
- * metrics that are `null` are left out. Throws `EINVALIDOPTION` for anything but health objects.
+ * `pid_guard_memory_rss_bytes`, ...), samples labelled by the target: `name` for a guard, `port` for
+ * a `{ port }` target, `pid` for a `{ pid }` target. Metrics that are `null` are left out, and no
+ * series is emitted twice (a target given twice is rendered once). Throws `EINVALIDOPTION` for
+ * anything but health objects.
  */
 export declare function toPrometheus(health: Health | readonly Health[]): string
 
@@ -279,9 +291,12 @@ export interface PortCheck {
   number: number
   /** Something (any process) listens on it; `null` when this OS cannot tell. */
   listening: boolean | null
-  /** The checked process is the one listening; `null` when that cannot be told (another user's process). */
+  /**
+   * The checked process or one of its descendants listens (a daemon whose server is its child is
+   * healthy); `null` when that cannot be told (another user's process).
+   */
   ownedByPid: boolean | null
-  /** The pid that listens on it, when known. */
+  /** The pid that listens on it, when known: the checked pid, or the descendant's. */
   owner: number | null
 }
 
@@ -300,10 +315,23 @@ export interface EndpointCheck {
   error: string | null
 }
 
+/** One expected field of the endpoint's JSON body (`options.expect` or the recorded `meta.health.expect`). */
+export interface Expectation {
+  /** Dotted path into the body, e.g. `sessions.stuck`. */
+  field: string
+  expected: unknown
+  /** The body's value, `null` when not read. */
+  actual: unknown
+  /** Met; `null` when not checked ({@link healthSync}, or the target is not running and has no endpoint). */
+  ok: boolean | null
+}
+
 /** How a process is doing. Missing figures are `null` (not running, or not ours to read). */
 export interface Health {
   /** The guard name, when the target was one. */
   name: string | null
+  /** What was checked, as given; Prometheus samples are labelled by it (name, port or pid). */
+  target: HealthTarget
   pid: number | null
   /** The process exists (a zombie counts as not running). */
   alive: boolean
@@ -312,24 +340,33 @@ export interface Health {
   uptimeMs: number | null
   /** CPU use over `sampleMs`, in percent of one core (like `top`, can exceed 100); `null` from {@link healthSync} or with `sampleMs: 0`. */
   cpuPercent: number | null
-  /** Resident and virtual memory, in bytes. */
+  /** Resident (exact, as `ps` and `top` show it: /proc/PID/statm on Linux) and virtual memory, in bytes. */
   memory: { rss: number; virtual: number } | null
   threads: number | null
   /** Number of live descendant processes (filtered by `options.children` when given). */
   children: number | null
-  /** Every TCP socket the process listens on (Linux; empty elsewhere). */
-  listening: ListeningSocket[]
+  /**
+   * Every TCP socket the process listens on (Linux). `null` when they cannot be read (another
+   * user's process, or an OS without support yet): unknown, not none; a problem says why.
+   */
+  listening: ListeningSocket[] | null
   /** Present when a port is expected. */
   port: PortCheck | null
   /** Present when a health URL is known ({@link health} only). */
   endpoint: EndpointCheck | null
+  /** The expected body fields and whether each is met (empty without expectations). */
+  expectations: Expectation[]
   /** Running and no problems. */
   healthy: boolean
   /** One plain sentence per failed check, e.g. `nothing listens on port 8080`. */
   problems: string[]
 }
 
-/** What to check: a guard name (its holder and recorded `meta.port` / `meta.healthUrl` / `meta.url`), a pid, or whoever listens on a TCP port. */
+/**
+ * What to check: a guard name (its holder and recorded `meta.port` / `meta.healthUrl` / `meta.url` /
+ * `meta.health`), a pid, or whoever listens on a TCP port (one whose owner this user cannot see
+ * is `alive` with `pid: null`).
+ */
 export type HealthTarget = string | { pid: number } | { port: number }
 
 export interface HealthOptions {
@@ -345,6 +382,25 @@ export interface HealthOptions {
   timeoutMs?: number
   /** Count only descendants whose command name contains this string, or that match this RegExp (name or command line). */
   children?: string | RegExp
+  /**
+   * Fields the endpoint's JSON body must have: `{ 'sessions.stuck': 0 }` (dotted paths, equality,
+   * numbers compared as numbers). Each unmet one is a problem. Overrides `meta.health.expect`.
+   * {@link healthSync} does not probe the endpoint: there each is reported with `ok: null`.
+   */
+  expect?: Record<string, unknown>
+  /** At least this many descendants (after `children`), else a problem. Overrides `meta.health.minChildren`. */
+  minChildren?: number
+}
+
+/**
+ * What a holder may record as `meta.health` so that `health(name)` and `pid-guard health NAME`
+ * check it without options: `acquire(name, { meta: { port, url, health: { expect: { stuck: 0 }, minChildren: 1, children: 'worker' } } })`.
+ * `children` is text, or `"/regex/flags"`.
+ */
+export interface RecordedHealth {
+  expect?: Record<string, unknown>
+  minChildren?: number
+  children?: string
 }
 
 /**
@@ -365,18 +421,3 @@ export declare function health(target: HealthTarget, options?: HealthOptions): P
  * are `null` (`sampleMs`, `timeoutMs` and the URL are ignored).
  */
 export declare function healthSync(target: HealthTarget, options?: HealthOptions): Health
-
-declare const pidGuard: {
-  acquire: typeof acquire
-  acquireAsync: typeof acquireAsync
-  stop: typeof stop
-  status: typeof status
-  list: typeof list
-  Guard: typeof Guard
-  PidGuardError: typeof PidGuardError
-  version: string
-  toPrometheus: typeof toPrometheus
-  health: typeof health
-  healthSync: typeof healthSync
-}
-export default pidGuard

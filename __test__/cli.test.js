@@ -395,8 +395,13 @@ test('--watch on a TTY redraws in place and still exits 0 on SIGINT', async (t) 
 test('works through npm exec / npx from the package root', async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir })
-  const env = { ...process.env, PID_GUARD_DIR: dir }
+  // A fresh npm cache, as on a fresh machine: npx then installs this checkout as a file:
+  // dependency and runs its `prepare`, which must not rebuild the addon (that took minutes).
+  const env = { ...process.env, PID_GUARD_DIR: dir, npm_config_cache: tmpDir(t, 'pg-npm-cache-') }
   delete env.NO_COLOR
+  const addon = fs.readdirSync(ROOT).filter((f) => /^pid-guard\..+\.node$/.test(f))
+  assert.ok(addon.length > 0, 'the checkout has its built addon')
+  const before = addon.map((f) => fs.statSync(path.join(ROOT, f)).mtimeMs)
   const r = await runCmdEnv(t, 'npm', ['exec', '--offline', '--', 'pid-guard', 'health', 'api', '--json'], env)
   assert.strictEqual(r.code, 0, r.stderr)
   assert.strictEqual(JSON.parse(r.stdout).pid, svc.pid)
@@ -406,6 +411,7 @@ test('works through npm exec / npx from the package root', async (t) => {
   const usage = await runCmdEnv(t, 'npx', ['--no-install', 'pid-guard', 'health', '--json', '--prometheus'], env)
   assert.strictEqual(usage.code, 2)
   assert.match(usage.stderr, /cannot be used together/)
+  assert.deepStrictEqual(addon.map((f) => fs.statSync(path.join(ROOT, f)).mtimeMs), before, 'npx did not rebuild the addon')
 })
 
 test('inside npm lifecycle scripts: prestart check and health honour exit codes and streams', async (t) => {

@@ -324,7 +324,7 @@ g.release()
   describe('without the platform package (--omit=optional)', () => {
     const probe = `
       try { require('pid-guard'); console.log(JSON.stringify({ loaded: true })) }
-      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`
+      catch (e) { console.log(JSON.stringify({ code: e.code, name: e.name, message: e.message })) }`
 
     it('was really installed without it', () => {
       assert.ok(fs.existsSync(path.join(bare, 'node_modules', 'pid-guard', 'index.js')))
@@ -334,6 +334,7 @@ g.release()
     it('fails with ENOBINARY naming the platform, the package and the fix', () => {
       const out = JSON.parse(node(['-e', probe], bare).stdout)
       assert.equal(out.code, 'ENOBINARY', JSON.stringify(out))
+      assert.equal(out.name, 'PidGuardError', 'a PidGuardError, as documented')
       assert.ok(out.message.includes(`${process.platform}-${process.arch}`), `names the platform: ${out.message}`)
       assert.ok(out.message.includes(`@pid-guard/binding-${process.platform}-${process.arch}`), `names the package: ${out.message}`)
       assert.match(out.message, /--omit=optional/, 'says what causes it')

@@ -169,10 +169,17 @@ describe('README.md code blocks run', () => {
     assert.ok(blocks.filter((b) => !skipReason(b)).length > 0, 'no runnable code block found: is the extractor broken?')
   })
 
-  for (const b of blocks) {
+  // Blocks that are not run (output, config, other tools' commands, `not-run` ones) are listed
+  // with their reason, not reported as skipped tests: nothing is missing for them.
+  it('blocks that are not run are output, config or say why', (t) => {
+    for (const b of blocks.filter((x) => skipReason(x))) t.diagnostic(`README.md:${b.line} not run: ${skipReason(b)}`)
+    const unexplained = blocks.filter((b) => skipReason(b)?.startsWith('not-run') && skipReason(b).trim() === 'not-run:')
+    assert.deepEqual(unexplained.map((b) => b.line), [])
+  })
+
+  for (const b of blocks.filter((x) => !skipReason(x))) {
     const name = `README.md:${b.line} (${b.lang || 'no language'})`
-    const skip = skipReason(b)
-    it(name, { skip: skip ?? false }, () => {
+    it(name, () => {
       const env = { PID_GUARD_DIR: guardDir() }
       if (JS.has(b.lang)) {
         const esm = b.lang === 'mjs' || /^\s*(import\s[^(]|import\s*['"{*]|export\s)/m.test(b.code)
@@ -242,5 +249,25 @@ describe('the README block extractor', () => {
     assert.match(pidGuardCommand('npm start').error, /not a pid-guard command/)
     assert.deepEqual(pidGuardCommand("PID_GUARD_DIR=/x pid-guard status 'a b'"), { env: { PID_GUARD_DIR: '/x' }, args: ['status', 'a b'] })
     assert.equal(isPidGuardBlock('npm install\nnpm test'), false)
+  })
+})
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */
+function slug(heading) {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+}
+
+describe('README.md links', () => {
+  it('every #anchor names a heading', () => {
+    const md = fs.readFileSync(README, 'utf8').replace(/```[\s\S]*?```/g, '')
+    const anchors = new Set(md.split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, ''))))
+    const broken = [...md.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]).filter((a) => !anchors.has(a))
+    assert.deepEqual(broken, [])
+  })
+
+  it('relative links name files of this checkout', () => {
+    const md = fs.readFileSync(README, 'utf8')
+    const missing = [...md.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)/g)].map((m) => m[1]).filter((f) => !fs.existsSync(path.join(ROOT, f)))
+    assert.deepEqual(missing, [])
   })
 })

@@ -6,6 +6,7 @@ const { PidGuardError, invalidOption } = require('./errors')
 const hooks = require('./hooks')
 
 const dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose')
+const inspectCustom = Symbol.for('nodejs.util.inspect.custom')
 const ACQUIRE_KEYS = new Set(['dir', 'mode', 'meta', 'cleanup', 'onConflict', 'timeoutMs', 'graceMs', 'takeoverSignal', 'signal'])
 
 function checkName(name) {
@@ -97,6 +98,14 @@ class Guard {
   toJSON() {
     const { name, pid, mode, dir, pidPath, lockPath, recordPath, recovered, meta, released } = this
     return { name, pid, mode, dir, pidPath, lockPath, recordPath, recovered, meta, released }
+  }
+
+  /** `console.log(guard)`: what it is and where its files are, not `Guard {}`. */
+  [inspectCustom](depth, options, inspect) {
+    const { name, pid, mode, pidPath, lockPath, recordPath, meta, released } = this
+    const shown = { name, pid, mode, released, pidPath, lockPath, recordPath, meta }
+    if (depth < 0) return `Guard <${name}>`
+    return `Guard ${inspect(shown, { ...options, depth: options.depth === null ? null : options.depth - 1 })}`
   }
 }
 

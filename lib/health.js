@@ -4,11 +4,13 @@
 // runs here (a plain socket for http:, node:https for https:), at the same time as the CPU window.
 
 const path = require('node:path')
+const { isDeepStrictEqual } = require('node:util')
 const { binding, call } = require('./native')
 const { invalidOption } = require('./errors')
 const { status } = require('./guard')
 
-const OPTION_KEYS = new Set(['dir', 'port', 'url', 'sampleMs', 'timeoutMs', 'children'])
+const OPTION_KEYS = new Set(['dir', 'port', 'url', 'sampleMs', 'timeoutMs', 'children', 'expect', 'minChildren'])
+const META_HEALTH_KEYS = new Set(['expect', 'minChildren', 'children'])
 const DEFAULT_SAMPLE_MS = 200
 const DEFAULT_TIMEOUT_MS = 2000
 const MAX_BODY = 1024 * 1024
@@ -76,6 +78,8 @@ function parseOptions(options) {
     sampleMs: DEFAULT_SAMPLE_MS,
     timeoutMs: DEFAULT_TIMEOUT_MS,
     children: undefined,
+    expect: undefined,
+    minChildren: undefined,
   }
   if (options.dir !== undefined && options.dir !== null) {
     if (typeof options.dir !== 'string') throw invalidOption(`options.dir must be a directory path string, not ${describe(options.dir)}`)
@@ -97,7 +101,76 @@ function parseOptions(options) {
     }
     o.children = c
   }
+  if (options.expect !== undefined && options.expect !== null) {
+    const e = checkExpect(options.expect)
+    if (e.error) throw invalidOption(`options.expect ${e.error}`)
+    o.expect = e.expect
+  }
+  if (options.minChildren !== undefined && options.minChildren !== null) {
+    const m = checkMinChildren(options.minChildren)
+    if (m.error) throw invalidOption(`options.minChildren ${m.error}`)
+    o.minChildren = m.value
+  }
   return o
+}
+
+/** `{ 'dotted.path': value }`: the fields the endpoint's JSON body must have. */
+function checkExpect(v) {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return { error: `must be an object of { "field.path": value }, not ${describe(v)}` }
+  const keys = Object.keys(v)
+  if (!keys.length) return { error: 'must name at least one field' }
+  for (const k of keys) {
+    if (k === '' || k.split('.').some((p) => p === '')) return { error: `has an empty field name in ${JSON.stringify(k)} (use dotted paths like "sessions.stuck")` }
+    if (v[k] === undefined || typeof v[k] === 'function' || typeof v[k] === 'symbol' || typeof v[k] === 'bigint') return { error: `.${k} must be a JSON value, not ${typeof v[k]}` }
+  }
+  return { expect: { ...v } }
+}
+
+function checkMinChildren(v) {
+  if (!Number.isInteger(v) || v < 0 || v > 1_000_000) return { error: `must be a whole number from 0 to 1000000, not ${describe(v)}` }
+  return { value: v }
+}
+
+/** A children filter recorded as JSON: text, or "/regex/flags". */
+function metaChildren(v) {
+  if (typeof v !== 'string' || v === '') return { error: `must be a non-empty string (text, or "/regex/flags"), not ${describe(v)}` }
+  const m = /^\/(.+)\/([a-z]*)$/.exec(v)
+  if (!m) return { value: v }
+  try {
+    return { value: new RegExp(m[1], m[2]) }
+  } catch (err) {
+    return { error: `is not a valid regular expression: ${err.message}` }
+  }
+}
+
+/**
+ * `meta.health = { expect, minChildren, children }` recorded by the holder: used where the
+ * caller gave no option of its own; what is malformed becomes a problem, not an exception.
+ */
+function applyMetaHealth(p, name, mh) {
+  if (mh === undefined || mh === null) return
+  if (typeof mh !== 'object' || Array.isArray(mh)) {
+    p.problems.push(`guard "${name}" recorded meta.health as ${describe(mh)}, not an object like { expect: { stuck: 0 }, minChildren: 1 }`)
+    return
+  }
+  for (const k of Object.keys(mh)) {
+    if (!META_HEALTH_KEYS.has(k)) p.problems.push(`guard "${name}" recorded an unknown meta.health.${k} (known: ${[...META_HEALTH_KEYS].join(', ')})`)
+  }
+  if (p.o.expect === undefined && mh.expect !== undefined && mh.expect !== null) {
+    const e = checkExpect(mh.expect)
+    if (e.error) p.problems.push(`guard "${name}" recorded meta.health.expect that ${e.error}`)
+    else p.o.expect = e.expect
+  }
+  if (p.o.minChildren === undefined && mh.minChildren !== undefined && mh.minChildren !== null) {
+    const m = checkMinChildren(mh.minChildren)
+    if (m.error) p.problems.push(`guard "${name}" recorded meta.health.minChildren that ${m.error}`)
+    else p.o.minChildren = m.value
+  }
+  if (p.o.children === undefined && mh.children !== undefined && mh.children !== null) {
+    const c = metaChildren(mh.children)
+    if (c.error) p.problems.push(`guard "${name}" recorded meta.health.children that ${c.error}`)
+    else p.o.children = c.value
+  }
 }
 
 /** A port recorded in a guard's meta: a number or a numeric string. */
@@ -113,7 +186,7 @@ function metaPort(v) {
 function plan(target, options) {
   const t = parseTarget(target)
   const o = parseOptions(options)
-  const p = { name: null, native: null, pid: null, port: o.port ?? null, url: o.url ?? null, problems: [], o }
+  const p = { name: null, target: t.name ?? (t.pid !== undefined ? { pid: t.pid } : { port: t.port }), native: null, pid: null, port: o.port ?? null, url: o.url ?? null, problems: [], o }
   if (t.pid !== undefined) p.native = { pid: t.pid }
   else if (t.port !== undefined) p.native = { port: t.port }
   else {
@@ -143,6 +216,7 @@ function plan(target, options) {
         if (u.error) p.problems.push(`guard "${t.name}" recorded a health URL that ${u.error}`)
         else p.url = u.url
       }
+      applyMetaHealth(p, t.name, meta.health)
     }
   }
   return p
@@ -167,16 +241,90 @@ function childMatcher(f) {
   }
 }
 
+const NUMERIC = /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i
+
+function asNumber(v) {
+  if (typeof v === 'number') return v
+  if (typeof v === 'string' && NUMERIC.test(v)) return Number(v)
+  return null
+}
+
+/** Equality of a body field with what was expected: numbers as numbers ("3" equals 3). */
+function sameValue(actual, expected) {
+  const a = asNumber(actual)
+  const e = asNumber(expected)
+  if (a !== null && e !== null) return a === e
+  if (typeof expected === 'string' && (actual === null || typeof actual === 'string' || typeof actual === 'boolean')) return String(actual) === expected
+  return isDeepStrictEqual(actual, expected)
+}
+
+function shown(v) {
+  const t = JSON.stringify(v) ?? String(v)
+  return t.length > 60 ? `${t.slice(0, 57)}...` : t
+}
+
+/** Looks `field` ("a.b.0") up in `body`: { found, value }. */
+function lookup(body, field) {
+  let v = body
+  for (const k of field.split('.')) {
+    if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, k)) return { found: false, value: null }
+    v = v[k]
+  }
+  return { found: true, value: v }
+}
+
+/**
+ * Checks the expected body fields. `endpoint` undefined: not probed (healthSync), so each
+ * expectation is unknown (ok: null), not failed. One sentence per unmet or uncheckable field.
+ */
+function checkExpectations(expect, endpoint, problems) {
+  if (!expect) return []
+  return Object.entries(expect).map(([field, expected]) => {
+    const x = { field, expected, actual: null, ok: null }
+    if (endpoint === undefined) return x
+    const body = endpoint?.body
+    if (!endpoint) {
+      problems.push(`cannot check ${field} = ${shown(expected)}: no health URL is known (give url, or record meta.url)`)
+    } else if (body === null || typeof body !== 'object') {
+      problems.push(`cannot check ${field} = ${shown(expected)}: GET ${endpoint.url} gave ${body === null ? 'no body' : 'a body that is not JSON'}`)
+    } else {
+      const got = lookup(body, field)
+      if (!got.found) {
+        x.ok = false
+        problems.push(`the body of GET ${endpoint.url} has no field ${field} (expected ${shown(expected)})`)
+      } else {
+        x.actual = got.value
+        x.ok = sameValue(got.value, expected)
+        if (!x.ok) problems.push(`${field} is ${shown(got.value)}, expected ${shown(expected)} (GET ${endpoint.url})`)
+      }
+    }
+    return x
+  })
+}
+
+function filterText(f) {
+  return f instanceof RegExp ? String(f) : JSON.stringify(f)
+}
+
 /** The Health object from the plan, the native report (or null) and the endpoint result. */
-function assemble(p, report, endpoint) {
+function assemble(p, report, endpoint, probed) {
   const r = report ?? {}
   let children = r.children ?? null
   if (r.childList && p.o.children !== undefined) children = r.childList.filter(childMatcher(p.o.children)).length
   const problems = [...p.problems, ...(r.problems ?? []), ...(endpoint?.problem ? [endpoint.problem] : [])]
   if (endpoint) delete endpoint.problem
   const alive = r.alive ?? false
+  const min = p.o.minChildren
+  if (min !== undefined && typeof children === 'number' && children < min) {
+    const what = `${children} child process${children === 1 ? '' : 'es'}${p.o.children !== undefined ? ` matching ${filterText(p.o.children)}` : ''}`
+    problems.push(`${what}, fewer than the ${min} expected`)
+  }
+  // Not running and no endpoint to ask: the expectations are unknown, "not running" says why.
+  const asked = probed && (endpoint || alive) ? endpoint : undefined
+  const expectations = checkExpectations(p.o.expect, asked, problems)
   return {
     name: p.name,
+    target: p.target,
     pid: r.pid ?? p.pid,
     alive,
     startedAt: r.startedAt ?? null,
@@ -185,9 +333,11 @@ function assemble(p, report, endpoint) {
     memory: r.memory ?? null,
     threads: r.threads ?? null,
     children,
-    listening: r.listening ?? [],
+    // null: the sockets could not be read (another user's process): unknown, not none.
+    listening: r.listening === undefined ? [] : r.listening,
     port: r.port ?? null,
     endpoint: endpoint ?? null,
+    expectations,
     healthy: alive && problems.length === 0,
     problems,
   }
@@ -232,9 +382,10 @@ function probe(url, timeoutMs) {
 }
 
 /**
- * Plain http: one HTTP/1.0 GET over a socket (no chunked bodies, the body ends when the server
- * closes). Node's http client costs ~4 ms more on the first request of a process, which is every
- * request of a CLI run. Returns a cancel function.
+ * Plain http: one HTTP/1.0 GET over a socket. The body ends at its Content-Length, at the last
+ * chunk of a chunked body, or when the server closes: a keep-alive server that ignores
+ * `Connection: close` answers without a timeout. Node's http client costs ~4 ms more on the
+ * first request of a process, which is every request of a CLI run. Returns a cancel function.
  */
 function getPlain(url, onResponse, fail) {
   const u = new URL(url)
@@ -243,6 +394,35 @@ function getPlain(url, onResponse, fail) {
   const socket = net.connect({ host, port: Number(u.port) || 80 })
   const chunks = []
   let size = 0
+  let answered = false
+  // Parses what arrived; with `atEnd` (the server closed) whatever there is is the response.
+  const complete = (atEnd) => {
+    if (answered) return
+    const raw = Buffer.concat(chunks)
+    const headEnd = raw.indexOf('\r\n\r\n')
+    const m = /^HTTP\/\d\.\d (\d{3})/.exec(raw.subarray(0, Math.min(raw.length, 32)).toString('latin1'))
+    if (headEnd < 0 || !m) {
+      if (atEnd) fail('not an HTTP response')
+      return
+    }
+    const head = raw.subarray(0, headEnd).toString('latin1')
+    let body = raw.subarray(headEnd + 4)
+    const chunked = /^transfer-encoding:\s*chunked/im.test(head)
+    const length = /^content-length:\s*(\d+)\s*$/im.exec(head)
+    if (!atEnd) {
+      if (chunked ? !chunkedDone(body) : !length || body.length < Number(length[1])) return
+    }
+    answered = true
+    socket.destroy()
+    // A server may chunk even for HTTP/1.0; decode it rather than show chunk sizes.
+    if (chunked) body = dechunk(body)
+    else if (length) body = body.subarray(0, Number(length[1]))
+    if (body.length > MAX_BODY) {
+      fail(`the response body is larger than ${MAX_BODY} bytes`)
+      return
+    }
+    onResponse(Number(m[1]), body)
+  }
   socket.on('connect', () => {
     // write, not end: a half-close makes some servers drop the request unanswered.
     socket.write(
@@ -258,27 +438,27 @@ function getPlain(url, onResponse, fail) {
       return
     }
     chunks.push(d)
+    complete(false)
   })
-  socket.on('error', (err) => fail(errorText(err)))
-  socket.on('end', () => {
-    const raw = Buffer.concat(chunks)
-    const headEnd = raw.indexOf('\r\n\r\n')
-    const m = /^HTTP\/\d\.\d (\d{3})/.exec(raw.subarray(0, Math.min(raw.length, 32)).toString('latin1'))
-    if (headEnd < 0 || !m) {
-      fail('not an HTTP response')
-      return
-    }
-    const head = raw.subarray(0, headEnd).toString('latin1')
-    let body = raw.subarray(headEnd + 4)
-    // A server may chunk even for HTTP/1.0; decode it rather than show chunk sizes.
-    if (/^transfer-encoding:\s*chunked/im.test(head)) body = dechunk(body)
-    if (body.length > MAX_BODY) {
-      fail(`the response body is larger than ${MAX_BODY} bytes`)
-      return
-    }
-    onResponse(Number(m[1]), body)
+  socket.on('error', (err) => {
+    if (!answered) fail(errorText(err))
   })
+  socket.on('end', () => complete(true))
   return () => socket.destroy()
+}
+
+/** Whether a chunked body is complete: its last (zero-size) chunk and the trailer have arrived. */
+function chunkedDone(buf) {
+  let i = 0
+  for (;;) {
+    const eol = buf.indexOf('\r\n', i)
+    if (eol < 0) return false
+    const n = parseInt(buf.subarray(i, eol).toString('latin1'), 16)
+    if (Number.isNaN(n)) return true // malformed: stop waiting, dechunk keeps what is readable
+    if (n === 0) return buf.indexOf('\r\n\r\n', eol) >= 0 || buf.subarray(eol + 2, eol + 4).toString('latin1') === '\r\n'
+    i = eol + 2 + n + 2
+    if (i > buf.length) return false
+  }
 }
 
 function dechunk(buf) {
@@ -351,7 +531,7 @@ async function health(target, options) {
     : null
   const endpoint = p.url !== null ? probe(p.url, p.o.timeoutMs) : null
   const [report, ep] = await Promise.all([native, endpoint])
-  return assemble(p, report ? JSON.parse(report) : null, ep)
+  return assemble(p, report ? JSON.parse(report) : null, ep, true)
 }
 
 /**
@@ -361,7 +541,7 @@ async function health(target, options) {
 function healthSync(target, options) {
   const p = plan(target, options)
   const report = p.native ? JSON.parse(call(() => binding.healthSync(...nativeArgs(p)))) : null
-  return assemble(p, report, null)
+  return assemble(p, report, null, false)
 }
 
 module.exports = { health, healthSync }

@@ -19,15 +19,16 @@ try {
   binding = require('../binding.js')
 } catch (err) {
   const id = platformId()
-  const e = new Error(
-    `pid-guard: no native binary for ${id} could be loaded (${err.message.split('\n')[0]}).\n` +
+  const e = new PidGuardError({
+    code: 'ENOBINARY',
+    message:
+      `pid-guard: no native binary for ${id} could be loaded (${err.message.split('\n')[0]}).\n` +
       `It ships in the optional dependency @pid-guard/binding-${id}. ` +
       'Reinstall without --omit=optional / --no-optional, or delete node_modules and package-lock.json and run npm install again. ' +
       'Supported: linux x64/arm64 (glibc, musl), macOS x64/arm64, Windows x64.',
-  )
-  e.code = 'ENOBINARY'
+  })
   e.cause = err
-  throw e
+  throw e // node-do-not-add-exception-line
 }
 
 /** Rebuilds a core error (JSON in the message) as a PidGuardError; others pass through. */
@@ -40,8 +41,7 @@ function convert(err) {
       return err
     }
     const e = new PidGuardError(info)
-    if (info.holders) e.holders = e.holders.map(normalizeHolder)
-    if (e.holders) e.holder = e.holders[0]
+    if (info.holders) e.holders = info.holders.map(normalizeHolder)
     return e
   }
   return err
@@ -52,7 +52,8 @@ function call(fn) {
   try {
     return fn()
   } catch (err) {
-    throw convert(err)
+    // The marker keeps Node from printing this line's source above an uncaught error.
+    throw convert(err) // node-do-not-add-exception-line
   }
 }
 
@@ -61,7 +62,7 @@ async function callAsync(fn) {
   try {
     return await fn()
   } catch (err) {
-    throw convert(err)
+    throw convert(err) // node-do-not-add-exception-line
   }
 }
 

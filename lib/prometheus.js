@@ -1,7 +1,9 @@
 'use strict'
 // toPrometheus(health | health[]): the Prometheus text exposition format (version 0.0.4).
-// One gauge family per metric, # HELP and # TYPE once each, samples labelled by guard name
-// (by pid when a health result has no name). Metrics whose value is null/unknown are left out.
+// One gauge family per metric, # HELP and # TYPE once each. Samples are labelled by what was
+// checked: a guard by `name`, a `{ port }` target by `port` (its series survives restarts), a
+// `{ pid }` target by `pid`. Metrics whose value is null/unknown are left out, and no series is
+// emitted twice (the same target given twice is rendered once).
 
 const { invalidOption } = require('./errors')
 
@@ -39,16 +41,37 @@ const METRICS = [
   ['pid_guard_children', 'Number of descendant processes (after the children filter, if any).', (h) => num(h.children)],
   ['pid_guard_listening_sockets', 'Number of TCP sockets the process listens on.', (h) => (Array.isArray(h.listening) ? h.listening.length : null)],
   ['pid_guard_port_listening', 'Whether something listens on the expected port (1) or not (0).', (h) => num(h.port?.listening), (h) => ({ port: h.port?.number })],
-  ['pid_guard_port_owned', 'Whether the expected port is held by the process itself (1) or not (0).', (h) => num(h.port?.ownedByPid), (h) => ({ port: h.port?.number })],
+  ['pid_guard_port_owned', 'Whether the expected port is held by the process itself or one of its descendants (1) or not (0).', (h) => num(h.port?.ownedByPid), (h) => ({ port: h.port?.number })],
   ['pid_guard_endpoint_up', 'Whether the health endpoint answered with a 2xx status (1) or not (0).', (h) => num(h.endpoint?.ok), (h) => ({ url: h.endpoint?.url })],
   ['pid_guard_endpoint_status_code', 'HTTP status code of the health endpoint.', (h) => num(h.endpoint?.status), (h) => ({ url: h.endpoint?.url })],
   ['pid_guard_endpoint_latency_seconds', 'Time until the health endpoint answered, in seconds.', (h) => (typeof h.endpoint?.latencyMs === 'number' ? h.endpoint.latencyMs / 1000 : null), (h) => ({ url: h.endpoint?.url })],
 ]
 
+const isId = (v) => Number.isInteger(v) && v > 0
+
+/** The labels naming the target: from `target` (health results carry it), else name, pid, port. */
 function baseLabels(h) {
+  const t = h.target
+  if (typeof t === 'string' && t !== '') return { name: t }
+  if (t !== null && typeof t === 'object') {
+    if (isId(t.port)) return { port: t.port }
+    if (isId(t.pid)) return { pid: t.pid }
+  }
   if (typeof h.name === 'string' && h.name !== '') return { name: h.name }
   if (typeof h.pid === 'number') return { pid: h.pid }
+  if (isId(h.port?.number)) return { port: h.port.number }
   return {}
+}
+
+/** Target labels plus a metric's own; an own label that would rename the target's is prefixed. */
+function labelsOf(h, extra) {
+  const labels = baseLabels(h)
+  for (const [k, v] of Object.entries(extra ? extra(h) : {})) {
+    if (v === undefined || v === null) continue
+    if (k in labels && String(labels[k]) !== String(v)) labels[`expected_${k}`] = v
+    else labels[k] = v
+  }
+  return labels
 }
 
 function labelText(labels) {
@@ -74,10 +97,14 @@ function toPrometheus(input) {
   let out = ''
   for (const [metric, help, value, extra] of METRICS) {
     const samples = []
+    const seen = new Set()
     for (const h of list) {
       const v = value(h)
       if (v === null || v === undefined) continue
-      samples.push(`${metric}${labelText({ ...baseLabels(h), ...(extra ? extra(h) : {}) })} ${formatValue(v)}`)
+      const labels = labelText(labelsOf(h, extra))
+      if (seen.has(labels)) continue
+      seen.add(labels)
+      samples.push(`${metric}${labels} ${formatValue(v)}`)
     }
     if (!samples.length) continue
     out += `# HELP ${metric} ${escapeHelp(help)}\n# TYPE ${metric} gauge\n${samples.join('\n')}\n`

@@ -6,11 +6,10 @@
 // `--fast` checks only the host target.
 
 const { spawnSync } = require('node:child_process')
-const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
-const ROOT = path.join(__dirname, '..')
+const { ROOT, fakeLibnode } = require('./cross')
 
 const CROSS = [
   'x86_64-unknown-linux-musl',
@@ -30,15 +29,6 @@ function run(cmd, args, opts = {}) {
   }
 }
 
-/** napi-build looks for libnode for windows-gnu even with dyn-symbols: an empty import library does. */
-function fakeLibnode() {
-  const dir = path.join(ROOT, 'target', 'lint-libnode')
-  fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, 'libnode.a'), '!<arch>\n')
-  fs.writeFileSync(path.join(dir, 'libnode.dll'), '')
-  return dir
-}
-
 function main() {
   const fast = process.argv.includes('--fast')
   run('cargo', ['fmt', '--all', '--check'])
@@ -52,7 +42,7 @@ function main() {
       run('cargo', ['clippy', '--quiet', '--lib', '--bins', '--target', target, '--', '-D', 'warnings'], { env })
     }
   }
-  run(process.execPath, [require.resolve('eslint/bin/eslint.js'), '--max-warnings=0', '.'])
+  run(process.execPath, [path.join(ROOT, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--max-warnings=0', '.'])
 }
 
 main()

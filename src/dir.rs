@@ -4,11 +4,13 @@
 //! `<tmpdir>/pid-guard-<uid>`, created mode 0700. A directory owned by another user (root is
 //! trusted), or group/world-writable without the sticky bit, is refused: anyone who can write
 //! there can plant or delete pid files. NFS/CIFS are refused too: flock is emulated or absent
-//! there, and PIDs mean nothing across hosts. A directory is checked the first time a process
-//! uses it (and again if it disappears).
+//! there, and PIDs mean nothing across hosts. A directory is checked each time an operation
+//! opens it, on the descriptor it then works through (and again if it disappears).
 
+use crate::dirfd::Dir;
 use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const ENV_DIR: &str = "PID_GUARD_DIR";
 
@@ -37,69 +39,87 @@ fn choose(explicit: Option<&Path>) -> (PathBuf, Origin) {
     (std::env::temp_dir().join(user), Origin::Default)
 }
 
-/// The directory guards live in, without creating it. `None` means it does not exist (so no
-/// guard can be held there).
-pub fn existing(explicit: Option<&Path>) -> Result<(PathBuf, bool)> {
+/// The directory guards live in, open and checked, without creating it. `None` means it does
+/// not exist (so no guard can be held there); the path is returned either way.
+pub fn existing(explicit: Option<&Path>) -> Result<(PathBuf, Option<Arc<Dir>>)> {
     let (dir, origin) = choose(explicit);
-    match meta(&dir, origin) {
-        Ok(m) => {
-            check(&dir, &m)?;
-            Ok((dir, true))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((dir, false)),
-        Err(e) => Err(Error::io(&e, "read the directory", &dir)),
+    match open(&dir, origin) {
+        Ok(d) => Ok((dir, Some(d))),
+        Err(OpenError::Missing) => Ok((dir, None)),
+        Err(OpenError::Refused(e)) => Err(e),
     }
 }
 
-/// Directories this process has already created or checked: acquire checks a directory once
-/// per process (a directory vanishing later is noticed when the lock file cannot be opened,
-/// and [`forget`] makes the next acquire check again).
-static VERIFIED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-
-/// `dir` vanished after it was checked: create and check it again, strictly (a symlink there
+/// `dir` vanished after it was opened: create and check it again, strictly (a symlink there
 /// now is refused, whatever was named at first).
-pub fn recheck(dir: &Path) -> Result<()> {
-    if let Ok(mut v) = VERIFIED.lock() {
-        v.retain(|d| d != dir);
-    }
-    let m = match meta(dir, Origin::Default) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create(dir)?;
-            meta(dir, Origin::Default).map_err(|e| Error::io(&e, "read the directory", dir))?
-        }
-        Err(e) => return Err(Error::io(&e, "read the directory", dir)),
-    };
-    check(dir, &m)
+pub fn recheck(dir: &Path) -> Result<Arc<Dir>> {
+    open_or_create(dir, Origin::Default)
 }
 
-/// The directory guards live in, created (mode 0700) if missing, and checked.
-pub fn prepare(explicit: Option<&Path>) -> Result<PathBuf> {
+/// The directory guards live in, created (mode 0700) if missing, opened and checked. Each
+/// operation opens it once; every file operation then goes through the descriptor (see
+/// [`crate::dirfd`]), so the directory checked is the one used.
+pub fn prepare(explicit: Option<&Path>) -> Result<Arc<Dir>> {
     let (dir, origin) = choose(explicit);
-    if VERIFIED.lock().is_ok_and(|v| v.contains(&dir)) {
-        return Ok(dir);
-    }
-    let m = match meta(&dir, origin) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create(&dir)?;
-            meta(&dir, origin).map_err(|e| Error::io(&e, "read the directory", &dir))?
-        }
-        Err(e) => return Err(Error::io(&e, "read the directory", &dir)),
-    };
-    check(&dir, &m)?;
-    if let Ok(mut v) = VERIFIED.lock() {
-        if v.len() < 64 {
-            v.push(dir.clone());
-        }
-    }
-    Ok(dir)
+    open_or_create(&dir, origin)
 }
 
-fn meta(dir: &Path, origin: Origin) -> std::io::Result<std::fs::Metadata> {
-    match origin {
-        Origin::Explicit => std::fs::metadata(dir),
-        Origin::Default => std::fs::symlink_metadata(dir),
+/// Opens a directory named by a status (already chosen and checked once), checking it again.
+pub fn reopen(dir: &Path) -> Result<Arc<Dir>> {
+    match open(dir, Origin::Explicit) {
+        Ok(d) => Ok(d),
+        Err(OpenError::Missing) => Err(Error::io(
+            &std::io::Error::from(std::io::ErrorKind::NotFound),
+            "open the directory",
+            dir,
+        )),
+        Err(OpenError::Refused(e)) => Err(e),
+    }
+}
+
+fn open_or_create(dir: &Path, origin: Origin) -> Result<Arc<Dir>> {
+    match open(dir, origin) {
+        Ok(d) => Ok(d),
+        Err(OpenError::Missing) => {
+            create(dir)?;
+            match open(dir, origin) {
+                Ok(d) => Ok(d),
+                Err(OpenError::Missing) => Err(Error::io(
+                    &std::io::Error::from(std::io::ErrorKind::NotFound),
+                    "open the directory",
+                    dir,
+                )),
+                Err(OpenError::Refused(e)) => Err(e),
+            }
+        }
+        Err(OpenError::Refused(e)) => Err(e),
+    }
+}
+
+enum OpenError {
+    Missing,
+    Refused(Error),
+}
+
+fn open(dir: &Path, origin: Origin) -> std::result::Result<Arc<Dir>, OpenError> {
+    let follow = origin == Origin::Explicit;
+    match Dir::open(dir, follow) {
+        Ok((d, m)) => {
+            check(dir, &m).map_err(OpenError::Refused)?;
+            Ok(Arc::new(d))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(OpenError::Missing),
+        Err(e) => {
+            // Say what is there: a link where our own directory should be, or no directory.
+            let err = match std::fs::symlink_metadata(dir) {
+                Ok(m) if !follow || !m.file_type().is_symlink() => match check(dir, &m) {
+                    Err(c) => c,
+                    Ok(()) => Error::io(&e, "open the directory", dir),
+                },
+                _ => Error::io(&e, "open the directory", dir),
+            };
+            Err(OpenError::Refused(err))
+        }
     }
 }
 

@@ -104,6 +104,13 @@ impl Error {
         let errno = err.raw_os_error();
         let p = path.display();
         let (code, advice) = match classify(err) {
+            _ if crate::dirfd::untrusted_of(err).is_some() => {
+                let u = crate::dirfd::untrusted_of(err).expect("checked");
+                (
+                    if u.dir { Code::UnsafeDir } else { Code::UnsafeFile },
+                    format!("will not {doing} {p}: {}; pid-guard never follows, writes or removes what it cannot prove is its own, and touched nothing there. Check who created it (ls -l {p}); unless a process of that user holds the guard (pid-guard status shows it), move it away", u.why),
+                )
+            }
             _ if crate::fsio::is_not_regular(err) => (
                 Code::UnsafeFile,
                 format!("cannot {doing} {p}: it is not a regular file (a FIFO, directory or device someone put there), and pid-guard opens nothing else; check who created it (ls -l {p}) and move it away"),

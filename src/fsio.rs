@@ -3,7 +3,7 @@
 //! file I hold open?" checks.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::Path;
 
 #[cfg(unix)]
@@ -75,7 +75,8 @@ fn refuse_link(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Opens (creating if needed) the file the kernel lock is taken on; mode 0600 as systemd does.
+/// Opens (creating if needed) a lock file by path; mode 0600 as systemd does. Guard paths go
+/// through [`crate::dirfd::Dir`] instead; this is for files outside a guard directory (tests).
 pub fn open_lock(path: &Path) -> io::Result<File> {
     #[cfg(not(unix))]
     refuse_link(path)?;
@@ -86,62 +87,25 @@ pub fn open_lock(path: &Path) -> io::Result<File> {
     open_regular(no_follow(&mut opts), path)
 }
 
-/// Opens an existing lock file for reading only (status never creates anything).
-pub fn open_existing(path: &Path) -> io::Result<Option<File>> {
-    #[cfg(not(unix))]
-    refuse_link(path)?;
-    let mut opts = OpenOptions::new();
-    opts.read(true);
-    match open_regular(no_follow(&mut opts), path) {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Creates or replaces `path` with `bytes`, never through a symlink. Written with one `write`
-/// into a new (or emptied) file, so a reader sees either nothing or all of it.
-/// Returns the stamp of the file written.
-pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<Stamp> {
-    write_with(path, bytes, false)
-}
-
-/// Like [`write_file`], but only if nothing is at `path` yet (`AlreadyExists` otherwise, a
-/// symlink included): one call both proves there is no leftover and creates the file.
-pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<Stamp> {
-    write_with(path, bytes, true)
-}
-
-fn write_with(path: &Path, bytes: &[u8], new: bool) -> io::Result<Stamp> {
-    #[cfg(not(unix))]
-    refuse_link(path)?;
-    let mut opts = OpenOptions::new();
-    if new {
-        opts.write(true).create_new(true);
-    } else {
-        opts.write(true).create(true).truncate(true);
-    }
-    #[cfg(unix)]
-    opts.mode(0o644);
-    let mut f = open_regular(no_follow(&mut opts), path)?;
-    if let Err(e) = f.write_all(bytes) {
-        // Disk full after the file was created: leave no empty or partial file behind.
-        drop(f);
-        let _ = std::fs::remove_file(path);
-        return Err(e);
-    }
-    Ok(stamp(&f.metadata()?))
-}
-
 /// A file as last written: which file (device, inode) and when it last changed (ctime, which
 /// no user can set back). Equal stamps: the same file, untouched since.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
-    id: FileId,
+    pub(crate) id: FileId,
     changed: (i64, i64),
 }
 
-fn stamp(m: &std::fs::Metadata) -> Stamp {
+impl Stamp {
+    pub fn from_parts(dev: u64, ino: u64, changed: (i64, i64)) -> Stamp {
+        Stamp {
+            id: FileId { dev, ino },
+            changed,
+        }
+    }
+}
+
+/// The stamp of an open file's (or a path's) metadata.
+pub fn stamp_of(m: &std::fs::Metadata) -> Stamp {
     #[cfg(unix)]
     {
         Stamp {
@@ -164,34 +128,6 @@ fn stamp(m: &std::fs::Metadata) -> Stamp {
             changed: t,
         }
     }
-}
-
-/// The stamp of what `path` names now (never following a link), if anything.
-pub fn path_stamp(path: &Path) -> Option<Stamp> {
-    std::fs::symlink_metadata(path).ok().map(|m| stamp(&m))
-}
-
-/// Replaces `path` atomically (write a temporary file, rename over): for records a live holder
-/// rewrites, so a reader never sees a half-written one.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    write_file(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
-/// Reads at most `max + 1` bytes of `path` (so "too large" is visible), never through a symlink.
-/// `Ok(None)` when it does not exist.
-pub fn read_small(path: &Path, max: usize) -> io::Result<Option<Vec<u8>>> {
-    let Some(f) = open_existing(path)? else {
-        return Ok(None);
-    };
-    let mut buf = Vec::with_capacity(64.min(max + 1));
-    f.take(max as u64 + 1).read_to_end(&mut buf)?;
-    Ok(Some(buf))
 }
 
 /// Reads up to `max + 1` bytes from the start of an open file, without moving its offset.
@@ -242,14 +178,6 @@ pub fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| b.is_ascii_whitespace())
 }
 
-/// Removes `path`; a file already gone is fine.
-pub fn remove(path: &Path) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
 /// Identity of an open file or a path: (device, inode) on Unix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileId {
@@ -292,26 +220,23 @@ pub struct OpenCheck {
 /// After a lock is won this closes the race with anyone who removed or replaced the path
 /// meanwhile: a lock on an unlinked inode protects nothing. Owner, links, mode and size come
 /// from the same `fstat`.
-pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
+pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<OpenCheck> {
     #[cfg(unix)]
     {
         let m = f.metadata()?;
         let owner = Some(m.uid());
         let links = m.nlink();
-        if links == 0 {
-            return Ok(OpenCheck {
-                names: false,
-                owner,
-                links,
-                size: m.len(),
-                writable_by_others: m.mode() & 0o022 != 0,
-            });
-        }
-        let names = match std::fs::symlink_metadata(path) {
-            Ok(p) => p.dev() == m.dev() && p.ino() == m.ino(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(e),
-        };
+        let names = links > 0
+            && match dir.lstat(path)? {
+                Some(p) => {
+                    p.stamp.id
+                        == FileId {
+                            dev: m.dev(),
+                            ino: m.ino(),
+                        }
+                }
+                None => false,
+            };
         Ok(OpenCheck {
             names,
             owner,
@@ -323,7 +248,7 @@ pub fn check_open(f: &File, path: &Path) -> io::Result<OpenCheck> {
     #[cfg(not(unix))]
     {
         // Windows never unlinks an open lock file, so the path keeps naming it.
-        let _ = path;
+        let _ = (dir, path);
         Ok(OpenCheck {
             names: true,
             owner: None,

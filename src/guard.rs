@@ -4,12 +4,16 @@
 //! check the path still names the locked inode (else someone replaced it: retry), that we own
 //! it, it has one link and nobody else may write it -> read the last holder's record from it ->
 //! create `N.pid` with O_EXCL; only if one is already there (stale by definition: we hold the
-//! lock) read it, report it in `recovered` and replace it -> write our record into `N.lock` in
+//! lock) read it, report it in `recovered`, remove it if it is a file of ours (regular, one
+//! link, our owner; refused otherwise) and create it again -> write our record into `N.lock` in
 //! place. A loser writes nothing.
 //! Release: remove the pid file if it is still the one we wrote (inode + ctime), then close.
 //! The lock file stays with the last record. Shared holders take `LOCK_SH` and keep their pid
 //! file and record under `N.shared/`.
+//! Every file operation goes through [`crate::dirfd::Dir`]: relative to the guard directory
+//! (or `N.shared`) opened and checked once per operation, never through a link.
 
+use crate::dirfd::Dir;
 use crate::error::{Code, Error, Result};
 use crate::flock::{self, LockError};
 use crate::fsio;
@@ -25,7 +29,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How often a lock file replaced under us (a holder releasing at that moment) is retried.
 const MAX_ATTEMPTS: usize = 1000;
@@ -55,6 +59,10 @@ pub struct Recovered {
 pub struct Guard {
     file: Option<File>,
     layout: Layout,
+    /// Where the holder's pid file and record are: the guard directory (exclusive) or
+    /// `N.shared` (shared), open and checked; every write and removal goes through it.
+    /// Closed on release.
+    files: Option<Arc<Dir>>,
     mode: Mode,
     pid_path: PathBuf,
     /// Exclusive: the lock file itself. Shared: `N.shared/<pid>.json`.
@@ -112,8 +120,8 @@ pub(crate) enum Attempt {
 
 pub(crate) fn prepare(name: &str, opts: &AcquireOptions) -> Result<Layout> {
     layout::validate_name(name)?;
-    let dir = crate::dir::prepare(opts.dir)?;
-    Ok(Layout::new(&dir, name))
+    let root = crate::dir::prepare(opts.dir)?;
+    Ok(Layout::in_dir(root, name))
 }
 
 pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Attempt> {
@@ -123,7 +131,7 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
             // Held by someone: whose file it is, its mode and links matter only to a winner
             // (who writes into it). A lock file another user created and holds is a held guard
             // (ELOCKED, naming that user), never a file to remove.
-            let names = fsio::check_open(&f, &l.lock)
+            let names = fsio::check_open(&f, &*l.root()?, &l.lock)
                 .map_err(|e| Error::io(&e, "check the lock file", &l.lock))?
                 .names;
             return Ok(if names {
@@ -188,13 +196,15 @@ pub(crate) fn replaced_too_often(l: &Layout) -> Error {
 }
 
 pub(crate) fn open_lock(l: &Layout) -> Result<File> {
-    match fsio::open_lock(&l.lock) {
+    match l.root()?.open_lock(&l.lock) {
         Ok(f) => Ok(f),
-        // The directory was checked earlier in this process and has gone since: check (and
-        // create) it again, once.
+        // The directory was opened earlier and has gone since: create, open and check it
+        // again, once.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::dir::recheck(&l.dir)?;
-            fsio::open_lock(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))
+            let root = crate::dir::recheck(&l.dir)?;
+            l.set_root(root.clone());
+            root.open_lock(&l.lock)
+                .map_err(|e| Error::io(&e, "open the lock file", &l.lock))
         }
         Err(e) => Err(Error::io(&e, "open the lock file", &l.lock)),
     }
@@ -202,9 +212,9 @@ pub(crate) fn open_lock(l: &Layout) -> Result<File> {
 
 /// Whether the path still names our open lock file; refuses a lock file someone else created
 /// (checked on the same `fstat`, after locking, to keep the fast path at two stat calls).
-fn check_lock(f: &File, l: &Layout, mode: Mode) -> Result<fsio::OpenCheck> {
-    let c =
-        fsio::check_open(f, &l.lock).map_err(|e| Error::io(&e, "check the lock file", &l.lock))?;
+pub(crate) fn check_lock(f: &File, l: &Layout, mode: Mode) -> Result<fsio::OpenCheck> {
+    let c = fsio::check_open(f, &*l.root()?, &l.lock)
+        .map_err(|e| Error::io(&e, "check the lock file", &l.lock))?;
     // Advice to remove the file is given only when nobody else can hold it: we hold it
     // exclusively. A shared lock may be held by others at the same time.
     let remove = match mode {
@@ -339,40 +349,58 @@ pub(crate) fn locked_error(l: &Layout, want: Mode) -> Result<Option<Error>> {
     Ok(Some(e))
 }
 
-fn write_or_undo(written: &mut Vec<PathBuf>, path: &Path, bytes: &[u8], what: &str) -> Result<()> {
-    match fsio::write_file(path, bytes) {
+/// Writes a file of a shared holder in `d`: created new, or (one left by an earlier process
+/// with our PID) replaced, never through a link or over a file that is not ours.
+fn write_or_undo(
+    d: &Dir,
+    written: &mut Vec<PathBuf>,
+    path: &Path,
+    bytes: &[u8],
+    what: &str,
+) -> Result<()> {
+    let res = match d.create_new(path, bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => d.replace(path, bytes),
+        r => r,
+    };
+    match res {
         Ok(_) => {
             written.push(path.to_path_buf());
             Ok(())
         }
         Err(e) => {
             for p in written.iter() {
-                let _ = fsio::remove(p);
+                let _ = d.remove_ours(p);
             }
             Err(Error::io(&e, what, path))
         }
     }
 }
 
-fn remove_reporting(path: &Path, removed: &mut Vec<PathBuf>) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => {
-            fsio::remove(path).map_err(|e| Error::io(&e, "remove the stale file", path))?;
-            debug(format_args!("removed stale {}", path.display()));
-            removed.push(path.to_path_buf());
-            Ok(())
-        }
-        Err(_) => Ok(()),
+/// Removes a stale file of ours in `d`, reporting it; refuses (with the coded error) a link, a
+/// hard-linked file, another user's file or anything not a regular file.
+fn remove_reporting(d: &Dir, path: &Path, removed: &mut Vec<PathBuf>) -> Result<()> {
+    if d.remove_ours(path)
+        .map_err(|e| Error::io(&e, "remove the stale file", path))?
+    {
+        debug(format_args!("removed stale {}", path.display()));
+        removed.push(path.to_path_buf());
     }
+    Ok(())
 }
 
-/// Removes what shared holders that are gone left under `N.shared/`. With the lock held
-/// exclusively (`!only_dead`) every one is gone. Otherwise only those provably gone: no such
-/// process, or another one under the pid (other start time or boot); never a holder recorded in
-/// another PID namespace (its pid names some other process here), nor one whose identity
-/// cannot be read.
-fn recover_shared(l: &Layout, recovered: &mut Vec<Recovered>, only_dead: bool) -> Result<()> {
-    for (pid, h) in status::read_shared(l) {
+/// Removes what shared holders that are gone left under `N.shared/` (open as `d`). With the
+/// lock held exclusively (`!only_dead`) every one is gone. Otherwise only those provably gone:
+/// no such process, or another one under the pid (other start time or boot); never a holder
+/// recorded in another PID namespace (its pid names some other process here), nor one whose
+/// identity cannot be read. An entry that is not a file of ours (a link, a hard link, a FIFO, a
+/// directory) is not removed: it is left alone, and said in the debug log.
+pub(crate) fn recover_shared(
+    l: &Layout,
+    d: &Dir,
+    recovered: &mut Vec<Recovered>,
+    only_dead: bool,
+) -> Result<()> {
+    for (pid, h) in status::read_shared_in(l, d) {
         if only_dead && !h.gone {
             continue;
         }
@@ -380,8 +408,14 @@ fn recover_shared(l: &Layout, recovered: &mut Vec<Recovered>, only_dead: bool) -
             continue;
         }
         let mut removed = Vec::new();
-        remove_reporting(&l.shared_pid(pid), &mut removed)?;
-        remove_reporting(&l.shared_record(pid), &mut removed)?;
+        for p in [l.shared_pid(pid), l.shared_record(pid)] {
+            if let Err(e) = remove_reporting(d, &p, &mut removed) {
+                debug(format_args!("{}: left alone: {e}", l.name));
+            }
+        }
+        if removed.is_empty() {
+            continue;
+        }
         recovered.push(Recovered {
             pid: Some(pid),
             started_at: h.record.as_ref().and_then(|r| r.started_at),
@@ -391,18 +425,17 @@ fn recover_shared(l: &Layout, recovered: &mut Vec<Recovered>, only_dead: bool) -
             waited_ms: None,
         });
     }
-    remove_dead_temp_files(&l.shared_dir, only_dead);
+    remove_dead_temp_files(d, only_dead);
     Ok(())
 }
 
 /// A shared holder rewrites its record through `<pid>.json.tmp<writer>`; one killed in the
 /// middle leaves that file. Removes those whose writer is gone (all but ours when `!only_dead`).
-fn remove_dead_temp_files(dir: &Path, only_dead: bool) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+fn remove_dead_temp_files(d: &Dir, only_dead: bool) {
+    let Ok(entries) = d.names() else {
         return;
     };
-    for e in entries.flatten() {
-        let name = e.file_name();
+    for name in entries {
         let Some(writer) = name
             .to_str()
             .and_then(|n| n.rsplit_once(".tmp"))
@@ -412,8 +445,8 @@ fn remove_dead_temp_files(dir: &Path, only_dead: bool) {
         };
         let alive = identity::probe(writer).is_alive();
         if writer != identity::me().pid && (!alive || !only_dead) {
-            let path = e.path();
-            if fsio::remove(&path).is_ok() {
+            let path = d.join(Path::new(&name));
+            if d.remove_ours(&path).unwrap_or(false) {
                 debug(format_args!(
                     "removed {} left by a killed writer",
                     path.display()
@@ -426,7 +459,7 @@ fn remove_dead_temp_files(dir: &Path, only_dead: bool) {
 /// Looks at what an earlier exclusive holder left (we hold the lock, so it is stale by
 /// definition): its record in the lock file (`content`) and its pid file. Removes the pid file
 /// and reports; the caller overwrites (or, when `clear`, blanks) the record.
-fn recover_exclusive(
+pub(crate) fn recover_exclusive(
     l: &Layout,
     f: &File,
     content: Vec<u8>,
@@ -453,7 +486,7 @@ fn recover_exclusive(
         reasons.push("files were left over from a holder that is gone".into());
     }
     let mut removed = Vec::new();
-    remove_reporting(&l.pid, &mut removed)?;
+    remove_reporting(&*l.root()?, &l.pid, &mut removed)?;
     if clear && files.record_exists {
         fsio::write_start(f, b"", stale_len)
             .map_err(|e| Error::io(&e, "clear the stale record in", &l.lock))?;
@@ -474,7 +507,7 @@ fn recover_exclusive(
     Ok(())
 }
 
-fn read_lock_content(f: &File, l: &Layout, size: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_lock_content(f: &File, l: &Layout, size: u64) -> Result<Vec<u8>> {
     fsio::read_start(f, crate::record::MAX_RECORD_BYTES, Some(size))
         .map_err(|e| Error::io(&e, "read the lock file", &l.lock))
 }
@@ -483,20 +516,28 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
     let mut recovered = Vec::new();
     let content = read_lock_content(&f, &l, size)?;
     let mut record_len = content.len();
-    if std::fs::symlink_metadata(&l.shared_dir).is_ok() {
-        recover_shared(&l, &mut recovered, false)?;
-        let _ = std::fs::remove_dir(&l.shared_dir);
+    let root = l.root()?;
+    match status::open_shared(&l) {
+        Ok(Some(d)) => {
+            recover_shared(&l, &d, &mut recovered, false)?;
+            let _ = root.remove_dir(&l.shared_dir);
+        }
+        Ok(None) => {}
+        // A link or another user's directory at `N.shared`: an exclusive holder needs nothing
+        // there, so it is ignored (never followed, nothing in it removed).
+        Err(e) => debug(format_args!("{}: ignored: {e}", l.name)),
     }
     let mut record = Record::for_self(&l.name, Mode::Exclusive, meta);
     record.lock_fd = raw_fd_of(&f);
     let pid_bytes = pidfile::format(record.pid);
     // Creating the pid file exclusively is also the check for a leftover one: only when one is
     // there is anything read, reported and removed.
-    let pid_file = match fsio::create_new(&l.pid, pid_bytes.as_bytes()) {
+    let pid_file = match root.create_new(&l.pid, pid_bytes.as_bytes()) {
         Ok(stamp) => stamp,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Removes it only if it is a file of ours (refused otherwise), then creates anew.
             recover_exclusive(&l, &f, content, false, &mut recovered)?;
-            fsio::write_file(&l.pid, pid_bytes.as_bytes())
+            root.create_new(&l.pid, pid_bytes.as_bytes())
                 .map_err(|e| Error::io(&e, "write the pid file", &l.pid))?
         }
         Err(e) => return Err(Error::io(&e, "write the pid file", &l.pid)),
@@ -506,13 +547,14 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
         Err(e) => {
             // A part-written record (disk full while the file grew) must not be read later.
             let _ = fsio::write_start(&f, b"", file_len(&f).max(record_len));
-            let _ = fsio::remove(&l.pid);
+            let _ = root.remove_if(&l.pid, pid_file);
             return Err(Error::io(&e, "write the record to", &l.lock));
         }
     };
     debug(format_args!("{}: wrote {}", l.name, l.pid.display()));
     Ok(Guard {
         file: Some(f),
+        files: Some(root),
         pid_path: l.pid.clone(),
         record_path: l.lock.clone(),
         layout: l,
@@ -529,8 +571,8 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
     // No exclusive holder can exist while we hold a shared lock: what it left is stale.
     let content = read_lock_content(&f, &l, size)?;
     recover_exclusive(&l, &f, content, true, &mut recovered)?;
-    ensure_shared_dir(&l)?;
-    recover_shared(&l, &mut recovered, true)?;
+    let d = Arc::new(ensure_shared_dir(&l)?);
+    recover_shared(&l, &d, &mut recovered, true)?;
     let mut record = Record::for_self(&l.name, Mode::Shared, meta);
     record.lock_fd = raw_fd_of(&f);
     let pid_path = l.shared_pid(record.pid);
@@ -538,6 +580,7 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
     if shared_ref(&pid_path, 1) == 1 {
         let mut written = Vec::new();
         let res = write_or_undo(
+            &d,
             &mut written,
             &record_path,
             &record.to_bytes(),
@@ -545,6 +588,7 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
         )
         .and_then(|()| {
             write_or_undo(
+                &d,
                 &mut written,
                 &pid_path,
                 pidfile::format(record.pid).as_bytes(),
@@ -558,6 +602,7 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
     }
     Ok(Guard {
         file: Some(f),
+        files: Some(d),
         layout: l,
         mode: Mode::Shared,
         pid_path,
@@ -569,29 +614,12 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
     })
 }
 
-fn ensure_shared_dir(l: &Layout) -> Result<()> {
-    let d = &l.shared_dir;
-    #[cfg_attr(not(unix), allow(unused_mut))]
-    let mut b = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    match b.create(d) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::io(&e, "create the directory", d)),
-    }
-    match std::fs::symlink_metadata(d) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::new(
-            Code::Symlink,
-            format!(
-                "{} is not a directory (a link or file someone put there); remove it",
-                d.display()
-            ),
-        )
-        .at(d)),
-        Err(e) => Err(Error::io(&e, "read the directory", d)),
-    }
+/// `N.shared`, created (0700) if missing, opened and checked: a link there, or a directory that
+/// is not ours, is refused with the code naming it (a shared holder would write in it).
+fn ensure_shared_dir(l: &Layout) -> Result<Dir> {
+    l.root()?
+        .make_sub(&l.shared_dir)
+        .map_err(|e| Error::io(&e, "use the shared holders' directory", &l.shared_dir))
 }
 
 impl Guard {
@@ -643,17 +671,26 @@ impl Guard {
         self.file.is_none()
     }
 
-    fn ensure_held(&self) -> Result<()> {
-        match self.file {
-            Some(_) => Ok(()),
-            None => Err(Error::new(
-                Code::Released,
-                format!(
-                    "the guard \"{}\" was already released; acquire it again first",
-                    self.layout.name
-                ),
-            )),
+    /// The directory the holder's files are in, while held.
+    fn files(&self) -> Result<&Dir> {
+        match (&self.file, self.files.as_deref()) {
+            (Some(_), Some(d)) => Ok(d),
+            _ => Err(self.released()),
         }
+    }
+
+    fn ensure_held(&self) -> Result<()> {
+        self.files().map(drop)
+    }
+
+    fn released(&self) -> Error {
+        Error::new(
+            Code::Released,
+            format!(
+                "the guard \"{}\" was already released; acquire it again first",
+                self.layout.name
+            ),
+        )
     }
 
     /// Replaces the recorded meta. Readers never act on a mix of old and new: a torn read of
@@ -681,8 +718,11 @@ impl Guard {
                     return Err(Error::io(&e, "write the record to", path));
                 }
             },
-            _ => fsio::replace_file(path, &bytes)
-                .map_err(|e| Error::io(&e, "write the record", path))?,
+            _ => {
+                self.files()?
+                    .replace(path, &bytes)
+                    .map_err(|e| Error::io(&e, "write the record", path))?;
+            }
         }
         self.record = rec;
         Ok(())
@@ -727,14 +767,17 @@ impl Guard {
             Mode::Shared => (self.layout.shared_pid(pid), self.layout.shared_record(pid)),
         };
         self.write_record(rec, &record_path)?;
-        fsio::replace_file(&pid_path, pidfile::format(pid).as_bytes())
+        let stamp = self
+            .files()?
+            .replace(&pid_path, pidfile::format(pid).as_bytes())
             .map_err(|e| Error::io(&e, "write the pid file", &pid_path))?;
         if self.mode == Mode::Exclusive {
-            self.pid_file = fsio::path_stamp(&pid_path);
+            self.pid_file = Some(stamp);
         }
         if self.mode == Mode::Shared && shared_ref(&self.pid_path, -1) == 0 {
-            let _ = fsio::remove(&self.pid_path);
-            let _ = fsio::remove(&self.record_path);
+            let files = self.files()?;
+            let _ = files.remove_ours(&self.pid_path);
+            let _ = files.remove_ours(&self.record_path);
         }
         if self.mode == Mode::Shared {
             shared_ref(&pid_path, 1);
@@ -754,9 +797,17 @@ impl Guard {
             return Ok(());
         };
         let l = &self.layout;
+        l.close_root();
+        let Some(files) = self.files.take() else {
+            return Ok(());
+        };
         let mut first_err = None;
-        let mut rm = |p: &Path| {
-            if let Err(e) = fsio::remove(p) {
+        let mut rm = |p: &Path, stamp: Option<fsio::Stamp>| {
+            let res = match stamp {
+                Some(s) => files.remove_if(p, s),
+                None => files.remove_ours(p).map(drop),
+            };
+            if let Err(e) = res {
                 first_err.get_or_insert(Error::io(&e, "remove", p));
             }
         };
@@ -768,14 +819,14 @@ impl Guard {
                 // wrote, still naming its holder, is removed: one put there or rewritten
                 // meanwhile (by hand, or by a new holder after someone deleted our lock file)
                 // is left alone.
-                if self.pid_file.is_some() && fsio::path_stamp(&self.pid_path) == self.pid_file {
-                    rm(&self.pid_path);
+                if let Some(stamp) = self.pid_file {
+                    rm(&self.pid_path, Some(stamp));
                 }
             }
             Mode::Shared => {
                 if shared_ref(&self.pid_path, -1) == 0 {
-                    rm(&self.pid_path);
-                    rm(&self.record_path);
+                    rm(&self.pid_path, None);
+                    rm(&self.record_path, None);
                 }
             }
         }

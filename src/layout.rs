@@ -7,8 +7,10 @@
 //! - `D/N.pid`    exclusive holder: its decimal PID and a newline, nothing else;
 //! - `D/N.shared/<pid>.pid` and `<pid>.json`: pid file and record of each shared holder.
 
+use crate::dirfd::Dir;
 use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub const MAX_NAME_LEN: usize = 128;
 
@@ -41,9 +43,54 @@ pub struct Layout {
     pub pid: PathBuf,
     pub record: PathBuf,
     pub shared_dir: PathBuf,
+    /// The guard directory, open and checked: every file operation goes through it.
+    root: Root,
+}
+
+/// The open guard directory of a layout: set when it is opened (or opened on first use).
+#[derive(Debug, Default)]
+struct Root(Mutex<Option<Arc<Dir>>>);
+
+impl Clone for Root {
+    fn clone(&self) -> Root {
+        Root(Mutex::new(self.0.lock().ok().and_then(|g| g.clone())))
+    }
 }
 
 impl Layout {
+    /// The layout of `name` in `root`, an open, checked guard directory.
+    pub fn in_dir(root: Arc<Dir>, name: &str) -> Layout {
+        let l = Layout::new(root.path(), name);
+        l.set_root(root);
+        l
+    }
+
+    /// The open guard directory, opened and checked now if this layout was made from a path.
+    pub fn root(&self) -> Result<Arc<Dir>> {
+        if let Some(d) = self.root.0.lock().ok().and_then(|g| g.clone()) {
+            return Ok(d);
+        }
+        let d = crate::dir::reopen(&self.dir)?;
+        self.set_root(d.clone());
+        Ok(d)
+    }
+
+    /// Uses `root` from now on (the directory was opened again after it vanished).
+    pub fn set_root(&self, root: Arc<Dir>) {
+        if let Ok(mut g) = self.root.0.lock() {
+            *g = Some(root);
+        }
+    }
+
+    /// Closes the open guard directory (a released guard keeps no descriptor open; the JS
+    /// object holding it is freed only by the garbage collector).
+    pub fn close_root(&self) {
+        if let Ok(mut g) = self.root.0.lock() {
+            *g = None;
+        }
+    }
+
+    /// A layout from a path alone: the directory is opened and checked on first use.
     pub fn new(dir: &Path, name: &str) -> Layout {
         let file = |ext: &str| dir.join(format!("{name}.{ext}"));
         Layout {
@@ -54,6 +101,7 @@ impl Layout {
             // The exclusive holder's record lives in the lock file.
             record: file(LOCK_EXT),
             shared_dir: file(SHARED_EXT),
+            root: Root::default(),
         }
     }
 

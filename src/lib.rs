@@ -4,6 +4,7 @@
 //! napi layer over them.
 
 pub mod dir;
+pub mod dirfd;
 pub mod error;
 pub mod flock;
 pub mod fsio;
@@ -16,6 +17,7 @@ pub mod layout;
 pub mod log;
 pub mod mode;
 pub mod pidfile;
+pub mod prune;
 pub mod record;
 pub mod signal;
 pub mod status;

@@ -1,4 +1,5 @@
-//! The record a holder writes beside its pid file: who it is (start time, boot id, host, command
+//! The record a holder keeps (in the lock file `N.lock` when exclusive, in `N.shared/<pid>.json`
+//! when shared): who it is (start time, boot id, host, command
 //! line) and what it wants others to know (`meta`: port, health URL, version...).
 
 use crate::identity::{self, Identity, SelfInfo};

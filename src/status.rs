@@ -27,6 +27,28 @@ pub enum State {
     /// Nothing holds the guard, but the port its last holder recorded is listened on by a
     /// process running the recorded executable and command line: a leftover server.
     Orphaned,
+    /// Only in `list`: something at one of the guard's paths is not trusted (a FIFO, a
+    /// directory, a link...), so the guard could not be read; `problem` says what and where.
+    Unsafe,
+}
+
+/// Something at a guard path pid-guard refused to use or ignored, as a coded error would say it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    pub code: crate::error::Code,
+    pub message: String,
+    pub path: Option<PathBuf>,
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Problem {
+        Problem {
+            code: e.code,
+            message: e.message,
+            path: e.path,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -59,6 +81,10 @@ pub struct Status {
     /// When the recorded port is listened on by another process than a holder: who (an orphan
     /// when `state` is `orphaned`, else a process that does not match the record).
     pub port_owner: Option<PortOwner>,
+    /// Something at the guard's paths that was not trusted and so was ignored (a link or a
+    /// foreign directory at `N.shared`), or, in `list` with state `unsafe`, why the guard could
+    /// not be read at all.
+    pub problem: Option<Problem>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -99,39 +125,38 @@ pub fn port_owner(record: &Record) -> Option<PortOwner> {
 
 pub fn status(name: &str, dir: Option<&Path>) -> Result<Status> {
     layout::validate_name(name)?;
-    let (dir, exists) = crate::dir::existing(dir)?;
-    let layout = Layout::new(&dir, name);
-    if !exists {
-        return Ok(empty_status(&layout));
+    let (path, root) = crate::dir::existing(dir)?;
+    match root {
+        Some(root) => inspect(&Layout::in_dir(root, name)),
+        None => Ok(empty_status(&Layout::new(&path, name))),
     }
-    inspect(&layout)
 }
 
 pub fn list(dir: Option<&Path>) -> Result<Vec<Status>> {
-    let (dir, exists) = crate::dir::existing(dir)?;
-    if !exists {
+    let (_, Some(root)) = crate::dir::existing(dir)? else {
         return Ok(Vec::new());
-    }
-    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&e, "list", &dir))?;
+    };
+    let entries = root
+        .names()
+        .map_err(|e| Error::io(&e, "list", root.path()))?;
     let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let f = e.file_name();
-            layout::name_of_entry(f.to_str()?).map(str::to_string)
-        })
+        .iter()
+        .filter_map(|f| layout::name_of_entry(f.to_str()?).map(str::to_string))
         .collect();
     names.sort();
     names.dedup();
     // One odd entry (a FIFO or directory at `x.lock`, a file that cannot be read) must not
-    // hide the other guards: it is left out, and says why in the debug log.
+    // hide the other guards: it is listed as `unsafe`, with the error that says why.
     Ok(names
         .iter()
-        .filter_map(|n| match inspect(&Layout::new(&dir, n)) {
-            Ok(st) => Some(st),
-            Err(e) => {
-                crate::log::debug(format_args!("list: skipping \"{n}\": {e}"));
-                None
-            }
+        .map(|n| {
+            let l = Layout::in_dir(root.clone(), n);
+            inspect(&l).unwrap_or_else(|e| {
+                let mut st = empty_status(&l);
+                st.state = State::Unsafe;
+                st.problem = Some(e.into());
+                st
+            })
         })
         .collect())
 }
@@ -155,6 +180,7 @@ fn empty_status(l: &Layout) -> Status {
         stale_reason: None,
         detection: detection_method(None),
         port_owner: None,
+        problem: None,
     }
 }
 
@@ -184,12 +210,15 @@ pub fn read_files(
     lock_content: Option<Vec<u8>>,
 ) -> Result<Files> {
     let me = reject_pid.unwrap_or(0);
-    let raw = fsio::read_small(&l.pid, pidfile::MAX_LEN)
+    let root = l.root()?;
+    let raw = root
+        .read_small(&l.pid, pidfile::MAX_LEN)
         .map_err(|e| Error::io(&e, "read the pid file", &l.pid))?;
     let content = raw.as_deref().map(|b| pidfile::parse(b, me));
     let rec_raw = match lock_content {
         Some(c) => Some(c),
-        None => fsio::read_small(&l.record, record::MAX_RECORD_BYTES)
+        None => root
+            .read_small(&l.record, record::MAX_RECORD_BYTES)
             .map_err(|e| Error::io(&e, "read the record", &l.record))?,
     }
     .filter(|b| !fsio::is_blank(b));
@@ -243,15 +272,31 @@ impl Files {
     }
 }
 
-/// One shared holder's files, from `N.shared/`.
+/// `N.shared`, open and checked (never through a link, ours or root's, writable by nobody
+/// else); `None` when there is none.
+pub fn open_shared(l: &Layout) -> Result<Option<crate::dirfd::Dir>> {
+    l.root()?
+        .sub(&l.shared_dir)
+        .map_err(|e| Error::io(&e, "use the shared holders' directory", &l.shared_dir))
+}
+
+/// The shared holders' files, from `N.shared/`. One that cannot be trusted is ignored: nothing
+/// is read through it.
 pub fn read_shared(l: &Layout) -> Vec<(u32, Holder)> {
-    let Ok(entries) = std::fs::read_dir(&l.shared_dir) else {
+    match open_shared(l) {
+        Ok(Some(d)) => read_shared_in(l, &d),
+        _ => Vec::new(),
+    }
+}
+
+/// The shared holders' files in `d`, the open `N.shared`. Only regular files are read.
+pub fn read_shared_in(l: &Layout, d: &crate::dirfd::Dir) -> Vec<(u32, Holder)> {
+    let Ok(entries) = d.names() else {
         return Vec::new();
     };
     let mut pids: Vec<u32> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let f = e.file_name();
+        .iter()
+        .filter_map(|f| {
             let (stem, ext) = f.to_str()?.rsplit_once('.')?;
             matches!(ext, layout::PID_EXT | layout::RECORD_EXT).then_some(())?;
             stem.parse::<u32>().ok().filter(|&p| p > 1)
@@ -261,7 +306,8 @@ pub fn read_shared(l: &Layout) -> Vec<(u32, Holder)> {
     pids.dedup();
     pids.into_iter()
         .map(|pid| {
-            let rec = fsio::read_small(&l.shared_record(pid), record::MAX_RECORD_BYTES)
+            let rec = d
+                .read_small(&l.shared_record(pid), record::MAX_RECORD_BYTES)
                 .ok()
                 .flatten()
                 .and_then(|b| Record::parse(&b));
@@ -367,8 +413,10 @@ fn owner_of(m: Option<&std::fs::Metadata>) -> Option<u32> {
 
 /// The whole picture of one guard. Also used to describe the holder in an `ELOCKED` error.
 pub fn inspect(l: &Layout) -> Result<Status> {
-    let lock_file =
-        fsio::open_existing(&l.lock).map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
+    let lock_file = l
+        .root()?
+        .open_read(&l.lock)
+        .map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
     let lock_meta = lock_file.as_ref().and_then(|f| f.metadata().ok());
     let lock_owner = owner_of(lock_meta.as_ref());
     let lock_id = lock_file
@@ -384,7 +432,13 @@ pub fn inspect(l: &Layout) -> Result<Status> {
     };
 
     let mut files = read_files(l, None, lock_content)?;
-    let shared = read_shared(l);
+    let (shared, shared_problem) = match open_shared(l) {
+        Ok(Some(d)) => (read_shared_in(l, &d), None),
+        Ok(None) => (Vec::new(), None),
+        // Not ours to read (a link, another user's directory): ignored, and said.
+        Err(e) => (Vec::new(), Some(Problem::from(e))),
+    };
+    // Probed once (it reads /proc/PID/stat); again only if the files are read again below.
     let mut candidate = files.candidate(l);
 
     // No lock file: nothing can hold the lock.
@@ -431,6 +485,7 @@ pub fn inspect(l: &Layout) -> Result<Status> {
             candidate = files.candidate(l);
         }
     }
+    st.problem = shared_problem;
     st.pid_file = files.pid_file.clone();
 
     let Some(mode) = held_mode else {

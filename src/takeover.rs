@@ -48,12 +48,16 @@ pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verifi
         ));
     };
     let v = signal::verify(pid, Some(want))?;
-    if crate::kernel_locks::AVAILABLE {
-        let id = crate::fsio::open_existing(lock_path)
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // The path as it is now (never through a link: a link's own inode matches nothing).
+        let id = std::fs::symlink_metadata(lock_path)
             .ok()
-            .flatten()
-            .and_then(|f| crate::fsio::file_id(&f).ok())
-            .map(|(id, _)| id);
+            .map(|m| crate::fsio::FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            });
         let holds = id.map(|id| crate::kernel_locks::pid_holds(pid, id));
         if !matches!(holds, Some(crate::kernel_locks::Holds::Yes { .. })) {
             return Err(format!(

@@ -14,7 +14,8 @@ g[Symbol.dispose]()
   console.log(scoped.released)
 }
 const s: Status = status('types-esm')
-const state: 'free' | 'held' | 'stale' | 'orphaned' = s.state
+const state: 'free' | 'held' | 'stale' | 'orphaned' | 'unsafe' = s.state
+console.log(s.problem?.code, s.problem?.path)
 console.log(s.portOwner?.matchesRecord)
 const h: Holder | undefined = s.holders[0]
 console.log(h?.pid, h?.alive, h?.verified, h?.meta, h?.record?.startedAt, s.pidFile.valid, s.staleReason)

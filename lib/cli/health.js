@@ -1,19 +1,23 @@
 'use strict'
 // `pid-guard health [name] [--pid N | --port N] [--url URL] [--json | --prometheus] [--watch[=MS]]`:
 // is the service running, how much CPU and memory it uses, does it listen on its port, does its
-// health endpoint answer. Exit 0 healthy, 1 unhealthy, 3 not running / unknown, 2 usage error.
+// health endpoint answer, are its body's fields and its children as expected. Exit 0 healthy,
+// 1 unhealthy, 3 not running / unknown, 2 usage error.
 
-const { writeOut, writeErr, parse, UsageError, green, red, yellow, dim, duration } = require('./output')
+const { writeOut, writeErr, onStdoutClosed, parse, UsageError, green, red, yellow, dim, duration } = require('./output')
 
 const usage = `Usage: pid-guard health [name] [--pid N | --port N] [--url URL]
+                        [--expect FIELD=VALUE]... [--min-children N] [--children F]
                         [--json | --prometheus] [--watch[=MS]] [--dir DIR]
 
-Checks a guarded service: running, CPU, memory, the port it should listen on, its health
-endpoint (the JSON fields it answers with) and its child processes. The port and URL
-recorded by the holder (acquire(name, { meta: { port, url } })) are used unless given.
+Checks a guarded service: running, CPU, memory, the port it should listen on (its own or a
+child's), its health endpoint (the JSON fields it answers with) and its child processes.
+What the holder recorded is used unless given: acquire(name, { meta: { port, url,
+health: { expect: { stuck: 0 }, minChildren: 1, children: 'worker' } } }).
 
 Target (one of):
-  name            a guard name (every guard in the directory when none is given)
+  name            a guard name (without one: every guard that has something running,
+                  i.e. held, orphaned or stale; free guards are not checked)
   --pid N         the process N
   --port N        the process listening on TCP port N (with a name: the port it should use)
 
@@ -26,9 +30,14 @@ Options:
                   --json and --prometheus, so scripts stay fast; always 200 with --watch)
   --timeout MS    endpoint timeout (default 2000)
   --children F    count only descendants whose name matches F (text, or /regex/)
+  --expect F=V    the endpoint's JSON body must have field F (dotted path: sessions.stuck)
+                  equal to V (JSON, else text; numbers compare as numbers); repeatable
+  --min-children N  at least N descendants (that match --children, if given)
   --dir DIR       the guard directory (or PID_GUARD_DIR)
 
 Exit status: 0 healthy, 1 unhealthy, 3 not running or unknown name, 2 usage error.
+Without a name: 0 when every checked guard is healthy, 1 when one is not, 3 when no guard
+has anything running.
 `
 
 const DEFAULT_WATCH_MS = 2000
@@ -53,6 +62,8 @@ function parseOptions(argv) {
     sample: { type: 'string' },
     timeout: { type: 'string' },
     children: { type: 'string' },
+    expect: { type: 'string', multiple: true },
+    'min-children': { type: 'string' },
   })
   if (positionals.length > 1) throw new UsageError(`expects at most one guard name, got ${positionals.length}: ${positionals.join(' ')}`)
   const name = positionals[0]
@@ -83,6 +94,21 @@ function parseOptions(argv) {
       }
     } else options.children = values.children
   }
+  if (values.expect !== undefined) {
+    options.expect = {}
+    for (const e of values.expect) {
+      const i = e.indexOf('=')
+      if (i <= 0) throw new UsageError(`--expect expects FIELD=VALUE (like sessions.stuck=0), not "${e}"`)
+      const field = e.slice(0, i)
+      const text = e.slice(i + 1)
+      let value = text
+      try {
+        value = JSON.parse(text)
+      } catch {}
+      options.expect[field] = value
+    }
+  }
+  if (values['min-children'] !== undefined) options.minChildren = integer('--min-children', values['min-children'], 0, 1000000)
 
   let target
   if (values.pid !== undefined) target = { pid: integer('--pid', values.pid, 1, 4194304) }
@@ -118,19 +144,25 @@ async function sampleOne(api, target, options, sampleMs) {
   }
 }
 
-/** Every target of this invocation: the one given, or every guard in the directory. */
+/**
+ * Every target of this invocation: the one given, or every guard in the directory that has
+ * something running (held, orphaned, stale). A free guard (only its last holder's lock file is
+ * left) is counted in `free`, not checked: it is not a service that is down.
+ */
 async function sample(api, opts) {
-  if (opts.target !== undefined) return { all: false, results: [await sampleOne(api, opts.target, opts.options, opts.sampleMs)] }
-  let names
+  if (opts.target !== undefined) return { all: false, free: [], results: [await sampleOne(api, opts.target, opts.options, opts.sampleMs)] }
+  let statuses
   try {
-    names = api.list({ dir: opts.options.dir }).map((s) => s.name)
+    statuses = api.list({ dir: opts.options.dir })
   } catch (err) {
     if (isUsageLike(err)) throw new UsageError(err.message.replace(/^pid-guard: /, ''))
     if (err?.name !== 'PidGuardError') throw err
-    return { all: true, results: [{ error: err }] }
+    return { all: true, free: [], results: [{ error: err }] }
   }
+  const names = statuses.filter((s) => s.state !== 'free').map((s) => s.name)
+  const free = statuses.filter((s) => s.state === 'free').map((s) => s.name)
   const results = await Promise.all(names.map((n) => sampleOne(api, n, opts.options, opts.sampleMs)))
-  return { all: true, results }
+  return { all: true, free, results }
 }
 
 function exitCode({ all, results }) {
@@ -189,7 +221,7 @@ function describe(h) {
   if (!h.alive) {
     lines.push(line(bad, 'running', 'no'))
   } else {
-    const up = typeof h.uptimeMs === 'number' ? `up ${duration(h.uptimeMs)}` : 'up ?'
+    const up = typeof h.uptimeMs === 'number' ? `up ${duration(h.uptimeMs)}` : h.pid == null ? 'yes, pid unknown (another user\'s process?)' : 'up ?'
     const since = typeof h.startedAt === 'number' ? `, since ${new Date(h.startedAt).toISOString()}` : ''
     lines.push(line(ok, 'running', up + since))
     lines.push(line(typeof h.cpuPercent === 'number' ? ok : info, 'cpu', typeof h.cpuPercent === 'number' ? `${h.cpuPercent.toFixed(1)} %` : 'not sampled (--sample 200 measures it)'))
@@ -200,11 +232,15 @@ function describe(h) {
     const p = h.port
     const text = !p.listening
       ? 'nothing listens on it'
-      : p.ownedByPid === false ? 'listening, but by another process' : 'listening'
+      : p.ownedByPid === false
+        ? 'listening, but by another process'
+        : p.owner != null && h.pid != null && p.owner !== h.pid ? `listening (pid ${p.owner}, a child)` : 'listening'
     lines.push(line(p.listening && p.ownedByPid !== false ? ok : bad, `port ${p.number}`, text))
   } else if (h.alive && Array.isArray(h.listening) && h.listening.length) {
     const socks = h.listening.map((l) => (l.family === 'ipv6' ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`))
     lines.push(line(ok, 'listening', socks.join(', ')))
+  } else if (h.alive && h.listening === null) {
+    lines.push(line(info, 'listening', 'unknown (the sockets cannot be read)'))
   }
   if (h.endpoint) {
     const e = h.endpoint
@@ -214,7 +250,15 @@ function describe(h) {
     const body = fields(e.body)
     lines.push(line(e.ok ? ok : bad, 'endpoint', `${e.url}${status}${latency}${err}${body ? `  ${body}` : ''}`))
   }
-  if (h.alive && typeof h.children === 'number') lines.push(line(ok, 'children', String(h.children)))
+  for (const x of h.expectations ?? []) {
+    const mark = x.ok === true ? ok : x.ok === false ? bad : info
+    const got = x.ok === null ? 'not checked' : `is ${JSON.stringify(x.actual)}`
+    lines.push(line(mark, 'expect', `${x.field} = ${JSON.stringify(x.expected)}: ${got}`))
+  }
+  if (h.alive && typeof h.children === 'number') {
+    const few = (h.problems ?? []).some((p) => /, fewer than the \d+ expected$/.test(p))
+    lines.push(line(few ? bad : ok, 'children', String(h.children)))
+  }
   for (const p of h.problems ?? []) lines.push(`  ${yellow('!')} ${p}`)
   return lines.join('\n') + '\n'
 }
@@ -224,7 +268,7 @@ function jsonSafe(r) {
   return { target: r.target ?? null, error: { code: r.error.code, message: r.error.message } }
 }
 
-function render({ all, results }, format, api) {
+function render({ all, free, results }, format, api) {
   if (format === 'json') return JSON.stringify(all ? results.map(jsonSafe) : jsonSafe(results[0]), null, 2) + '\n'
   if (format === 'prometheus') {
     const ok = results.filter((r) => !r.error)
@@ -232,8 +276,9 @@ function render({ all, results }, format, api) {
     const errs = results.filter((r) => r.error).map((r) => `# ${targetText(r.target)}: ${r.error.message.replace(/\n/g, ' ')}\n`)
     return text + errs.join('')
   }
-  if (all && !results.length) return 'no guards\n'
-  return results.map(describe).join('')
+  const freeNote = all && free.length ? dim(`${free.length} free guard${free.length === 1 ? '' : 's'} not checked (${free.join(', ')}); pid-guard prune removes their files`) + '\n' : ''
+  if (all && !results.length) return (free.length ? 'no guard has anything running\n' : 'no guards\n') + freeNote
+  return results.map(describe).join('') + freeNote
 }
 
 // --- commands ------------------------------------------------------------------------------
@@ -270,6 +315,7 @@ function watch(api, opts) {
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    onStdoutClosed(stop) // `health --watch | head`: nobody reads any more
     const tick = async () => {
       const started = Date.now()
       let s

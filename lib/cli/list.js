@@ -7,6 +7,8 @@ const { writeOut, parse, UsageError, duration } = require('./output')
 const usage = `Usage: pid-guard list [--json] [--dir DIR]
 
 A table of every guard in the directory: name, state, pid, mode, uptime, port.
+A guard whose files cannot be trusted (a FIFO, directory or link at one of its paths)
+is listed as 'unsafe', with what was found and where below the table.
 `
 
 function rows(statuses) {
@@ -26,7 +28,10 @@ function rows(statuses) {
   })
   const all = [head, ...body]
   const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)))
-  return all.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n'
+  const table = all.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n'
+  // An odd entry at a guard's paths (state 'unsafe', or something ignored): say what and where.
+  const notes = statuses.filter((s) => s.problem).map((s) => `${s.name}: ${s.problem.message.replace(/^pid-guard: /, '')}\n`)
+  return notes.length ? `${table}\n${notes.join('')}` : table
 }
 
 function run(argv) {

@@ -4,12 +4,45 @@
 
 class UsageError extends Error {}
 
+// A reader that goes away early (`pid-guard list --json | head -c1`) closes the pipe: the next
+// write fails with EPIPE, which Node emits as an 'error' event and, with no listener, turns into
+// an uncaught exception and a stack trace. Output nobody reads is dropped instead, and the
+// command still exits with its own code (a health probe piped into `head` keeps its meaning).
+// Installed when this module is first loaded, before any command writes.
+// A command that writes until stopped (health --watch) ends when stdout's reader is gone:
+// onStdoutClosed(fn) runs fn then, as SIGPIPE would have ended it.
+const closed = new WeakSet()
+const whenClosed = []
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err?.code === 'EPIPE' || err?.code === 'ERR_STREAM_DESTROYED') {
+      if (!closed.has(stream) && stream === process.stdout) for (const fn of whenClosed.splice(0)) fn()
+      closed.add(stream)
+      return
+    }
+    // Anything else is not a closed reader: surface it as before.
+    process.nextTick(() => {
+      throw err
+    })
+  })
+}
+
+function write(stream, s) {
+  if (closed.has(stream) || stream.destroyed) return
+  stream.write(s)
+}
+
+function onStdoutClosed(fn) {
+  if (closed.has(process.stdout)) fn()
+  else whenClosed.push(fn)
+}
+
 function writeOut(s) {
-  process.stdout.write(s)
+  write(process.stdout, s)
 }
 
 function writeErr(s) {
-  process.stderr.write(s)
+  write(process.stderr, s)
 }
 
 function useColor(stream = process.stdout) {
@@ -45,4 +78,4 @@ function parse(argv, extra = {}, allowPositionals = true) {
   })
 }
 
-module.exports = { UsageError, writeOut, writeErr, useColor, green, red, yellow, dim, duration, parse }
+module.exports = { UsageError, onStdoutClosed, writeOut, writeErr, useColor, green, red, yellow, dim, duration, parse }

@@ -3,9 +3,25 @@
 // the lock handed to it (like flock(1)): the pid file names the command's process, the lock lives
 // as long as the command does (killing this wrapper does not free it), signals are forwarded and
 // the command's exit code or signal becomes ours.
+//
+// Who gets a signal (issue 10, item 10):
+// - From the moment the guard is won, the record names this wrapper until the command is
+//   started and the record handed over to it. A stop in that window reaches the wrapper, so the
+//   listeners are in place before acquiring (acquireAsync keeps the event loop free, so a
+//   signal during --wait aborts the wait), and the handover happens in the same tick as the
+//   spawn. A signal before the command exists: release, do not start it, die of the signal.
+//   After: forward it, and exit with the command's fate (same code, or die of the same signal).
+// - A signal sent to a whole process group (`kill -- -PGID`, a shell job) must reach the
+//   command once, not once directly and again through us. Off a terminal the command gets its
+//   own session and process group, so a group signal meant for us reaches it only through us.
+//   On a terminal it stays in our (foreground) group, so it can use the terminal; there the
+//   signals a terminal or shell sends to the whole group (SIGINT, SIGQUIT, SIGHUP) reach it
+//   directly and are not forwarded, and the others (SIGTERM, SIGUSR1/2) are, as they are sent to
+//   a pid. A signal cannot tell us how it was sent, so a SIGTERM sent to every process one by
+//   one (systemd's KillMode=control-group) would reach the command twice: use KillMode=mixed.
 
 const { spawn } = require('node:child_process')
-const { acquire, PidGuardError } = require('../..')
+const { acquireAsync, PidGuardError } = require('../..')
 const { writeErr, parse, UsageError } = require('./output')
 
 const usage = `Usage: pid-guard run <name> [options] -- <command> [args...]
@@ -28,6 +44,8 @@ Options:
 const FORWARD = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'].filter(
   (s) => process.platform !== 'win32' || s === 'SIGINT' || s === 'SIGTERM',
 )
+// Sent by a terminal (Ctrl-C, Ctrl-\, hangup) to its whole foreground group, the command included.
+const TERMINAL_GROUP = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP'])
 
 function splitCommand(argv) {
   const i = argv.indexOf('--')
@@ -65,7 +83,7 @@ function optionsFrom(values) {
   return o
 }
 
-function run(argv) {
+async function run(argv) {
   const { opts, command } = splitCommand(argv)
   const { values, positionals } = parse(opts, {
     mode: { type: 'string' },
@@ -80,10 +98,47 @@ function run(argv) {
   const options = optionsFrom(values)
   options.meta.command = command.join(' ')
 
+  // Listening from before the guard is won (see the top).
+  const onTerminal = Boolean(process.stdin.isTTY)
   let guard
+  let child
+  let received
+  const abort = new AbortController()
+  const forward = {}
+  for (const s of FORWARD) {
+    forward[s] = () => {
+      if (child === undefined) {
+        // No command yet (acquiring, or waiting with --wait): it will not be started, and we
+        // die of this signal, Ctrl-C included.
+        received ??= s
+        abort.abort()
+      } else if (onTerminal && TERMINAL_GROUP.has(s)) {
+        // The terminal sent it to the command as well.
+      } else if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        child.kill(s)
+      }
+    }
+    process.on(s, forward[s])
+  }
+  const stopForwarding = () => {
+    for (const [s, fn] of Object.entries(forward)) process.removeListener(s, fn)
+  }
+  /** Releases and exits as the command did: the same signal (so our parent sees it) or code. */
+  const exitAs = (code, signal) => {
+    stopForwarding()
+    guard?.release()
+    if (signal) {
+      process.kill(process.pid, signal)
+      return 128 + (require('node:os').constants.signals[signal] ?? 0)
+    }
+    return code
+  }
+
   try {
-    guard = acquire(name, options)
+    guard = await acquireAsync(name, { ...options, signal: abort.signal })
   } catch (err) {
+    if (received) return exitAs(1, received) // a signal came while acquiring or waiting
+    stopForwarding()
     if (err instanceof PidGuardError && err.code === 'ELOCKED') {
       writeErr(`${err.message}\n`)
       return 1
@@ -92,46 +147,30 @@ function run(argv) {
   }
 
   return new Promise((resolve) => {
+    // The listeners run between ticks: none has run since acquireAsync resolved, so `received`
+    // is still unset and the command is spawned and handed the record in this one tick.
     const fd = guard._fd()
-    const child = spawn(command[0], command.slice(1), {
+    child = spawn(command[0], command.slice(1), {
       stdio: ['inherit', 'inherit', 'inherit', fd],
       env: { ...process.env, PID_GUARD_NAME: name, PID_GUARD_FD: '3' },
+      // Its own session and process group off a terminal (Unix): see the top.
+      detached: process.platform !== 'win32' && !onTerminal,
     })
-    const forward = {}
-    const stopForwarding = () => {
-      for (const [s, fn] of Object.entries(forward)) process.removeListener(s, fn)
-    }
-    child.once('error', (err) => {
-      stopForwarding()
-      guard.release()
-      writeErr(`pid-guard run: cannot start "${command[0]}": ${err.message}\n`)
-      resolve(err.code === 'ENOENT' ? 127 : 126)
-    })
-    child.once('spawn', () => {
+    if (child.pid !== undefined) {
       try {
         guard._handOver(child.pid, command, 3)
       } catch (err) {
         // ENOTFOUND: the command already exited; its exit is reported below.
         if (err?.code !== 'ENOTFOUND') writeErr(`pid-guard run: ${err.message}\n`)
       }
-      for (const s of FORWARD) {
-        // A terminal already sends Ctrl-C to the whole foreground group, the command included.
-        if (s === 'SIGINT' && process.stdin.isTTY) forward[s] = () => {}
-        else forward[s] = () => child.kill(s)
-        process.on(s, forward[s])
-      }
+    }
+    child.on('error', (err) => {
+      if (child.pid !== undefined) return // a failed kill(); the exit event follows
+      writeErr(`pid-guard run: cannot start "${command[0]}": ${err.message}\n`)
+      // A signal that came while starting is still ours to die of.
+      resolve(exitAs(err.code === 'ENOENT' ? 127 : 126, received))
     })
-    child.once('exit', (code, signal) => {
-      stopForwarding()
-      guard.release()
-      if (signal) {
-        // Die of the same signal so our parent sees what the command did.
-        process.kill(process.pid, signal)
-        resolve(128 + (require('node:os').constants.signals[signal] ?? 0))
-      } else {
-        resolve(code ?? 1)
-      }
-    })
+    child.once('exit', (code, signal) => resolve(exitAs(code ?? 1, signal)))
   })
 }
 

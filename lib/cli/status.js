@@ -12,7 +12,7 @@ without taking the lock or touching any file. Exit 0 when held, 3 when free, sta
 
 function describe(s) {
   const lines = []
-  const state = s.state === 'held' ? green('held') : s.state === 'stale' ? yellow('stale') : dim('free')
+  const state = s.state === 'held' ? green('held') : s.state === 'stale' || s.state === 'unsafe' ? yellow(s.state) : dim(s.state)
   lines.push(`${s.name}: ${state}${s.mode ? ` (${s.mode})` : ''}`)
   for (const h of s.holders) {
     const started = h.startedAt ? `, up ${duration(Date.now() - h.startedAt)}` : ''
@@ -24,6 +24,7 @@ function describe(s) {
     else lines.push(`  pid ${h.pid ?? 'unknown'}${alive}${started}${uid}${meta}`)
   }
   if (s.staleReason) lines.push(`  stale: ${s.staleReason}`)
+  if (s.problem) lines.push(`  ${s.state === 'unsafe' ? 'unsafe' : 'ignored'}: ${s.problem.message.replace(/^pid-guard: /, '')}`)
   lines.push(`  pid file: ${s.pidFile.path}${s.pidFile.problem ? ` (${s.pidFile.problem})` : ''}`)
   return lines.join('\n') + '\n'
 }

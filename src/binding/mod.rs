@@ -5,6 +5,7 @@
 pub mod guard;
 pub mod health;
 pub mod lifecycle;
+pub mod prune;
 
 use crate::error::{Code, Error};
 use napi::bindgen_prelude::AsyncTask;

@@ -1,10 +1,11 @@
 //! Health of one process: is it running, what it uses (CPU, memory, threads), how many
 //! descendants it has, which TCP ports it listens on, and whether an expected port is really its.
 //!
-//! Cost is flat in the number of processes on the host: one `/proc/PID/stat` read per sample,
+//! Cost is flat in the number of processes on the host: `/proc/PID/stat` and `statm` per sample,
 //! the target's fd table, two netlink dumps of LISTEN sockets, and the target's descendants. Only
 //! finding who owns a port (a `{ port }` target, or an expected port held by someone else) scans
-//! every process. The endpoint probe and guard-name lookup live in JS (lib/health.js).
+//! every process; an expected port held by a descendant is found in the descendants' fd tables
+//! first. The endpoint probe and guard-name lookup live in JS (lib/health.js).
 
 pub mod children;
 pub mod ports;
@@ -49,9 +50,10 @@ pub struct PortCheck {
     pub number: u16,
     /// Something listens on the port (any process), `None` when this OS cannot tell.
     pub listening: Option<bool>,
-    /// It is the target process that listens; `None` when that cannot be told.
+    /// The target process or one of its descendants listens (a daemon whose server is its
+    /// child); `None` when that cannot be told.
     pub owned_by_pid: Option<bool>,
-    /// The PID that listens on it, when known.
+    /// The PID that listens on it, when known (a descendant's when the server is a child).
     pub owner: Option<u32>,
 }
 
@@ -69,7 +71,9 @@ pub struct Report {
     pub children: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub child_list: Option<Vec<Child>>,
-    pub listening: Vec<Listening>,
+    /// `None` when the sockets cannot be read (another user's process, an OS without support):
+    /// unknown, not "none".
+    pub listening: Option<Vec<Listening>>,
     pub port: Option<PortCheck>,
     /// One plain sentence per failed check.
     pub problems: Vec<String>,
@@ -87,7 +91,7 @@ impl Report {
             threads: None,
             children: None,
             child_list: None,
-            listening: Vec::new(),
+            listening: Some(Vec::new()),
             port: None,
             problems: Vec::new(),
         }
@@ -101,7 +105,11 @@ pub fn check(target: &Target, opts: &Options) -> Report {
         (None, Some(port)) => match ports::owner_of_port(port) {
             Ok(Some(Some(pid))) => (pid, opts.port.or(Some(port))),
             Ok(Some(None)) => {
+                // Something is there (the kernel lists the socket), we just may not see whose:
+                // alive, pid unknown.
                 let mut r = Report::empty(None);
+                r.alive = true;
+                r.listening = None;
                 r.port = Some(PortCheck {
                     number: port,
                     listening: Some(true),
@@ -109,7 +117,8 @@ pub fn check(target: &Target, opts: &Options) -> Report {
                     owner: None,
                 });
                 r.problems.push(format!(
-                    "something listens on port {port} but its process cannot be seen (another user's?); run as that user or root"
+                    "something listens on port {port} but its process cannot be seen ({}); run as that user or root",
+                    who_listens(port)
                 ));
                 return r;
             }
@@ -161,6 +170,7 @@ pub fn check(target: &Target, opts: &Options) -> Report {
     };
 
     let denied = read == Read::Denied;
+    let kid_pids: Vec<u32> = kids.iter().map(|c| c.pid).collect();
     match read {
         Read::Gone => {
             report
@@ -193,7 +203,7 @@ pub fn check(target: &Target, opts: &Options) -> Report {
             report.child_list = Some(kids);
         }
         match &listening {
-            Ok(v) => report.listening = v.clone(),
+            Ok(v) => report.listening = Some(v.clone()),
             // Exited during the check: the first reading said alive, the fd table is gone.
             Err(PortsError::Gone) => {
                 report.alive = false;
@@ -201,20 +211,39 @@ pub fn check(target: &Target, opts: &Options) -> Report {
                     .problems
                     .push(format!("process {pid} is not running"));
             }
-            Err(PortsError::Unsupported) => {}
+            Err(PortsError::Unsupported) => report.listening = None,
             // Already said: the whole process is another user's.
-            Err(PortsError::Denied) if denied => {}
-            Err(e) => report.problems.push(ports_problem(
-                e,
-                &format!("list the sockets of process {pid}"),
-            )),
+            Err(PortsError::Denied) if denied => report.listening = None,
+            Err(e) => {
+                report.listening = None;
+                report.problems.push(ports_problem(
+                    e,
+                    &format!("list the sockets of process {pid}"),
+                ))
+            }
         }
     }
 
     if let Some(port) = expected {
-        report.port = Some(port_check(pid, port, &listening, &mut report.problems));
+        report.port = Some(port_check(
+            pid,
+            port,
+            &listening,
+            &kid_pids,
+            &mut report.problems,
+        ));
     }
     report
+}
+
+/// "uid 65534's socket" for a listener whose process is hidden, from the kernel's socket table.
+fn who_listens(port: u16) -> String {
+    let uids = ports::listener_uids(port);
+    if uids.is_empty() {
+        return "another user's?".into();
+    }
+    let list: Vec<String> = uids.iter().map(|u| format!("uid {u}")).collect();
+    format!("the socket belongs to {}", list.join(", "))
 }
 
 fn ports_problem(e: &PortsError, doing: &str) -> String {
@@ -231,10 +260,12 @@ fn ports_problem(e: &PortsError, doing: &str) -> String {
     }
 }
 
+/// Whether `port` is the service's: `pid` or one of its descendants (`kids`) listens on it.
 fn port_check(
     pid: u32,
     port: u16,
     listening: &Result<Vec<Listening>, PortsError>,
+    kids: &[u32],
     problems: &mut Vec<String>,
 ) -> PortCheck {
     if let Ok(v) = listening {
@@ -246,6 +277,16 @@ fn port_check(
                 owner: Some(pid),
             };
         }
+    }
+    // A daemon whose server is its child: found in the children's fd tables, breadth first (a
+    // direct child before a grandchild), before scanning every process on the host.
+    if let Some(owner) = ports::owner_among(port, kids) {
+        return PortCheck {
+            number: port,
+            listening: Some(true),
+            owned_by_pid: Some(true),
+            owner: Some(owner),
+        };
     }
     let mut check = PortCheck {
         number: port,
@@ -259,11 +300,12 @@ fn port_check(
             check.owned_by_pid = Some(false);
             problems.push(format!("nothing listens on port {port}"));
         }
-        Ok(Some(Some(owner))) if owner == pid => {
-            // Our fd table could not be read, but the scan found the socket in it after all.
+        Ok(Some(Some(owner))) if owner == pid || kids.contains(&owner) => {
+            // Our own socket (our fd table could not be read, but the scan found it in it), or
+            // a descendant's: a daemon whose server is its child.
             check.listening = Some(true);
             check.owned_by_pid = Some(true);
-            check.owner = Some(pid);
+            check.owner = Some(owner);
         }
         Ok(Some(Some(owner))) => {
             check.listening = Some(true);
@@ -276,7 +318,8 @@ fn port_check(
             if listening.is_ok() {
                 check.owned_by_pid = Some(false);
                 problems.push(format!(
-                    "port {port} is held by a process that cannot be seen (another user's?), not {pid}"
+                    "port {port} is held by a process that cannot be seen ({}), not {pid}",
+                    who_listens(port)
                 ));
             }
         }
@@ -310,6 +353,47 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    fn a_port_held_by_a_child_is_the_parents() {
+        use std::io::{BufRead, Write};
+        let script = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let r = check(
+            &Target {
+                pid: Some(std::process::id()),
+                port: None,
+            },
+            &Options {
+                sample_ms: None,
+                port: Some(port),
+                child_list: false,
+            },
+        );
+        let _ = child.stdin.take().unwrap().write_all(b"");
+        let _ = child.wait();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(
+            r.port,
+            Some(PortCheck {
+                number: port,
+                listening: Some(true),
+                owned_by_pid: Some(true),
+                owner: Some(child.id()),
+            })
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
     fn checks_self_with_port_and_a_dead_pid() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
@@ -328,7 +412,7 @@ mod tests {
         assert!(r.alive, "{r:?}");
         assert!(r.cpu_percent.is_some());
         assert!(r.memory.as_ref().unwrap().rss > 0);
-        assert!(r.listening.iter().any(|x| x.port == port));
+        assert!(r.listening.as_ref().unwrap().iter().any(|x| x.port == port));
         assert_eq!(r.port.as_ref().unwrap().owned_by_pid, Some(true));
         assert!(r.problems.is_empty(), "{:?}", r.problems);
 

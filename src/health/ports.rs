@@ -30,6 +30,8 @@ pub struct Listening {
 pub struct Socket {
     pub listening: Listening,
     pub inode: u64,
+    /// The uid that owns the socket (the kernel says it even when the process is hidden).
+    pub uid: u32,
 }
 
 /// Why sockets could not be read.
@@ -91,6 +93,57 @@ pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
     {
         let _ = port;
         Err(PortsError::Unsupported)
+    }
+}
+
+/// The uids owning the sockets that listen on `port` (sorted, each once): who to run as to see
+/// a listener whose process is hidden. Empty when nobody listens or this OS cannot tell.
+pub fn listener_uids(port: u16) -> Vec<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut uids: Vec<u32> = linux::listening_sockets()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.listening.port == port)
+            .map(|s| s.uid)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        uids
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = port;
+        Vec::new()
+    }
+}
+
+/// The first of `pids` (in order) that has a socket listening on `port` open, without scanning
+/// every process: what finds a daemon's child server at the cost of the children's fd tables.
+/// `None` when none of them does, or when that cannot be told (the caller then scans).
+pub fn owner_among(port: u16, pids: &[u32]) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        if pids.is_empty() {
+            return None;
+        }
+        let all = linux::listening_sockets().ok()?;
+        let inodes: HashSet<u64> = all
+            .iter()
+            .filter(|s| s.listening.port == port)
+            .map(|s| s.inode)
+            .collect();
+        if inodes.is_empty() {
+            return None;
+        }
+        pids.iter()
+            .copied()
+            .find(|&pid| linux::socket_inodes(pid).is_ok_and(|mine| !mine.is_disjoint(&inodes)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (port, pids);
+        None
     }
 }
 
@@ -256,6 +309,7 @@ pub mod diag {
             }
             _ => return None,
         };
+        let uid = u32_ne(m, 64);
         let inode = u32_ne(m, 68) as u64;
         Some(Socket {
             listening: Listening {
@@ -264,6 +318,7 @@ pub mod diag {
                 family,
             },
             inode,
+            uid,
         })
     }
 }
@@ -499,6 +554,7 @@ mod tests {
         m[1] = state;
         m[4..6].copy_from_slice(&port.to_be_bytes());
         m[8..8 + addr.len()].copy_from_slice(addr);
+        m[64..68].copy_from_slice(&1000u32.to_ne_bytes());
         m[68..72].copy_from_slice(&inode.to_ne_bytes());
         m
     }
@@ -555,7 +611,8 @@ mod tests {
                         port: 8080,
                         family: Family::Ipv4
                     },
-                    inode: 555
+                    inode: 555,
+                    uid: 1000
                 },
                 Socket {
                     listening: Listening {
@@ -563,7 +620,8 @@ mod tests {
                         port: 443,
                         family: Family::Ipv6
                     },
-                    inode: 777
+                    inode: 777,
+                    uid: 1000
                 },
             ]
         );
@@ -628,6 +686,10 @@ mod tests {
             }));
         }
         assert_eq!(owner_of_port(p4).unwrap(), Some(Some(std::process::id())));
+        assert_eq!(
+            listener_uids(p4),
+            vec![crate::identity::current_uid().unwrap()]
+        );
         drop(l4);
         assert_eq!(owner_of_port(p4).unwrap(), None);
         let mut child = std::process::Command::new("true").spawn().unwrap();

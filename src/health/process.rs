@@ -1,7 +1,9 @@
 //! Process figures: start time, CPU time, memory and thread count of one PID.
 //!
-//! Linux reads `/proc/PID/stat` only (one small file: state, ppid, utime, stime, threads, start
-//! time, vsize and rss are all in it). Other systems use sysinfo for the one PID; that fallback is
+//! Linux reads `/proc/PID/stat` (state, ppid, utime, stime, threads, start time, vsize) and
+//! `/proc/PID/statm` for the resident size: the rss in `stat` is the kernel's per-CPU
+//! approximation (hundreds of KiB low on a multi-threaded process), `statm` the exact sum that
+//! `ps` and `top` show. Other systems use sysinfo for the one PID; that fallback is
 //! compiled and tested on Linux too so it cannot rot.
 
 use std::time::{Duration, Instant};
@@ -183,13 +185,35 @@ pub mod linux {
         }
     }
 
+    /// The resident set size in bytes from `/proc/PID/statm` (its second field, in pages).
+    pub fn read_statm_rss(pid: u32) -> Option<u64> {
+        let raw = std::fs::read(format!("/proc/{pid}/statm")).ok()?;
+        parse_statm_rss(&raw).map(|pages| pages * page_size())
+    }
+
+    pub fn parse_statm_rss(statm: &[u8]) -> Option<u64> {
+        std::str::from_utf8(statm)
+            .ok()?
+            .split_ascii_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
     pub fn read(pid: u32) -> Read {
         if pid == 0 {
             return Read::Gone;
         }
         match read_stat(pid) {
             Ok(st) if st.state == b'Z' || st.state == b'X' => Read::Gone,
-            Ok(st) => Read::Alive(sample_from(&st)),
+            Ok(st) => {
+                let mut s = sample_from(&st);
+                // statm is exact; stat's rss is kept only if statm cannot be read.
+                if let Some(rss) = read_statm_rss(pid) {
+                    s.rss = Some(rss);
+                }
+                Read::Alive(s)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Read::Gone,
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Read::Gone,
             Err(_) => match super::exists_by_signal(pid) {
@@ -339,6 +363,11 @@ mod tests {
             linux::parse_btime("cpu 1 2\nbtime 1700000000\n"),
             Some(1_700_000_000_000)
         );
+        assert_eq!(
+            linux::parse_statm_rss(b"5000 321 100 1 0 200 0\n"),
+            Some(321)
+        );
+        assert_eq!(linux::parse_statm_rss(b"5000"), None);
         let Read::Alive(s) = read(std::process::id()) else {
             panic!("self not readable")
         };
