@@ -333,7 +333,11 @@ export interface Health {
   /** What was checked, as given; Prometheus samples are labelled by it (name, port or pid). */
   target: HealthTarget
   pid: number | null
-  /** The process exists (a zombie counts as not running). */
+  /**
+   * The process exists (a zombie counts as not running). A guard whose lock is held by a process
+   * this user cannot see (another user's, another PID namespace) is `alive` with `pid: null` and a
+   * problem saying its figures cannot be read.
+   */
   alive: boolean
   /** Start time of the process, ms since the epoch. */
   startedAt: number | null

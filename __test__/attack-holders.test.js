@@ -237,6 +237,8 @@ const VIEW = `
   const t0 = process.hrtime.bigint()
   try { pg.acquire(name, { dir, mode }).release(); out.acquire = 'acquired' } catch (e) { out.acquire = { code: e.code, message: e.message } }
   out.acquireMs = Number(process.hrtime.bigint() - t0) / 1e6
+  const hs = pg.healthSync(name, { dir })
+  out.health = { alive: hs.alive, pid: hs.pid, problems: hs.problems }
   process.stdout.write(JSON.stringify(out))
 `
 
@@ -251,6 +253,9 @@ test('from a child PID namespace, a guard held in the parent is held: status say
     assert.equal(out.acquire.code, 'ELOCKED', JSON.stringify(out.acquire))
     assert.ok(out.acquireMs < 1000, `ELOCKED at once, not after retries: ${out.acquireMs} ms`)
     assert.doesNotMatch(out.acquire.message, /Remove|delete/i)
+    // health: running (figures unknown from here), never "not running" for a liveness probe.
+    assert.equal(out.health.alive, true, JSON.stringify(out.health))
+    assert.ok(!out.health.problems.some((m) => /not running|no process holds|not held/.test(m)), JSON.stringify(out.health))
   }
   assert.ok(h.isRunning(holder.pid))
 })
