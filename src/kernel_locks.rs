@@ -183,7 +183,6 @@ mod linux {
             holders: Vec::new(),
             complete: true,
         };
-        let me = std::process::id();
         let Ok(dir) = std::fs::read_dir("/proc") else {
             s.complete = false;
             return s;
@@ -192,9 +191,6 @@ mod linux {
             let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
                 continue;
             };
-            if pid == me {
-                continue;
-            }
             match pid_holds(pid, id) {
                 Holds::Yes { exclusive } => s.holders.push((pid, exclusive)),
                 Holds::Unknown => s.complete = false,

@@ -66,6 +66,19 @@ pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verifi
             ));
         }
     }
+    // Elsewhere the lock must still be busy: a holder that let go is not signalled.
+    #[cfg(not(target_os = "linux"))]
+    {
+        let busy = std::fs::File::open(lock_path)
+            .ok()
+            .map(|f| crate::flock::probe(&f));
+        if !matches!(busy, Some(crate::flock::Busy::Held(_))) {
+            return Err(format!(
+                "the lock on {} is no longer held (checked again after pinning pid {pid})",
+                lock_path.display()
+            ));
+        }
+    }
     Ok(v)
 }
 
