@@ -146,6 +146,26 @@ mod tests {
     }
 
     #[test]
+    fn a_record_from_another_pid_namespace_is_never_judged_by_its_pid() {
+        let mut r = Record::for_self("ns", Mode::Shared, serde_json::json!({}));
+        assert_eq!(r.pid_ns, identity::pid_ns());
+        assert!(r.same_ns());
+        // Our own pid and start time, but written in another namespace: not us, not dead.
+        r.pid_ns = Some(r.pid_ns.unwrap_or(0).wrapping_add(1));
+        assert!(!r.same_ns());
+        let h = crate::holder::Holder::examine(r.pid, Some(r.clone()), "pidfile", None);
+        assert!(
+            h.other_ns && !h.gone && !h.matches_record && !h.verified,
+            "{h:?}"
+        );
+        // Written by a version that did not record namespaces: taken as ours.
+        r.pid_ns = None;
+        assert!(r.same_ns());
+        let h = crate::holder::Holder::examine(r.pid, Some(r), "pidfile", None);
+        assert!(h.matches_record && !h.gone);
+    }
+
+    #[test]
     fn garbage_records_are_rejected() {
         assert!(Record::parse(b"").is_none());
         assert!(Record::parse(b"{\"pid\": 5}").is_none());
