@@ -66,7 +66,12 @@ pub fn prepare(explicit: Option<&Path>) -> Result<Arc<Dir>> {
 
 /// Opens a directory named by a status (already chosen and checked once), checking it again.
 pub fn reopen(dir: &Path) -> Result<Arc<Dir>> {
-    match open(dir, Origin::Explicit) {
+    open_existing(dir, Origin::Explicit)
+}
+
+/// Opens and checks a directory that must exist.
+fn open_existing(dir: &Path, origin: Origin) -> Result<Arc<Dir>> {
+    match open(dir, origin) {
         Ok(d) => Ok(d),
         Err(OpenError::Missing) => Err(Error::io(
             &std::io::Error::from(std::io::ErrorKind::NotFound),
@@ -82,15 +87,7 @@ fn open_or_create(dir: &Path, origin: Origin) -> Result<Arc<Dir>> {
         Ok(d) => Ok(d),
         Err(OpenError::Missing) => {
             create(dir)?;
-            match open(dir, origin) {
-                Ok(d) => Ok(d),
-                Err(OpenError::Missing) => Err(Error::io(
-                    &std::io::Error::from(std::io::ErrorKind::NotFound),
-                    "open the directory",
-                    dir,
-                )),
-                Err(OpenError::Refused(e)) => Err(e),
-            }
+            open_existing(dir, origin)
         }
         Err(OpenError::Refused(e)) => Err(e),
     }

@@ -8,8 +8,6 @@
 
 use serde::Serialize;
 use std::collections::HashMap;
-#[cfg(target_os = "linux")]
-use std::collections::HashSet;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,11 +76,7 @@ pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
     #[cfg(target_os = "linux")]
     {
         let all = linux::listening_sockets().map_err(|e| PortsError::Io(e.to_string()))?;
-        let inodes: HashSet<u64> = all
-            .iter()
-            .filter(|s| s.listening.port == port)
-            .map(|s| s.inode)
-            .collect();
+        let inodes = linux::inodes_on_port(&all, port);
         if inodes.is_empty() {
             return Ok(None);
         }
@@ -128,11 +122,7 @@ pub fn owner_among(port: u16, pids: &[u32]) -> Option<u32> {
             return None;
         }
         let all = linux::listening_sockets().ok()?;
-        let inodes: HashSet<u64> = all
-            .iter()
-            .filter(|s| s.listening.port == port)
-            .map(|s| s.inode)
-            .collect();
+        let inodes = linux::inodes_on_port(&all, port);
         if inodes.is_empty() {
             return None;
         }
@@ -331,6 +321,14 @@ pub mod linux {
     use std::ffi::CStr;
     use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    /// The inodes of the sockets in `all` that listen on `port`.
+    pub fn inodes_on_port(all: &[Socket], port: u16) -> HashSet<u64> {
+        all.iter()
+            .filter(|s| s.listening.port == port)
+            .map(|s| s.inode)
+            .collect()
+    }
 
     /// Every LISTEN TCP socket in this network namespace (IPv4 and IPv6).
     pub fn listening_sockets() -> io::Result<Vec<Socket>> {
