@@ -5,6 +5,12 @@
 //! flat in the number of connections, unlike reading /proc/net/tcp which walks them all). A
 //! process's sockets are the `socket:[INODE]` links in /proc/PID/fd. Only finding who owns a
 //! port (a `{ port }` target, or a port held by someone else) scans every process's fds.
+//!
+//! macOS: libproc (`PROC_PIDLISTFDS` + `PROC_PIDFDSOCKETINFO`, see `sys::macos`) lists a
+//! process's TCP sockets in LISTEN; finding a port's owner scans every process's fd table.
+//! Another user's table is refused (EPERM) without root: that process's sockets are unknown,
+//! and a port nobody visible listens on is unknown rather than free. Windows and the rest:
+//! unsupported (unknown).
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -61,7 +67,14 @@ pub fn listening(pid: u32) -> Result<Vec<Listening>, PortsError> {
         sort(&mut mine);
         Ok(mine)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        let mut mine = crate::sys::macos::listening(pid)?;
+        sort(&mut mine);
+        mine.dedup();
+        Ok(mine)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = pid;
         Err(PortsError::Unsupported)
@@ -83,7 +96,20 @@ pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
         let owners = linux::owners_of(&inodes);
         Ok(Some(pick_root(&owners)))
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        // macOS has no socket table with owners that any user may read: the fd tables are
+        // scanned, and another user's is refused. A listener found is the answer; none found
+        // while some tables were refused is unknown, never "nobody".
+        let (owners, denied) =
+            crate::sys::macos::owners_of_port(port).map_err(|e| PortsError::Io(e.to_string()))?;
+        match (pick_root(&owners), denied) {
+            (Some(pid), _) => Ok(Some(Some(pid))),
+            (None, false) => Ok(None),
+            (None, true) => Err(PortsError::Denied),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = port;
         Err(PortsError::Unsupported)
@@ -130,7 +156,13 @@ pub fn owner_among(port: u16, pids: &[u32]) -> Option<u32> {
             .copied()
             .find(|&pid| linux::socket_inodes(pid).is_ok_and(|mine| !mine.is_disjoint(&inodes)))
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        pids.iter().copied().find(|&pid| {
+            crate::sys::macos::listening(pid).is_ok_and(|v| v.iter().any(|l| l.port == port))
+        })
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = (port, pids);
         None
