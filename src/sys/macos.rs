@@ -518,3 +518,140 @@ impl Kq {
         woke
     }
 }
+
+/// These run only on a Mac (the CI's macOS job); here they are compiled for both darwin
+/// targets by clippy.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn identity_is_exact_and_a_zombie_is_gone() {
+        let Probe::Alive(Some(me)) = probe(std::process::id()) else {
+            panic!("self not alive with an identity")
+        };
+        assert!(me.start_id.starts_with("mac-usecs:"), "{}", me.start_id);
+        assert_eq!(crate::identity::me().identity.as_ref(), Some(&me));
+        assert!(boot_id().is_some());
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let Probe::Alive(Some(id)) = probe(pid) else {
+            panic!("child not alive")
+        };
+        assert_ne!(id.start_id, me.start_id);
+        assert_eq!(
+            short_info(pid).map(|s| s.pbsi_ppid),
+            Some(std::process::id())
+        );
+        assert_eq!(uid_of(pid), crate::identity::current_uid());
+        child.kill().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while probe(pid).is_alive() && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        // Killed, not yet reaped: a zombie counts as gone.
+        assert_eq!(probe(pid), Probe::Gone);
+        child.wait().unwrap();
+        assert_eq!(probe(pid), Probe::Gone);
+        // launchd is root's: alive, identity unknown unless we are root.
+        assert!(probe(1).is_alive());
+    }
+
+    #[test]
+    fn command_line_of_ourselves_and_a_child() {
+        let (exe, argv) = crate::identity::command_of(std::process::id());
+        assert_eq!(exe, exe_path(std::process::id()));
+        assert!(exe.is_some());
+        let args: Vec<String> = std::env::args().collect();
+        assert_eq!(argv, Some(args));
+        let mut child = std::process::Command::new("/bin/sleep")
+            .args(["30", ""])
+            .spawn()
+            .unwrap();
+        let (exe, argv) = crate::identity::command_of(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(exe.as_deref(), Some("/bin/sleep"));
+        assert_eq!(
+            argv,
+            Some(vec!["/bin/sleep".to_string(), "30".into(), "".into()])
+        );
+    }
+
+    #[test]
+    fn finds_our_listeners_and_their_owner() {
+        use crate::health::ports::{self, Family};
+        let l4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p4 = l4.local_addr().unwrap().port();
+        let l6 = std::net::TcpListener::bind("[::1]:0").ok();
+        // A connected socket is not a listener.
+        let _c = std::net::TcpStream::connect(("127.0.0.1", p4)).unwrap();
+        let mine = ports::listening(std::process::id()).unwrap();
+        assert!(mine.contains(&Listening {
+            address: "127.0.0.1".into(),
+            port: p4,
+            family: Family::Ipv4
+        }));
+        if let Some(l6) = &l6 {
+            let p6 = l6.local_addr().unwrap().port();
+            assert!(mine.contains(&Listening {
+                address: "::1".into(),
+                port: p6,
+                family: Family::Ipv6
+            }));
+        }
+        assert_eq!(mine.iter().filter(|l| l.port == p4).count(), 1);
+        assert_eq!(
+            ports::owner_of_port(p4).unwrap(),
+            Some(Some(std::process::id()))
+        );
+        drop(l4);
+        match ports::owner_of_port(p4) {
+            Ok(None) => {}
+            // Without root, another user's fd tables hide whether anyone else listens.
+            Err(PortsError::Denied) => assert_ne!(crate::identity::current_uid(), Some(0)),
+            other => panic!("{other:?}"),
+        }
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(ports::listening(pid), Err(PortsError::Gone));
+    }
+
+    #[test]
+    fn temp_dir_is_local() {
+        let name = fs_type_name(&std::env::temp_dir()).unwrap();
+        assert!(!name.is_empty());
+        assert_eq!(data::remote_fs_kind(&name), None, "{name}");
+    }
+
+    #[test]
+    fn an_unlock_wakes_the_kqueue() {
+        use std::os::fd::AsRawFd;
+        let dir = std::env::temp_dir().join(format!("pg-kq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lock = dir.join("x.lock");
+        let f = std::fs::File::create(&lock).unwrap();
+        // SAFETY: flock on an open file.
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let mut kq = Kq::new(&dir).unwrap();
+        kq.watch_file(&lock).unwrap();
+        assert!(matches!(kq.wait(Some(20), None), KqWoke::TimedOut));
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(f); // the last close releases the flock: NOTE_FUNLOCK
+        });
+        let started = Instant::now();
+        assert!(matches!(kq.wait(Some(5000), None), KqWoke::Changed));
+        assert!(started.elapsed() < Duration::from_secs(4));
+        t.join().unwrap();
+        std::fs::remove_file(&lock).unwrap();
+        assert!(matches!(kq.wait(Some(5000), None), KqWoke::FileGone));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
