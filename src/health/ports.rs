@@ -8,9 +8,10 @@
 //!
 //! macOS: libproc (`PROC_PIDLISTFDS` + `PROC_PIDFDSOCKETINFO`, see `sys::macos`) lists a
 //! process's TCP sockets in LISTEN; finding a port's owner scans every process's fd table.
-//! Another user's table is refused (EPERM) without root: that process's sockets are unknown,
-//! and a port nobody visible listens on is unknown rather than free. Windows and the rest:
-//! unsupported (unknown).
+//! Another user's table is refused (EPERM) without root: that process's sockets are unknown.
+//! Whether anyone listens on a port, and as which uid, comes from `net.inet.tcp.pcblist_n`
+//! (what netstat reads, open to any user), so a listener whose process is hidden is "someone,
+//! pid unknown", as on Linux. Windows and the rest: unsupported (unknown).
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -98,15 +99,23 @@ pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
     }
     #[cfg(target_os = "macos")]
     {
-        // macOS has no socket table with owners that any user may read: the fd tables are
-        // scanned, and another user's is refused. A listener found is the answer; none found
-        // while some tables were refused is unknown, never "nobody".
+        // The system's TCP table (any user may read it) says whether anyone listens; the fd
+        // tables say who, and another user's is refused. Without the table, none found while
+        // some fd tables were refused is unknown, never "nobody".
+        let table = crate::sys::macos::tcp_listeners();
+        if table
+            .as_ref()
+            .is_some_and(|t| !t.iter().any(|l| l.port == port))
+        {
+            return Ok(None);
+        }
         let (owners, denied) =
             crate::sys::macos::owners_of_port(port).map_err(|e| PortsError::Io(e.to_string()))?;
-        match (pick_root(&owners), denied) {
-            (Some(pid), _) => Ok(Some(Some(pid))),
-            (None, false) => Ok(None),
-            (None, true) => Err(PortsError::Denied),
+        match (pick_root(&owners), denied, table.is_some()) {
+            (Some(pid), _, _) => Ok(Some(Some(pid))),
+            (None, _, true) => Ok(Some(None)),
+            (None, false, false) => Ok(None),
+            (None, true, false) => Err(PortsError::Denied),
         }
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
@@ -131,7 +140,19 @@ pub fn listener_uids(port: u16) -> Vec<u32> {
         uids.dedup();
         uids
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        let mut uids: Vec<u32> = crate::sys::macos::tcp_listeners()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.port == port)
+            .map(|l| l.uid)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        uids
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = port;
         Vec::new()

@@ -7,7 +7,8 @@
 //! - boot: `kern.bootsessionuuid`, else `kern.boottime`;
 //! - executable and argv: `proc_pidpath` and `sysctl(KERN_PROCARGS2)`;
 //! - listening TCP sockets: `PROC_PIDLISTFDS` + `proc_pidfdinfo(PROC_PIDFDSOCKETINFO)`; another
-//!   user's fd table is refused (EPERM), so its sockets are unknown;
+//!   user's fd table is refused (EPERM), so its sockets are unknown; whether anyone listens on a
+//!   port, and as which uid, comes from `net.inet.tcp.pcblist_n`, which any user may read;
 //! - the filesystem type name from `statfs` (`f_fstypename`);
 //! - waits woken by kqueue (`EVFILT_VNODE` on the lock file and its directory).
 
@@ -300,6 +301,48 @@ pub fn listening(pid: u32) -> Result<Vec<Listening>, PortsError> {
         }
     }
     Ok(out)
+}
+
+/// Every LISTEN TCP socket on the system, from `sysctl net.inet.tcp.pcblist_n` (what
+/// `netstat` reads; any user may): port and owning uid, no pid. `None` when it cannot be read.
+pub fn tcp_listeners() -> Option<Vec<data::PcbListener>> {
+    let name = c"net.inet.tcp.pcblist_n";
+    for _ in 0..4 {
+        let mut len = 0usize;
+        // SAFETY: a null buffer asks for the size.
+        let rc = unsafe {
+            libc::sysctlbyname(
+                name.as_ptr(),
+                std::ptr::null_mut(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if rc != 0 || len == 0 {
+            return None;
+        }
+        // Room for sockets opened between the two calls.
+        let mut buf = vec![0u8; len + len / 4 + 4096];
+        let mut got = buf.len();
+        // SAFETY: buf is valid for `got` bytes; got is updated to what was written.
+        let rc = unsafe {
+            libc::sysctlbyname(
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                &mut got,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if rc == 0 {
+            return data::parse_pcblist_n(&buf[..got.min(buf.len())]);
+        }
+        if errno() != libc::ENOMEM {
+            return None;
+        }
+    }
+    None
 }
 
 /// Who listens on `port` among every process whose fd table we may read: pid -> ppid, and
@@ -609,13 +652,13 @@ mod tests {
             ports::owner_of_port(p4).unwrap(),
             Some(Some(std::process::id()))
         );
+        let me = crate::identity::current_uid().unwrap();
+        let table = tcp_listeners().expect("net.inet.tcp.pcblist_n is readable by anyone");
+        assert!(table.contains(&data::PcbListener { port: p4, uid: me }));
+        assert_eq!(ports::listener_uids(p4), vec![me]);
         drop(l4);
-        match ports::owner_of_port(p4) {
-            Ok(None) => {}
-            // Without root, another user's fd tables hide whether anyone else listens.
-            Err(PortsError::Denied) => assert_ne!(crate::identity::current_uid(), Some(0)),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(ports::owner_of_port(p4), Ok(None));
+        assert!(ports::listener_uids(p4).is_empty());
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();

@@ -324,6 +324,83 @@ pub fn pids_in(buf: &[i32], bytes: usize) -> Vec<u32> {
         .collect()
 }
 
+/// A listening TCP socket as `sysctl net.inet.tcp.pcblist_n` shows it to any user: the local
+/// port and the uid that owns the socket (no pid: that needs the fd tables).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcbListener {
+    pub port: u16,
+    pub uid: u32,
+}
+
+/// Item kinds in a `pcblist_n` reply (sys/socketvar.h).
+pub const XSO_SOCKET: u32 = 0x001;
+pub const XSO_INPCB: u32 = 0x010;
+pub const XSO_TCPCB: u32 = 0x020;
+/// `struct xinpgen` (24 bytes: len, count, gen, sogen) opens and closes the reply.
+pub const XINPGEN_LEN: usize = 24;
+/// `struct xsocket_n`: `so_uid` at 68 (len, kind, xso_so, so_type, so_options, so_linger,
+/// so_state, so_pcb, protocol, family, five shorts, so_pgid, so_oobmark, so_uid).
+pub const XSOCKET_N_UID: usize = 68;
+/// `struct xinpcb_n`: `inp_lport` (u_short, network order) at 18 (len, kind, xi_inpp, fport).
+pub const XINPCB_N_LPORT: usize = 18;
+/// `struct xtcpcb_n`: `t_state` at 36 (len, kind, t_segq, t_dupacks, t_timer[4]).
+pub const XTCPCB_N_STATE: usize = 36;
+/// `TCPS_LISTEN` (netinet/tcp_fsm.h).
+pub const TCPS_LISTEN: i32 = 1;
+
+fn roundup64(n: usize) -> usize {
+    if n == 0 {
+        8
+    } else {
+        (n + 7) & !7
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// The LISTEN sockets in a `net.inet.tcp.pcblist_n` reply: an `xinpgen`, then per socket a
+/// group of items (`xinpcb_n`, `xsocket_n`, two `xsockbuf_n`, `xsockstat_n`, `xtcpcb_n`),
+/// each `len, kind, ...` and advanced by its length rounded up to 8, then a closing `xinpgen`.
+/// `None` when the reply is cut short or malformed: then who listens is unknown.
+pub fn parse_pcblist_n(buf: &[u8]) -> Option<Vec<PcbListener>> {
+    let head = u32_at(buf, 0)? as usize;
+    if head < XINPGEN_LEN || head > buf.len() {
+        return None;
+    }
+    let mut at = roundup64(head);
+    let (mut port, mut uid): (Option<u16>, Option<u32>) = (None, None);
+    let mut out = Vec::new();
+    loop {
+        let len = u32_at(buf, at)? as usize;
+        if len <= XINPGEN_LEN {
+            // The closing xinpgen: the list is whole.
+            return Some(out);
+        }
+        let item = buf.get(at..at.checked_add(len)?)?;
+        match u32_at(item, 4)? {
+            XSO_INPCB => {
+                let raw = item.get(XINPCB_N_LPORT..XINPCB_N_LPORT + 2)?;
+                port = Some(u16::from_be_bytes([raw[0], raw[1]]));
+                uid = None;
+            }
+            XSO_SOCKET => uid = Some(u32_at(item, XSOCKET_N_UID)?),
+            XSO_TCPCB => {
+                let state = u32_at(item, XTCPCB_N_STATE)? as i32;
+                if let (Some(p), Some(u), TCPS_LISTEN) = (port, uid, state) {
+                    out.push(PcbListener { port: p, uid: u });
+                }
+                (port, uid) = (None, None);
+            }
+            _ => {}
+        }
+        at = at.checked_add(roundup64(len))?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,5 +605,88 @@ mod tests {
         assert_eq!(start_token(u64::MAX, 5), format!("mac-usecs:{}", u64::MAX));
         assert_eq!(pids_in(&[1, 0, 55, -3, 7], 16), vec![1, 55]);
         assert_eq!(pids_in(&[1, 2], 400), vec![1, 2]);
+    }
+
+    fn item(kind: u32, len: usize, fill: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        b[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+        b[4..8].copy_from_slice(&kind.to_ne_bytes());
+        for (at, bytes) in fill {
+            b[*at..*at + bytes.len()].copy_from_slice(bytes);
+        }
+        b.resize(roundup64(len), 0);
+        b
+    }
+
+    fn pcb(port: u16, uid: u32, state: i32) -> Vec<u8> {
+        let mut b = item(XSO_INPCB, 132, &[(XINPCB_N_LPORT, &port.to_be_bytes())]);
+        b.extend(item(XSO_SOCKET, 80, &[(XSOCKET_N_UID, &uid.to_ne_bytes())]));
+        b.extend(item(0x002, 36, &[]));
+        b.extend(item(0x004, 36, &[]));
+        b.extend(item(0x008, 424, &[]));
+        b.extend(item(
+            XSO_TCPCB,
+            204,
+            &[(XTCPCB_N_STATE, &state.to_ne_bytes())],
+        ));
+        b
+    }
+
+    fn gen() -> Vec<u8> {
+        item(0, XINPGEN_LEN, &[])
+    }
+
+    #[test]
+    fn pcblist_n_listeners_and_cut_replies() {
+        let mut b = gen();
+        b.extend(pcb(8080, 501, TCPS_LISTEN));
+        b.extend(pcb(8080, 501, 4)); // an accepted connection on the same port
+        b.extend(pcb(22, 0, TCPS_LISTEN));
+        b.extend(gen());
+        assert_eq!(
+            parse_pcblist_n(&b),
+            Some(vec![
+                PcbListener {
+                    port: 8080,
+                    uid: 501
+                },
+                PcbListener { port: 22, uid: 0 },
+            ])
+        );
+        // Empty list.
+        let mut e = gen();
+        e.extend(gen());
+        assert_eq!(parse_pcblist_n(&e), Some(vec![]));
+        // Cut anywhere before the closing xinpgen: unknown, never a partial list.
+        let close = b.len() - XINPGEN_LEN;
+        for cut in 0..close + 4 {
+            assert_eq!(parse_pcblist_n(&b[..cut]), None, "cut {cut}");
+        }
+        // Garbage: an item longer than the buffer, a bad header, random bytes.
+        let mut bad = gen();
+        bad.extend(item(XSO_INPCB, 64, &[]));
+        bad[XINPGEN_LEN..XINPGEN_LEN + 4].copy_from_slice(&4096u32.to_ne_bytes());
+        assert_eq!(parse_pcblist_n(&bad), None);
+        assert_eq!(parse_pcblist_n(&[0xff; 8]), None);
+        assert_eq!(parse_pcblist_n(&[]), None);
+        let mut seed = 7u32;
+        for len in 0..400 {
+            let junk: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (seed >> 16) as u8
+                })
+                .collect();
+            let _ = parse_pcblist_n(&junk);
+        }
+        // A group whose state comes without its inpcb is not reported.
+        let mut lone = gen();
+        lone.extend(item(
+            XSO_TCPCB,
+            204,
+            &[(XTCPCB_N_STATE, &1i32.to_ne_bytes())],
+        ));
+        lone.extend(gen());
+        assert_eq!(parse_pcblist_n(&lone), Some(vec![]));
     }
 }
