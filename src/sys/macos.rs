@@ -3,7 +3,8 @@
 //! calls, each checked for the size it returns.
 //!
 //! - identity: `proc_pidinfo(PROC_PIDTBSDINFO)` start time to the microsecond; another user's
-//!   process is refused (EPERM) and then alive with an unknown identity (`kill(pid, 0)`);
+//!   process is refused (EPERM) there, and its start time comes from the process table
+//!   (`sysctl KERN_PROC_PID`'s `kinfo_proc`, the same `p_start`);
 //! - boot: `kern.bootsessionuuid`, else `kern.boottime`;
 //! - executable and argv: `proc_pidpath` and `sysctl(KERN_PROCARGS2)`;
 //! - listening TCP sockets: `PROC_PIDLISTFDS` + `proc_pidfdinfo(PROC_PIDFDSOCKETINFO)`; another
@@ -64,13 +65,49 @@ pub fn probe(pid: u32) -> Probe {
     if errno() == libc::ESRCH {
         return Probe::Gone;
     }
-    // Another user's process (EPERM), or a reply of another size: it may exist, its start
-    // time is not ours to read.
+    // Another user's process (EPERM): the process table (`kinfo_proc`, what ps reads) has the
+    // same start time for anyone.
+    if let Some(k) = kinfo(pid) {
+        if u32::from(k.stat) == data::SZOMB {
+            return Probe::Gone;
+        }
+        if k.sec > 0 {
+            return Probe::Alive(Some(Identity {
+                start_id: data::start_token(k.sec, k.usec),
+                started_at_ms: Some(data::start_ms(k.sec, k.usec)),
+            }));
+        }
+    }
+    // It may exist; its start time is not ours to read.
     match short_info(pid) {
         Some(s) if s.pbsi_status == data::SZOMB => Probe::Gone,
         Some(_) => Probe::Alive(None),
         None => alive_by_signal(p),
     }
+}
+
+/// `sysctl({CTL_KERN, KERN_PROC, KERN_PROC_PID, pid})`: start time and state of any process.
+fn kinfo(pid: u32) -> Option<data::KinfoStart> {
+    let p = c_pid(pid)?;
+    let mut buf = [0u8; data::KINFO_PROC_LEN];
+    let mut len = buf.len();
+    let mut mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, p];
+    // SAFETY: mib has 4 entries; buf is valid for len bytes and len is updated to what was
+    // written (0 when there is no such process).
+    let rc = unsafe {
+        libc::sysctl(
+            mib.as_mut_ptr(),
+            4,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    data::parse_kinfo_proc(&buf[..len.min(buf.len())]).filter(|k| k.pid == pid)
 }
 
 /// `kill(pid, 0)`: EPERM means alive but not ours.
@@ -600,8 +637,11 @@ mod tests {
         assert_eq!(probe(pid), Probe::Gone);
         child.wait().unwrap();
         assert_eq!(probe(pid), Probe::Gone);
-        // launchd is root's: alive, identity unknown unless we are root.
-        assert!(probe(1).is_alive());
+        // launchd is root's: alive, and its start time is readable by anyone; both sources
+        // agree on ours.
+        assert!(matches!(probe(1), Probe::Alive(Some(_))));
+        let k = kinfo(std::process::id()).unwrap();
+        assert_eq!(data::start_token(k.sec, k.usec), me.start_id);
     }
 
     #[test]

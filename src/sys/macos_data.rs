@@ -324,6 +324,37 @@ pub fn pids_in(buf: &[i32], bytes: usize) -> Vec<u32> {
         .collect()
 }
 
+/// `sizeof(struct kinfo_proc)` on LP64 macOS: what `sysctl({CTL_KERN, KERN_PROC,
+/// KERN_PROC_PID, pid})` returns for a process (0 bytes when there is none).
+pub const KINFO_PROC_LEN: usize = 648;
+
+/// What `kinfo_proc` tells of any process, whoever owns it: `kp_proc` (`struct extern_proc`)
+/// opens with the `p_starttime` timeval (tv_sec i64 at 0, tv_usec i32 at 8; the same `p_start`
+/// `PROC_PIDTBSDINFO` reports), then p_vmspace, p_sigacts (8 each), p_flag (int, at 32),
+/// p_stat (char, at 36) and p_pid (at 40).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KinfoStart {
+    pub pid: u32,
+    pub stat: u8,
+    pub sec: u64,
+    pub usec: u64,
+}
+
+pub fn parse_kinfo_proc(buf: &[u8]) -> Option<KinfoStart> {
+    if buf.len() < KINFO_PROC_LEN {
+        return None;
+    }
+    let sec = i64::from_ne_bytes(buf[0..8].try_into().ok()?);
+    let usec = i32::from_ne_bytes(buf[8..12].try_into().ok()?);
+    let pid = i32::from_ne_bytes(buf[40..44].try_into().ok()?);
+    Some(KinfoStart {
+        pid: u32::try_from(pid).ok()?,
+        stat: buf[36],
+        sec: u64::try_from(sec).ok()?,
+        usec: u64::try_from(usec).ok().filter(|&u| u < 1_000_000)?,
+    })
+}
+
 /// A listening TCP socket as `sysctl net.inet.tcp.pcblist_n` shows it to any user: the local
 /// port and the uid that owns the socket (no pid: that needs the fd tables).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -688,5 +719,37 @@ mod tests {
         ));
         lone.extend(gen());
         assert_eq!(parse_pcblist_n(&lone), Some(vec![]));
+    }
+
+    #[test]
+    fn kinfo_proc_start_and_state() {
+        let mut b = vec![0u8; KINFO_PROC_LEN];
+        b[0..8].copy_from_slice(&1_700_000_000i64.to_ne_bytes());
+        b[8..12].copy_from_slice(&654_321i32.to_ne_bytes());
+        b[36] = 2; // SRUN
+        b[40..44].copy_from_slice(&4242i32.to_ne_bytes());
+        let k = parse_kinfo_proc(&b).unwrap();
+        assert_eq!(
+            k,
+            KinfoStart {
+                pid: 4242,
+                stat: 2,
+                sec: 1_700_000_000,
+                usec: 654_321
+            }
+        );
+        assert_eq!(start_token(k.sec, k.usec), "mac-usecs:1700000000654321");
+        // No process (0 bytes), short, negative or out-of-range fields.
+        assert_eq!(parse_kinfo_proc(&[]), None);
+        assert_eq!(parse_kinfo_proc(&b[..KINFO_PROC_LEN - 1]), None);
+        let mut neg = b.clone();
+        neg[0..8].copy_from_slice(&(-1i64).to_ne_bytes());
+        assert_eq!(parse_kinfo_proc(&neg), None);
+        let mut us = b.clone();
+        us[8..12].copy_from_slice(&1_000_000i32.to_ne_bytes());
+        assert_eq!(parse_kinfo_proc(&us), None);
+        let mut pid = b;
+        pid[40..44].copy_from_slice(&(-5i32).to_ne_bytes());
+        assert_eq!(parse_kinfo_proc(&pid), None);
     }
 }
