@@ -196,6 +196,11 @@ function plan(target, options) {
     const meta = holder?.meta ?? null
     if (st.state === 'held' && holder?.pid) {
       p.native = { pid: holder.pid }
+    } else if (st.state === 'held') {
+      // The lock is busy but its holder cannot be seen from here (another user's process, or
+      // another PID namespace): running, figures unknown; never "not running".
+      p.heldUnseen = true
+      p.problems.push(`guard "${t.name}" is held by a process this user cannot see (another user's, or in another PID namespace); its figures cannot be read from here`)
     } else {
       // A stale holder's pid may belong to another process by now: it is reported, not inspected.
       p.pid = holder?.pid ?? null
@@ -313,7 +318,7 @@ function assemble(p, report, endpoint, probed) {
   if (r.childList && p.o.children !== undefined) children = r.childList.filter(childMatcher(p.o.children)).length
   const problems = [...p.problems, ...(r.problems ?? []), ...(endpoint?.problem ? [endpoint.problem] : [])]
   if (endpoint) delete endpoint.problem
-  const alive = r.alive ?? false
+  const alive = r.alive ?? p.heldUnseen ?? false
   const min = p.o.minChildren
   if (min !== undefined && typeof children === 'number' && children < min) {
     const what = `${children} child process${children === 1 ? '' : 'es'}${p.o.children !== undefined ? ` matching ${filterText(p.o.children)}` : ''}`

@@ -82,6 +82,46 @@ pub fn same_boot(a: &str, b: &str) -> bool {
     }
 }
 
+/// This process's PID namespace: the inode of `/proc/self/ns/pid` (Linux). A pid recorded in
+/// another namespace names another process here (or none), so it is never judged by its pid.
+pub fn pid_ns() -> Option<u64> {
+    static NS: OnceLock<Option<u64>> = OnceLock::new();
+    *NS.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        {
+            std::fs::read_link("/proc/self/ns/pid")
+                .ok()
+                .and_then(|l| parse_ns_link(l.to_str()?))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    })
+}
+
+/// `pid:[4026531836]` (what `/proc/PID/ns/pid` links to) -> 4026531836.
+#[cfg(any(target_os = "linux", test))]
+pub fn parse_ns_link(link: &str) -> Option<u64> {
+    link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The (real) uid a process runs as, where the OS shows it: the owner of `/proc/PID`.
+pub fn uid_of(pid: u32) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/{pid}"))
+            .ok()
+            .map(|m| m.uid())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// What this process is, computed once.
 #[derive(Debug)]
 pub struct SelfInfo {
@@ -288,9 +328,73 @@ mod portable {
                 Probe::Gone
             }
             Some(p) => Probe::Alive(Some(Identity {
-                start_id: format!("unix-secs:{}", p.start_time()),
+                // sysinfo's start time is in whole seconds: a process started in the same
+                // second under a reused pid would match. The OS's own precise start time is
+                // used where there is one.
+                start_id: precise_start(pid)
+                    .unwrap_or_else(|| format!("unix-secs:{}", p.start_time())),
                 started_at_ms: Some(p.start_time() * 1000),
             })),
+        }
+    }
+
+    /// The exact start time of `pid` as an opaque token: Windows' creation FILETIME (100 ns),
+    /// macOS's `pbi_start_tv` (µs). `None` elsewhere or when it cannot be read.
+    #[allow(dead_code)]
+    fn precise_start(pid: u32) -> Option<String> {
+        #[cfg(windows)]
+        {
+            use windows_sys::Win32::Foundation::{CloseHandle, FILETIME};
+            use windows_sys::Win32::System::Threading::{
+                GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+            };
+            // SAFETY: OpenProcess has no memory preconditions; the handle is checked and closed.
+            unsafe {
+                let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+                if h.is_null() {
+                    return None;
+                }
+                let zero = FILETIME {
+                    dwLowDateTime: 0,
+                    dwHighDateTime: 0,
+                };
+                let (mut c, mut e, mut k, mut u) = (zero, zero, zero, zero);
+                let ok = GetProcessTimes(h, &mut c, &mut e, &mut k, &mut u);
+                CloseHandle(h);
+                if ok == 0 {
+                    return None;
+                }
+                let ticks = (u64::from(c.dwHighDateTime) << 32) | u64::from(c.dwLowDateTime);
+                Some(format!("win-filetime:{ticks}"))
+            }
+        }
+        #[cfg(target_os = "macos")]
+        {
+            let p = libc::c_int::try_from(pid).ok()?;
+            // SAFETY: a zeroed proc_bsdinfo is valid; the kernel writes at most its size.
+            let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+            let n = unsafe {
+                libc::proc_pidinfo(
+                    p,
+                    libc::PROC_PIDTBSDINFO,
+                    0,
+                    (&mut info as *mut libc::proc_bsdinfo).cast(),
+                    size,
+                )
+            };
+            if n != size {
+                return None;
+            }
+            Some(format!(
+                "mac-usecs:{}",
+                info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec
+            ))
+        }
+        #[cfg(not(any(windows, target_os = "macos")))]
+        {
+            let _ = pid;
+            None
         }
     }
 
@@ -365,6 +469,19 @@ mod tests {
         assert_eq!(probe(pid), Probe::Gone);
         assert_eq!(portable::probe(pid), Probe::Gone);
         let _ = id;
+    }
+
+    #[test]
+    fn namespace_links_parse() {
+        assert_eq!(parse_ns_link("pid:[4026531836]"), Some(4_026_531_836));
+        assert_eq!(parse_ns_link("net:[4026531836]"), None);
+        assert_eq!(parse_ns_link("pid:[x]"), None);
+        assert_eq!(parse_ns_link("pid:[12"), None);
+        #[cfg(target_os = "linux")]
+        {
+            assert!(pid_ns().is_some());
+            assert_eq!(uid_of(std::process::id()), current_uid());
+        }
     }
 
     #[test]
