@@ -106,7 +106,8 @@ pub fn parse_ns_link(link: &str) -> Option<u64> {
     link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
 }
 
-/// The (real) uid a process runs as, where the OS shows it: the owner of `/proc/PID`.
+/// The uid a process runs as, where the OS shows it: the owner of `/proc/PID` (Linux),
+/// `pbsi_uid` of `proc_bsdshortinfo` (macOS, readable for any process).
 pub fn uid_of(pid: u32) -> Option<u32> {
     #[cfg(target_os = "linux")]
     {
@@ -115,7 +116,11 @@ pub fn uid_of(pid: u32) -> Option<u32> {
             .ok()
             .map(|m| m.uid())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        crate::sys::macos::uid_of(pid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = pid;
         None
