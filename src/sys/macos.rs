@@ -456,10 +456,15 @@ fn open_evtonly(path: &std::path::Path, dir: bool) -> io::Result<std::os::fd::Ow
     use std::os::fd::FromRawFd;
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut flags = libc::O_EVTONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-    if dir {
-        flags |= libc::O_DIRECTORY;
-    }
+    // The directory may be reached through a symlink (the guard directory was checked before
+    // this); the lock file is never followed.
+    let flags = libc::O_EVTONLY
+        | libc::O_CLOEXEC
+        | if dir {
+            libc::O_DIRECTORY
+        } else {
+            libc::O_NOFOLLOW
+        };
     // SAFETY: c is NUL-terminated.
     let fd = unsafe { libc::open(c.as_ptr(), flags) };
     if fd < 0 {
