@@ -2,7 +2,8 @@
 //!
 //! A PID alone is not an identity: the OS hands a freed PID to the next process. A holder records
 //! its start time (as an opaque `start_id`) and the boot id; a reader believes a PID only when both
-//! match. Linux reads `/proc/PID/stat` (field 22, parsed after the last `)`); other systems ask
+//! match. Linux reads `/proc/PID/stat` (field 22, parsed after the last `)`); macOS asks
+//! `proc_pidinfo(PROC_PIDTBSDINFO)` (to the microsecond, `sys::macos`); other systems ask
 //! sysinfo, which is also compiled and tested here so the fallback cannot rot.
 
 use serde::Serialize;
@@ -40,7 +41,11 @@ pub fn probe(pid: u32) -> Probe {
     {
         linux::probe(pid)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        crate::sys::macos::probe(pid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         portable::probe(pid)
     }
@@ -53,6 +58,10 @@ pub fn boot_id() -> &'static str {
         #[cfg(target_os = "linux")]
         if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
             return s.trim().to_string();
+        }
+        #[cfg(target_os = "macos")]
+        if let Some(b) = crate::sys::macos::boot_id() {
+            return b;
         }
         portable::boot_id()
     })
@@ -97,7 +106,8 @@ pub fn parse_ns_link(link: &str) -> Option<u64> {
     link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
 }
 
-/// The (real) uid a process runs as, where the OS shows it: the owner of `/proc/PID`.
+/// The uid a process runs as, where the OS shows it: the owner of `/proc/PID` (Linux),
+/// `pbsi_uid` of `proc_bsdshortinfo` (macOS, readable for any process).
 pub fn uid_of(pid: u32) -> Option<u32> {
     #[cfg(target_os = "linux")]
     {
@@ -106,7 +116,11 @@ pub fn uid_of(pid: u32) -> Option<u32> {
             .ok()
             .map(|m| m.uid())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        crate::sys::macos::uid_of(pid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = pid;
         None
@@ -136,9 +150,7 @@ pub fn me() -> &'static SelfInfo {
             pid,
             identity,
             hostname: hostname(),
-            exe: std::env::current_exe()
-                .ok()
-                .map(|p| p.to_string_lossy().into_owned()),
+            exe: self_exe(pid),
             cmdline: cmdline(),
             uid: current_uid(),
         }
@@ -174,7 +186,8 @@ fn hostname() -> String {
     }
 }
 
-/// Executable path and command line of another process, where the OS shows them (Linux).
+/// Executable path and command line of another process, where the OS shows them (Linux,
+/// macOS: `proc_pidpath` and `KERN_PROCARGS2`).
 pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
     #[cfg(target_os = "linux")]
     {
@@ -191,11 +204,30 @@ pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
             });
         (exe, cmdline)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        (
+            crate::sys::macos::exe_path(pid),
+            crate::sys::macos::argv(pid),
+        )
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = pid;
         (None, None)
     }
+}
+
+/// Our executable, from the same source `command_of` reads for others, so the two compare.
+fn self_exe(pid: u32) -> Option<String> {
+    #[cfg(target_os = "macos")]
+    if let Some(p) = crate::sys::macos::exe_path(pid) {
+        return Some(p);
+    }
+    let _ = pid;
+    std::env::current_exe()
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 fn cmdline() -> Vec<String> {
@@ -206,6 +238,10 @@ fn cmdline() -> Vec<String> {
             .filter(|s| !s.is_empty())
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect();
+    }
+    #[cfg(target_os = "macos")]
+    if let Some(argv) = crate::sys::macos::argv(std::process::id()) {
+        return argv;
     }
     std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
