@@ -51,6 +51,28 @@ pub fn probe(pid: u32) -> Probe {
     }
 }
 
+/// Whether a PID exists, from `kill(pid, 0)`: EPERM means alive but not ours.
+pub fn exists_by_signal(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(p) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if p <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 performs only the existence and permission checks; p > 0 so it never
+        // addresses a process group.
+        let rc = unsafe { libc::kill(p, 0) };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
 /// Identifies this boot of this machine; a recorded identity from another boot is never believed.
 pub fn boot_id() -> &'static str {
     static BOOT: OnceLock<String> = OnceLock::new();
@@ -256,7 +278,14 @@ mod linux {
     pub fn probe(pid: u32) -> Probe {
         let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
             Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Probe::Gone,
+            // /proc mounted with hidepid hides other users' processes: absent there is not
+            // gone. kill(pid, 0) tells: EPERM means it exists (who it is stays unknown).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return match super::exists_by_signal(pid) {
+                    true => Probe::Alive(None),
+                    false => Probe::Gone,
+                };
+            }
             Err(_) => return super::portable::probe(pid),
         };
         match parse_stat(&stat) {

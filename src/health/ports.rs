@@ -563,7 +563,13 @@ pub mod linux {
             set.insert(ino);
         }) {
             Ok(()) => Ok(set),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(PortsError::Gone),
+            // Absent from /proc is not gone when /proc hides other users' processes (hidepid).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match crate::identity::exists_by_signal(pid) {
+                    true => Err(PortsError::Denied),
+                    false => Err(PortsError::Gone),
+                }
+            }
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(PortsError::Gone),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(PortsError::Denied),
             Err(e) => Err(PortsError::Io(e.to_string())),
