@@ -65,9 +65,10 @@ test('run: the exit code of the command is the exit code of run', async (t) => {
 
 test('run: -h and --help after -- belong to the command, not to pid-guard', async (t) => {
   const dir = h.tmpDir(t)
-  const show = 'console.log(JSON.stringify(process.argv.slice(1)))'
+  const show = path.join(dir, 'show-args.js')
+  fs.writeFileSync(show, 'console.log(JSON.stringify(process.argv.slice(2)))\n')
   for (const flag of ['-h', '--help']) {
-    const r = await h.cli(t, ['run', 'job', '--dir', dir, '--', process.execPath, '-e', show, flag, 'db'])
+    const r = await h.cli(t, ['run', 'job', '--dir', dir, '--', process.execPath, show, flag, 'db'])
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(JSON.parse(r.stdout), [flag, 'db'], `the command ran with ${flag}: ${r.stdout}`)
   }
