@@ -590,7 +590,7 @@ pub mod linux {
             let mut hit = false;
             let _ = each_socket(pid, |ino| hit |= inodes.contains(&ino));
             if hit {
-                let ppid = crate::health::process::linux::read_stat(pid)
+                let ppid = crate::sys::linux::read_stat(pid)
                     .map(|s| s.ppid)
                     .unwrap_or(0);
                 owners.insert(pid, ppid);
