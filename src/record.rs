@@ -3,6 +3,7 @@
 //! line) and what it wants others to know (`meta`: port, health URL, version...).
 
 use crate::identity::{self, Identity, SelfInfo};
+use crate::marker::Mark;
 use crate::mode::Mode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,6 +39,26 @@ pub struct Record {
     pub lock_fd: Option<i32>,
     #[serde(default)]
     pub meta: Value,
+    /// The holder its children's marker names (see [`crate::marker`]): this process at
+    /// acquire, kept when `run` hands the record to its command (whose children carry the
+    /// wrapper's marker). `None` in records written before markers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<Mark>,
+    /// Earlier holders that died leaving marked processes behind (orphans): carried from record
+    /// to record until those are gone, so a restart or `check` does not erase the evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<Previous>,
+}
+
+/// An earlier holder whose orphans were still alive when a later holder acquired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Previous {
+    pub mark: Mark,
+    pub uid: Option<u32>,
+    pub boot_id: String,
+    /// The port it recorded in `meta.port`.
+    pub port: Option<u16>,
 }
 
 impl Record {
@@ -59,7 +80,30 @@ impl Record {
             pid_guard_version: env!("CARGO_PKG_VERSION").to_string(),
             lock_fd: None,
             meta,
+            mark: me.identity.as_ref().map(|i| Mark {
+                pid: me.pid,
+                start_id: i.start_id.clone(),
+            }),
+            previous: Vec::new(),
         }
+    }
+
+    /// The holder this record's marked processes name.
+    pub fn holder_mark(&self) -> Option<Mark> {
+        self.mark.clone().or_else(|| {
+            self.start_id.clone().map(|s| Mark {
+                pid: self.pid,
+                start_id: s,
+            })
+        })
+    }
+
+    /// `meta.port`, when it is a TCP port number.
+    pub fn port(&self) -> Option<u16> {
+        self.meta
+            .get("port")?
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -91,6 +91,15 @@ impl NativeGuard {
         self.info()
     }
 
+    /// `[name, value]` of the marker variable children of this holder inherit (the JS layer sets
+    /// it in `process.env`); null once released.
+    #[napi]
+    pub fn marker(&self) -> Option<Vec<String>> {
+        self.inner
+            .marker()
+            .map(|(k, v)| vec![k.to_string(), v.to_string()])
+    }
+
     #[napi]
     pub fn released(&self) -> bool {
         self.inner.is_released()
@@ -198,6 +207,12 @@ pub fn acquire(name: String, options_json: String) -> napi::Result<NativeGuard> 
 #[napi]
 pub fn status(name: String, dir: Option<String>) -> napi::Result<String> {
     json(&crate::status::status(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
+}
+
+/// Processes carrying the marker of the guard's live holder that no longer descend from it.
+#[napi]
+pub fn strays(name: String, dir: Option<String>) -> napi::Result<String> {
+    json(&crate::status::strays(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
 }
 
 #[napi]
