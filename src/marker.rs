@@ -347,7 +347,14 @@ mod tests {
             .env(&k, value(&m, Path::new("/marker-test/a.lock")))
             .spawn()
             .unwrap();
-        let found = scan(&k);
+        // The parent of a vfork-style spawn resumes before the kernel has laid out the child's
+        // new environment: poll until it is readable.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut found = scan(&k);
+        while found.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            found = scan(&k);
+        }
         assert_eq!(found, vec![(child.id(), m.clone())]);
         let d = describe(child.id(), m.clone(), identity::current_uid());
         assert!(d.verified, "{d:?}");

@@ -171,6 +171,8 @@ function exitCode({ all, results }) {
     return results.every((r) => !r.error && r.healthy) ? 0 : 1
   }
   const [r] = results
+  // A dead holder's orphans still run: not "not running", unhealthy.
+  if (!r.error && r.orphans?.length) return 1
   if (r.error || !r.alive) return 3
   return r.healthy ? 0 : 1
 }
