@@ -20,6 +20,11 @@ export declare class NativeGuard {
   info(): string
   update(metaJson: string): void
   release(): void
+  /**
+   * Release at exit: first notes in the record any processes this holder started that still
+   * run, so they are seen as its orphans once it is gone.
+   */
+  releaseAtExit(): void
   /** The lock's fd, to hand to a child process (`pid-guard run`); -1 when released. */
   fd(): number
   /** Records `pid` (a child sharing the lock as its fd `child_fd`) as the holder. */

@@ -222,3 +222,47 @@ test('the marker is set for children spawned while held and removed on release',
   assert.equal(process.env[keys[0]], undefined)
   assert.equal(Object.keys(process.env).filter((k) => k.startsWith('PID_GUARD_HOLDER_')).length, 0)
 })
+
+test('pid-guard run passes the marker to the command: a killed command leaves its detached server as an orphan', { skip: linux }, async (t) => {
+  const dir = h.tmpDir(t)
+  const script = `const { spawn } = require('node:child_process')
+const c = spawn(process.execPath, [${JSON.stringify(SERVER)}], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
+c.stdout.once('data', (d) => { process.stdout.write(d); c.stdout.destroy(); c.unref() })
+setInterval(() => {}, 1 << 30)`
+  const wrapper = h.track(t, spawn(process.execPath, [h.CLI, 'run', 'svc', '--dir', dir, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }))
+  const server = await h.withDeadline(new Promise((resolve) => wrapper.stdout.once('data', (d) => resolve(JSON.parse(String(d))))), 15000, 'the server did not start')
+  reapLater(t, server.pid)
+  const held = status('svc', { dir })
+  assert.equal(held.state, 'held')
+  const command = held.holders[0].pid
+  reapLater(t, command)
+  assert.notEqual(command, wrapper.pid, 'the record names the command')
+  const env = fs.readFileSync(`/proc/${server.pid}/environ`, 'latin1').split('\0')
+  assert.ok(env.some((kv) => kv.startsWith('PID_GUARD_HOLDER_') && kv.includes(`pid=${wrapper.pid} `)), 'the server carries the wrapper\'s marker')
+  const exited = new Promise((r) => wrapper.once('exit', r))
+  process.kill(command, 'SIGKILL')
+  await exited
+  const st = status('svc', { dir })
+  assert.equal(st.state, 'orphaned', JSON.stringify(st))
+  assert.deepEqual(st.orphans.map((o) => [o.pid, o.verified]), [[server.pid, true]])
+  const report = await stop('svc', { dir, timeoutMs: 10000 })
+  assert.deepEqual(report.stopped.map((s) => s.pid), [server.pid])
+})
+
+test('a holder stopped by SIGTERM (its exit hook releases cleanly) still leaves its server as an orphan, not free', { skip: linux }, async (t) => {
+  const dir = h.tmpDir(t)
+  const holder = await startHolder(t, dir, 'server')
+  const gone = new Promise((r) => holder.child.once('exit', (code, signal) => r(signal)))
+  holder.child.kill('SIGTERM')
+  assert.equal(await gone, 'SIGTERM')
+  assert.equal(fs.existsSync(path.join(dir, 'web.pid')), false, 'the hook released cleanly')
+  const st = status('web', { dir })
+  assert.equal(st.state, 'orphaned', JSON.stringify(st))
+  assert.deepEqual(st.orphans.map((o) => o.pid), [holder.server])
+  // A holder that releases by hand while its children run is not asked (no scan on release()).
+  const g = acquire('plain', { dir })
+  const child = h.track(t, spawn('sleep', ['60'], { stdio: 'ignore' }))
+  g.release()
+  assert.equal(status('plain', { dir }).state, 'free')
+  child.kill()
+})

@@ -111,6 +111,19 @@ class Guard {
     call(() => this.#native.release())
   }
 
+  /**
+   * @internal Release on exit (the cleanup hooks, `pid-guard run` when its command is gone):
+   * processes this holder started that still run are noted in the record first, so status sees
+   * them as its orphans once this process is gone.
+   */
+  _releaseAtExit() {
+    if (this.#released) return
+    this.#released = true
+    hooks.untrack(this)
+    unmark(this.#marker)
+    call(() => this.#native.releaseAtExit())
+  }
+
   /** @internal for `pid-guard run`: the lock fd to share with the child. */
   _fd() {
     return this.#native.fd()

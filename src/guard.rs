@@ -159,8 +159,8 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
         l.lock.display()
     ));
     let g = match opts.mode {
-        Mode::Exclusive => finish_exclusive(f, l.clone(), opts.meta.clone(), check.size),
-        Mode::Shared => finish_shared(f, l.clone(), opts.meta.clone(), check.size),
+        Mode::Exclusive => finish_exclusive(f, l.clone(), opts.meta.clone(), check.size, check.id),
+        Mode::Shared => finish_shared(f, l.clone(), opts.meta.clone(), check.size, check.id),
     }?;
     Ok(Attempt::Won(Box::new(g)))
 }
@@ -467,7 +467,13 @@ pub(crate) fn read_lock_content(f: &File, l: &Layout, size: u64) -> Result<Vec<u
         .map_err(|e| Error::io(&e, "read the lock file", &l.lock))
 }
 
-fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
+fn finish_exclusive(
+    f: File,
+    l: Layout,
+    meta: Value,
+    size: u64,
+    lock_id: Option<fsio::FileId>,
+) -> Result<Guard> {
     let mut recovered = Vec::new();
     let content = read_lock_content(&f, &l, size)?;
     let mut record_len = content.len();
@@ -484,12 +490,8 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
     }
     let mut record = Record::for_self(&l.name, Mode::Exclusive, meta);
     record.lock_fd = raw_fd_of(&f);
-    let lock_id = fsio::file_id(&f).ok().map(|(id, _)| id);
     let key = crate::marker::key(lock_id, &l.lock);
-    let marker = record
-        .mark
-        .as_ref()
-        .map(|m| (key.clone(), crate::marker::value(m, &l.lock)));
+    let marker = record_marker(lock_id, &l, &record);
     let pid_bytes = pidfile::format(record.pid);
     // Creating the pid file exclusively is also the check for a leftover one: only when one is
     // there is anything read, reported and removed.
@@ -497,7 +499,7 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
         Ok(stamp) => {
             // A clean release before us: only earlier holders the record carries (rare; a
             // byte search spares the common case a parse) can have orphans.
-            if content.windows(10).any(|w| w == b"\"previous\"") {
+            if std::str::from_utf8(&content).is_ok_and(|c| c.contains("\"previous\"")) {
                 carry_orphans(&l, &key, &content, false, &mut record, &mut recovered);
             }
             stamp
@@ -598,7 +600,13 @@ fn carry_orphans(
     });
 }
 
-fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
+fn finish_shared(
+    f: File,
+    l: Layout,
+    meta: Value,
+    size: u64,
+    lock_id: Option<fsio::FileId>,
+) -> Result<Guard> {
     let mut recovered = Vec::new();
     // No exclusive holder can exist while we hold a shared lock: what it left is stale.
     let content = read_lock_content(&f, &l, size)?;
@@ -607,7 +615,7 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
     recover_shared(&l, &d, &mut recovered, true)?;
     let mut record = Record::for_self(&l.name, Mode::Shared, meta);
     record.lock_fd = raw_fd_of(&f);
-    let marker = record_marker(&f, &l, &record);
+    let marker = record_marker(lock_id, &l, &record);
     let pid_path = l.shared_pid(record.pid);
     let record_path = l.shared_record(record.pid);
     if shared_ref(&pid_path, 1) == 1 {
@@ -656,8 +664,11 @@ fn ensure_shared_dir(l: &Layout) -> Result<Dir> {
         .map_err(|e| Error::io(&e, "use the shared holders' directory", &l.shared_dir))
 }
 
-fn record_marker(f: &File, l: &Layout, record: &Record) -> Option<(String, String)> {
-    let id = fsio::file_id(f).ok().map(|(id, _)| id);
+fn record_marker(
+    id: Option<fsio::FileId>,
+    l: &Layout,
+    record: &Record,
+) -> Option<(String, String)> {
     record.mark.as_ref().map(|m| {
         (
             crate::marker::key(id, &l.lock),
@@ -844,6 +855,40 @@ impl Guard {
         self.pid_path = pid_path;
         self.record_path = record_path;
         Ok(())
+    }
+
+    /// Before a release at exit (a signal, an uncaught exception, `run`'s command gone): if
+    /// processes this holder started still run (they carry its marker), the record is made to
+    /// carry this holder as an earlier one, so once this process is gone they are its orphans
+    /// rather than invisible behind a clean release. One scan of every process's environment
+    /// (about a millisecond), so not done by a plain `release()`.
+    pub fn note_leftovers(&mut self) -> Result<()> {
+        if self.mode != Mode::Exclusive {
+            return Ok(());
+        }
+        let (Some((key, _)), Some(mark)) = (self.marker(), self.record.mark.clone()) else {
+            return Ok(());
+        };
+        let left = crate::marker::scan(key)
+            .into_iter()
+            .filter(|(_, m)| *m == mark)
+            .count();
+        if left == 0 || self.record.previous.iter().any(|p| p.mark == mark) {
+            return Ok(());
+        }
+        debug(format_args!(
+            "{}: {left} process(es) this holder started still run; the record keeps naming it",
+            self.layout.name
+        ));
+        let mut rec = self.record.clone();
+        rec.previous.push(crate::record::Previous {
+            mark,
+            uid: rec.uid,
+            boot_id: rec.boot_id.clone(),
+            port: rec.port(),
+        });
+        let path = self.record_path.clone();
+        self.write_record(rec, &path)
     }
 
     /// Removes the holder's files and frees the lock. Idempotent.

@@ -64,6 +64,15 @@ impl NativeGuard {
         self.inner.release().map_err(to_js)
     }
 
+    /// Release at exit: first notes in the record any processes this holder started that still
+    /// run, so they are seen as its orphans once it is gone.
+    #[napi]
+    pub fn release_at_exit(&mut self) -> napi::Result<()> {
+        let noted = self.inner.note_leftovers();
+        self.inner.release().map_err(to_js)?;
+        noted.map_err(to_js)
+    }
+
     /// The lock's fd, to hand to a child process (`pid-guard run`); -1 when released.
     #[napi]
     pub fn fd(&self) -> i32 {
