@@ -49,25 +49,36 @@ export interface HolderRecord {
   /** When the guard was acquired, ms since the epoch. */
   acquiredAt: number
   pidGuardVersion: string
+  /** The PID namespace `pid` lives in (Linux: inode of `/proc/self/ns/pid`); a record from another namespace is never judged by its pid. */
+  pidNs?: number | null
   meta: Meta
 }
 
 /** One holder (or, in a stale status, what the leftover files name). */
 export interface Holder {
-  /** `null` when nothing can tell (no pid file and no kernel lock table on this OS). */
+  /**
+   * `null` when the lock is held by a process this user cannot see (another user's, or one in
+   * another PID namespace, e.g. a container sharing the directory): nothing is signalled then.
+   */
   pid: number | null
   mode: Mode | null
-  /** The process exists now. */
+  /** The process exists now (with `pid: null`: the lock is held). */
   alive: boolean
-  /** The live process is the one that wrote the record (same start time, same boot). */
+  /**
+   * Proven to hold the lock now: on Linux the kernel shows the lock on one of its own fds;
+   * elsewhere it is alive with the recorded start time and boot while the lock is busy. Only a
+   * verified holder is ever signalled (stop, takeover). Always `false` in a stale status.
+   */
   verified: boolean
+  /** The user it runs as (from the process, or the lock file's owner when the holder is unseen). */
+  uid: number | null
   /** Start time of the live process, ms since the epoch. */
   startedAt: number | null
   pidPath: string | null
   record: HolderRecord | null
   /** `record.meta`, or `null` without a record. */
   meta: Meta | null
-  /** How it was found: from the pid file, the record, or the kernel's lock table. */
+  /** How it was found: from the pid file, the record, or the kernel (the lock seen on its fds, or an unseen holder). */
   source: 'pidfile' | 'record' | 'kernel' | 'port'
 }
 
@@ -235,8 +246,12 @@ export interface Status {
   lockPath: string
   recordPath: string
   staleReason: string | null
-  /** `'kernel'`: decided by the OS lock table (Linux); `'process'`: by recorded identity. */
-  detection: 'kernel' | 'process'
+  /**
+   * `'kernel'`: the OS showed a holder (Linux: the lock on a process's fd); `'lock'`: decided by
+   * trying the lock for an instant (busy = held, even when no holder can be seen);
+   * `'process'`: by recorded identity (the lock could not be tried).
+   */
+  detection: 'kernel' | 'lock' | 'process'
   /** Not held, but the recorded port is listened on: by whom, and whether its command equals the recorded one (informational only). */
   portOwner: { port: number; pid: number | null; exe: string | null; cmdline: string[] | null; matchesRecord: boolean } | null
   /**
@@ -360,7 +375,11 @@ export interface Health {
   /** What was checked, as given; Prometheus samples are labelled by it (name, port or pid). */
   target: HealthTarget
   pid: number | null
-  /** The process exists (a zombie counts as not running). */
+  /**
+   * The process exists (a zombie counts as not running). A guard whose lock is held by a process
+   * this user cannot see (another user's, another PID namespace) is `alive` with `pid: null` and a
+   * problem saying its figures cannot be read.
+   */
   alive: boolean
   /** Start time of the process, ms since the epoch. */
   startedAt: number | null
@@ -373,8 +392,9 @@ export interface Health {
   /** Number of live descendant processes (filtered by `options.children` when given). */
   children: number | null
   /**
-   * Every TCP socket the process listens on (Linux). `null` when they cannot be read (another
-   * user's process, or an OS without support yet): unknown, not none; a problem says why.
+   * Every TCP socket the process listens on (Linux; macOS through libproc). `null` when they
+   * cannot be read (another user's process, or an OS without support yet): unknown, not none; a
+   * problem says why.
    */
   listening: ListeningSocket[] | null
   /** Present when a port is expected. */

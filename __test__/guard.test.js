@@ -371,7 +371,7 @@ test('mixed shared and exclusive churn never lets an exclusive holder in beside 
   const modes = ['exclusive', 'exclusive', 'shared', 'shared']
   const results = await Promise.all(
     modes.map((mode) =>
-      h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'mix', dir, markerDir, iterations: 300, mode })], {
+      h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'mix', dir, markerDir, iterations: 300, mode, gapMs: mode === 'shared' ? 2 : 0 })], {
         timeout: 15000,
       }),
     ),

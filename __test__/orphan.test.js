@@ -13,6 +13,8 @@ const { acquire, status, stop, PidGuardError } = require('..')
 const h = require('./helpers')
 
 const SERVER = path.join(__dirname, 'fixtures', 'orphan-server.js')
+/** Port owners are read from the kernel on Linux (netlink) and macOS (libproc) only. */
+const portsUnknown = !['linux', 'darwin'].includes(process.platform) && 'port owners are read on Linux and macOS only'
 
 /** Starts the fixture server; resolves with { child, pid, port }. */
 function startServer(t, extraArg) {
@@ -36,7 +38,8 @@ function plantRecord(dir, name, server, cmdline) {
   const rec = JSON.parse(fs.readFileSync(g.recordPath, 'utf8'))
   g.release()
   rec.pid = server.pid
-  rec.exe = fs.readlinkSync(`/proc/${server.pid}/exe`)
+  // What the kernel names as the server's executable (macOS: proc_pidpath, a resolved path).
+  rec.exe = process.platform === 'linux' ? fs.readlinkSync(`/proc/${server.pid}/exe`) : fs.realpathSync(process.execPath)
   rec.cmdline = cmdline
   fs.writeFileSync(path.join(dir, `${name}.lock`), JSON.stringify(rec))
   fs.writeFileSync(path.join(dir, `${name}.pid`), `${server.pid}\n`)
@@ -44,7 +47,7 @@ function plantRecord(dir, name, server, cmdline) {
 
 const exited = (child) => new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)))
 
-test('a server on the recorded port with the recorded command line but no marker is stale, not orphaned, and not stopped without force', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+test('a server on the recorded port with the recorded command line but no marker is stale, not orphaned, and not stopped without force', { skip: portsUnknown }, async (t) => {
   const dir = h.tmpDir(t)
   const server = await startServer(t)
   plantRecord(dir, 'web', server, [process.execPath, SERVER])
@@ -63,7 +66,7 @@ test('a server on the recorded port with the recorded command line but no marker
   assert.equal(server.child.signalCode, 'SIGTERM')
 })
 
-test('a port owner that does not match the record is reported, not stopped; force stops it', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+test('a port owner that does not match the record is reported, not stopped; force stops it', { skip: portsUnknown }, async (t) => {
   const dir = h.tmpDir(t)
   const server = await startServer(t)
   plantRecord(dir, 'web', server, [process.execPath, '/srv/other-app/server.js'])
@@ -84,7 +87,7 @@ test('a port owner that does not match the record is reported, not stopped; forc
   await exited(server.child)
 })
 
-test('stop({ port }) refuses an owner no guard proves (no marker), even one a planted record names; force stops it', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+test('stop({ port }) refuses an owner no guard proves (no marker), even one a planted record names; force stops it', { skip: portsUnknown }, async (t) => {
   const dir = h.tmpDir(t)
   const server = await startServer(t)
   await assert.rejects(stop({ port: server.port }, { dir }), (e) => e.code === 'ENOTVERIFIED' && e.message.includes(String(server.port)))

@@ -207,6 +207,11 @@ function plan(target, options) {
       }
     } else if (st.state === 'orphaned') {
       p.pid = deadPid
+    } else if (st.state === 'held') {
+      // The lock is busy but its holder cannot be seen from here (another user's process, or
+      // another PID namespace): running, figures unknown; never "not running".
+      p.heldUnseen = true
+      p.problems.push(`guard "${t.name}" is held by a process this user cannot see (another user's, or in another PID namespace); its figures cannot be read from here`)
     } else {
       // A stale holder's pid may belong to another process by now: it is reported, not inspected.
       p.pid = holder?.pid ?? null
@@ -338,11 +343,13 @@ function assemble(p, report, endpoint, probed) {
   if (r.childList && p.o.children !== undefined) children = r.childList.filter(childMatcher(p.o.children)).length
   const problems = [...p.problems, ...(r.problems ?? []), ...(endpoint?.problem ? [endpoint.problem] : [])]
   if (endpoint) delete endpoint.problem
-  const alive = r.alive ?? false
+  const alive = r.alive ?? p.heldUnseen ?? false
   const min = p.o.minChildren
   if (min !== undefined && typeof children === 'number' && children < min) {
     const what = `${children} child process${children === 1 ? '' : 'es'}${p.o.children !== undefined ? ` matching ${filterText(p.o.children)}` : ''}`
     problems.push(`${what}, fewer than the ${min} expected`)
+  } else if (min !== undefined && children === null && alive) {
+    problems.push(`the child processes cannot be counted (hidden from this user), so at least ${min} cannot be confirmed`)
   }
   // Not running and no endpoint to ask: the expectations are unknown, "not running" says why.
   const asked = probed && (endpoint || alive) ? endpoint : undefined

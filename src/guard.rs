@@ -17,7 +17,6 @@ use crate::dirfd::Dir;
 use crate::error::{Code, Error, Result};
 use crate::flock::{self, LockError};
 use crate::fsio;
-use crate::holder::Holder;
 use crate::identity::{self, Probe};
 use crate::layout::{self, Layout};
 use crate::log::debug;
@@ -136,7 +135,13 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
     match flock::try_lock(&f, opts.mode) {
         Ok(()) => {}
         Err(LockError::WouldBlock) => {
-            return Ok(if check_lock(&f, l)?.names {
+            // Held by someone: whose file it is, its mode and links matter only to a winner
+            // (who writes into it). A lock file another user created and holds is a held guard
+            // (ELOCKED, naming that user), never a file to remove.
+            let names = fsio::check_open(&f, &*l.root()?, &l.lock)
+                .map_err(|e| Error::io(&e, "check the lock file", &l.lock))?
+                .names;
+            return Ok(if names {
                 Attempt::Busy(f)
             } else {
                 Attempt::Replaced
@@ -144,7 +149,7 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
         }
         Err(LockError::Io(e)) => return Err(Error::io(&e, "lock", &l.lock)),
     }
-    let check = check_lock(&f, l)?;
+    let check = check_lock(&f, l, opts.mode)?;
     if !check.names {
         debug(format_args!(
             "{}: lock file was replaced while locking; retrying",
@@ -173,9 +178,11 @@ pub fn acquire(name: &str, opts: &AcquireOptions) -> Result<Guard> {
             Attempt::Replaced => continue,
             Attempt::Busy(f) => {
                 drop(f);
+                // Busy means held: ELOCKED now, unless the lock turned out free (or held
+                // compatibly) when looked at again, which is retried.
                 match locked_error(&l, opts.mode)? {
                     Some(e) => return Err(e),
-                    None => continue, // released while we looked: try again
+                    None => continue,
                 }
             }
         }
@@ -212,15 +219,24 @@ pub(crate) fn open_lock(l: &Layout) -> Result<File> {
 
 /// Whether the path still names our open lock file; refuses a lock file someone else created
 /// (checked on the same `fstat`, after locking, to keep the fast path at two stat calls).
-pub(crate) fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
+pub(crate) fn check_lock(f: &File, l: &Layout, mode: Mode) -> Result<fsio::OpenCheck> {
     let c = fsio::check_open(f, &*l.root()?, &l.lock)
         .map_err(|e| Error::io(&e, "check the lock file", &l.lock))?;
+    // Advice to remove the file is given only when nobody else can hold it: we hold it
+    // exclusively. A shared lock may be held by others at the same time.
+    let remove = match mode {
+        Mode::Exclusive => "Remove it".to_string(),
+        Mode::Shared => format!(
+            "Shared holders may be using it now: once no process holds it (`pid-guard status {}` says free), remove it",
+            l.name
+        ),
+    };
     if let (Some(owner), Some(me)) = (c.owner, identity::current_uid()) {
         if owner != me {
             return Err(Error::new(
                 Code::UnsafeFile,
                 format!(
-                    "{} belongs to uid {owner}, not to you (uid {me}); someone else created it. Remove it, or use a directory only you can write (PID_GUARD_DIR)",
+                    "{} belongs to uid {owner}, not to you (uid {me}); someone else created it. {remove}, or use a directory only you can write (PID_GUARD_DIR)",
                     l.lock.display()
                 ),
             )
@@ -232,7 +248,7 @@ pub(crate) fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
         return Err(Error::new(
             Code::UnsafeFile,
             format!(
-                "{} is writable by other users, so anyone could rewrite the holder's record; someone changed its mode. Remove it (pid-guard recreates it with mode 600)",
+                "{} is writable by other users, so anyone could rewrite the holder's record; someone changed its mode. {remove} (pid-guard recreates it with mode 600)",
                 l.lock.display()
             ),
         )
@@ -243,7 +259,7 @@ pub(crate) fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
         return Err(Error::new(
             Code::UnsafeFile,
             format!(
-                "{} has {} hard links; another file was linked there. Remove it (pid-guard recreates it)",
+                "{} has {} hard links; another file was linked there. {remove} (pid-guard recreates it)",
                 l.lock.display(),
                 c.links
             ),
@@ -254,49 +270,84 @@ pub(crate) fn check_lock(f: &File, l: &Layout) -> Result<fsio::OpenCheck> {
 }
 
 /// The `ELOCKED` error naming who holds the guard; `None` if it turned out to be free (or held
-/// compatibly) by the time we looked, so the caller retries.
+/// compatibly) by the time we looked, so the caller retries. A busy lock is always a held
+/// guard: when no holder can be seen, the error says so and names nobody.
 pub(crate) fn locked_error(l: &Layout, want: Mode) -> Result<Option<Error>> {
-    let st = status::inspect(l)?;
+    let mut st = status::inspect(l)?;
+    // A lock busy for an instant with nobody behind it is another reader trying it (status
+    // probes the lock): look twice more before blaming an unseen holder.
+    for _ in 0..2 {
+        if st.state != State::Held || st.holders.iter().any(|h| h.pid.is_some()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        st = status::inspect(l)?;
+    }
     if st.state != State::Held {
         return Ok(None);
     }
-    let live: Vec<&Holder> = st.holders.iter().collect();
     let name = &l.name;
-    let msg = match st.mode {
-        Some(Mode::Shared) if want == Mode::Shared => return Ok(None),
-        Some(Mode::Shared) => {
-            let pids: Vec<String> = live
-                .iter()
-                .map(|h| h.pid.map_or("unknown".into(), |p| p.to_string()))
-                .collect();
-            format!(
-                "\"{name}\" is held in shared mode by {} process{} (pid {}); an exclusive holder can start only after all of them exit",
-                live.len(),
-                if live.len() == 1 { "" } else { "es" },
-                pids.join(", ")
-            )
-        }
-        _ => {
-            let h = live.first();
-            let who = h.map_or("pid unknown".into(), |h| h.describe());
-            let pid_path = h
-                .and_then(|h| h.pid_path.clone())
-                .unwrap_or_else(|| l.pid.clone());
-            let stop = match h.and_then(|h| h.pid) {
-                Some(p) => format!("stop it first (kill {p}) or wait for it to exit"),
-                None => {
-                    "the pid file does not say who; on Linux, /proc/locks lists the holder".into()
-                }
-            };
-            let shared_note = if want == Mode::Shared {
-                " exclusively; a shared holder cannot join"
-            } else {
-                ""
-            };
-            format!(
-                "\"{name}\" is already running{shared_note} ({who}; pid file {}); {stop}",
-                pid_path.display()
-            )
+    let unseen = st.holders.iter().all(|h| h.pid.is_none());
+    let uid = st.holders.iter().find_map(|h| h.uid);
+    let msg = if unseen {
+        let whose = match uid {
+            Some(u) if Some(u) != identity::current_uid() => {
+                format!(" (its lock file belongs to uid {u})")
+            }
+            _ => String::new(),
+        };
+        format!(
+            "\"{name}\" is already running{}: its lock {} is held by a process this user cannot see{whose}, another user's or in another PID namespace (a container sharing the directory); nothing can be signalled from here. Wait for it to exit, or stop it where it runs",
+            match st.mode {
+                Some(Mode::Shared) if want == Mode::Exclusive => " in shared mode",
+                _ => "",
+            },
+            l.lock.display()
+        )
+    } else {
+        match st.mode {
+            Some(Mode::Shared) if want == Mode::Shared => return Ok(None),
+            Some(Mode::Shared) => {
+                let pids: Vec<String> = st
+                    .holders
+                    .iter()
+                    .map(|h| h.pid.map_or("unknown".into(), |p| p.to_string()))
+                    .collect();
+                format!(
+                    "\"{name}\" is held in shared mode by {} process{} (pid {}); an exclusive holder can start only after all of them exit",
+                    pids.len(),
+                    if pids.len() == 1 { "" } else { "es" },
+                    pids.join(", ")
+                )
+            }
+            _ => {
+                let who: Vec<String> = st.holders.iter().map(|h| h.describe()).collect();
+                let pids: Vec<String> = st
+                    .holders
+                    .iter()
+                    .filter_map(|h| h.pid.map(|p| p.to_string()))
+                    .collect();
+                let pid_path = st
+                    .holders
+                    .iter()
+                    .find_map(|h| h.pid_path.clone())
+                    .unwrap_or_else(|| l.pid.clone());
+                let shared_note = if want == Mode::Shared {
+                    " exclusively; a shared holder cannot join"
+                } else {
+                    ""
+                };
+                let rest = if st.holders.iter().any(|h| h.record.is_some()) {
+                    format!("; pid file {}", pid_path.display())
+                } else {
+                    "; it holds the lock without a pid-guard record".into()
+                };
+                format!(
+                    "\"{name}\" is already running{shared_note} ({}{rest}); stop it first (kill {}) or wait for it to exit",
+                    who.join("; "),
+                    pids.join(" ")
+                )
+            }
         }
     };
     debug(format_args!("{name}: lock lost: {msg}"));
@@ -344,8 +395,11 @@ fn remove_reporting(d: &Dir, path: &Path, removed: &mut Vec<PathBuf>) -> Result<
     Ok(())
 }
 
-/// Everything under `N.shared/` (open as `d`) belongs to holders that are gone (we hold the
-/// lock exclusively). An entry that is not a file of ours (a link, a hard link, a FIFO, a
+/// Removes what shared holders that are gone left under `N.shared/` (open as `d`). With the
+/// lock held exclusively (`!only_dead`) every one is gone. Otherwise only those provably gone:
+/// no such process, or another one under the pid (other start time or boot); never a holder
+/// recorded in another PID namespace (its pid names some other process here), nor one whose
+/// identity cannot be read. An entry that is not a file of ours (a link, a hard link, a FIFO, a
 /// directory) is not removed: it is left alone, and said in the debug log.
 pub(crate) fn recover_shared(
     l: &Layout,
@@ -354,7 +408,7 @@ pub(crate) fn recover_shared(
     only_dead: bool,
 ) -> Result<()> {
     for (pid, h) in status::read_shared_in(l, d) {
-        if only_dead && (h.alive && (h.verified || h.record.is_none())) {
+        if only_dead && !h.gone {
             continue;
         }
         if pid == identity::me().pid {
@@ -1014,7 +1068,11 @@ mod tests {
         assert!(e.message.contains("shared"), "{}", e.message);
         let st = status("db", Some(&d.0)).unwrap();
         assert_eq!(st.mode, Some(Mode::Shared));
-        assert_eq!(st.holders.len(), 2, "both shared locks are listed");
+        // Holders are processes: one holding two shared locks (two threads) is listed once,
+        // proven by the lock on its fds.
+        assert_eq!(st.holders.len(), 1, "{:?}", st.holders);
+        assert!(st.holders[0].verified);
+        assert_eq!(st.holders[0].pid, Some(std::process::id()));
         a.release().unwrap();
         assert!(
             b.pid_path().exists(),

@@ -2,7 +2,8 @@
 //!
 //! A PID alone is not an identity: the OS hands a freed PID to the next process. A holder records
 //! its start time (as an opaque `start_id`) and the boot id; a reader believes a PID only when both
-//! match. Linux reads `/proc/PID/stat` (field 22, parsed after the last `)`); other systems ask
+//! match. Linux reads `/proc/PID/stat` (field 22, parsed after the last `)`); macOS asks
+//! `proc_pidinfo(PROC_PIDTBSDINFO)` (to the microsecond, `sys::macos`); other systems ask
 //! sysinfo, which is also compiled and tested here so the fallback cannot rot.
 
 use serde::Serialize;
@@ -40,9 +41,35 @@ pub fn probe(pid: u32) -> Probe {
     {
         linux::probe(pid)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        crate::sys::macos::probe(pid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         portable::probe(pid)
+    }
+}
+
+/// Whether a PID exists, from `kill(pid, 0)`: EPERM means alive but not ours.
+pub fn exists_by_signal(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(p) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if p <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 performs only the existence and permission checks; p > 0 so it never
+        // addresses a process group.
+        let rc = unsafe { libc::kill(p, 0) };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
     }
 }
 
@@ -53,6 +80,10 @@ pub fn boot_id() -> &'static str {
         #[cfg(target_os = "linux")]
         if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
             return s.trim().to_string();
+        }
+        #[cfg(target_os = "macos")]
+        if let Some(b) = crate::sys::macos::boot_id() {
+            return b;
         }
         portable::boot_id()
     })
@@ -70,6 +101,51 @@ pub fn same_boot(a: &str, b: &str) -> bool {
             _ => false,
         },
         _ => false,
+    }
+}
+
+/// This process's PID namespace: the inode of `/proc/self/ns/pid` (Linux). A pid recorded in
+/// another namespace names another process here (or none), so it is never judged by its pid.
+pub fn pid_ns() -> Option<u64> {
+    static NS: OnceLock<Option<u64>> = OnceLock::new();
+    *NS.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        {
+            std::fs::read_link("/proc/self/ns/pid")
+                .ok()
+                .and_then(|l| parse_ns_link(l.to_str()?))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    })
+}
+
+/// `pid:[4026531836]` (what `/proc/PID/ns/pid` links to) -> 4026531836.
+#[cfg(any(target_os = "linux", test))]
+pub fn parse_ns_link(link: &str) -> Option<u64> {
+    link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The uid a process runs as, where the OS shows it: the owner of `/proc/PID` (Linux),
+/// `pbsi_uid` of `proc_bsdshortinfo` (macOS, readable for any process).
+pub fn uid_of(pid: u32) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/{pid}"))
+            .ok()
+            .map(|m| m.uid())
+    }
+    #[cfg(target_os = "macos")]
+    {
+        crate::sys::macos::uid_of(pid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        let _ = pid;
+        None
     }
 }
 
@@ -96,9 +172,7 @@ pub fn me() -> &'static SelfInfo {
             pid,
             identity,
             hostname: hostname(),
-            exe: std::env::current_exe()
-                .ok()
-                .map(|p| p.to_string_lossy().into_owned()),
+            exe: self_exe(pid),
             cmdline: cmdline(),
             uid: current_uid(),
         }
@@ -134,7 +208,8 @@ fn hostname() -> String {
     }
 }
 
-/// Executable path and command line of another process, where the OS shows them (Linux).
+/// Executable path and command line of another process, where the OS shows them (Linux,
+/// macOS: `proc_pidpath` and `KERN_PROCARGS2`).
 pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
     #[cfg(target_os = "linux")]
     {
@@ -151,11 +226,30 @@ pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
             });
         (exe, cmdline)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        (
+            crate::sys::macos::exe_path(pid),
+            crate::sys::macos::argv(pid),
+        )
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = pid;
         (None, None)
     }
+}
+
+/// Our executable, from the same source `command_of` reads for others, so the two compare.
+fn self_exe(pid: u32) -> Option<String> {
+    #[cfg(target_os = "macos")]
+    if let Some(p) = crate::sys::macos::exe_path(pid) {
+        return Some(p);
+    }
+    let _ = pid;
+    std::env::current_exe()
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 fn cmdline() -> Vec<String> {
@@ -166,6 +260,10 @@ fn cmdline() -> Vec<String> {
             .filter(|s| !s.is_empty())
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect();
+    }
+    #[cfg(target_os = "macos")]
+    if let Some(argv) = crate::sys::macos::argv(std::process::id()) {
+        return argv;
     }
     std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
@@ -180,7 +278,14 @@ mod linux {
     pub fn probe(pid: u32) -> Probe {
         let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
             Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Probe::Gone,
+            // /proc mounted with hidepid hides other users' processes: absent there is not
+            // gone. kill(pid, 0) tells: EPERM means it exists (who it is stays unknown).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return match super::exists_by_signal(pid) {
+                    true => Probe::Alive(None),
+                    false => Probe::Gone,
+                };
+            }
             Err(_) => return super::portable::probe(pid),
         };
         match parse_stat(&stat) {
@@ -257,9 +362,73 @@ mod portable {
                 Probe::Gone
             }
             Some(p) => Probe::Alive(Some(Identity {
-                start_id: format!("unix-secs:{}", p.start_time()),
+                // sysinfo's start time is in whole seconds: a process started in the same
+                // second under a reused pid would match. The OS's own precise start time is
+                // used where there is one.
+                start_id: precise_start(pid)
+                    .unwrap_or_else(|| format!("unix-secs:{}", p.start_time())),
                 started_at_ms: Some(p.start_time() * 1000),
             })),
+        }
+    }
+
+    /// The exact start time of `pid` as an opaque token: Windows' creation FILETIME (100 ns),
+    /// macOS's `pbi_start_tv` (µs). `None` elsewhere or when it cannot be read.
+    #[allow(dead_code)]
+    fn precise_start(pid: u32) -> Option<String> {
+        #[cfg(windows)]
+        {
+            use windows_sys::Win32::Foundation::{CloseHandle, FILETIME};
+            use windows_sys::Win32::System::Threading::{
+                GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+            };
+            // SAFETY: OpenProcess has no memory preconditions; the handle is checked and closed.
+            unsafe {
+                let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+                if h.is_null() {
+                    return None;
+                }
+                let zero = FILETIME {
+                    dwLowDateTime: 0,
+                    dwHighDateTime: 0,
+                };
+                let (mut c, mut e, mut k, mut u) = (zero, zero, zero, zero);
+                let ok = GetProcessTimes(h, &mut c, &mut e, &mut k, &mut u);
+                CloseHandle(h);
+                if ok == 0 {
+                    return None;
+                }
+                let ticks = (u64::from(c.dwHighDateTime) << 32) | u64::from(c.dwLowDateTime);
+                Some(format!("win-filetime:{ticks}"))
+            }
+        }
+        #[cfg(target_os = "macos")]
+        {
+            let p = libc::c_int::try_from(pid).ok()?;
+            // SAFETY: a zeroed proc_bsdinfo is valid; the kernel writes at most its size.
+            let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+            let n = unsafe {
+                libc::proc_pidinfo(
+                    p,
+                    libc::PROC_PIDTBSDINFO,
+                    0,
+                    (&mut info as *mut libc::proc_bsdinfo).cast(),
+                    size,
+                )
+            };
+            if n != size {
+                return None;
+            }
+            Some(format!(
+                "mac-usecs:{}",
+                info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec
+            ))
+        }
+        #[cfg(not(any(windows, target_os = "macos")))]
+        {
+            let _ = pid;
+            None
         }
     }
 
@@ -334,6 +503,19 @@ mod tests {
         assert_eq!(probe(pid), Probe::Gone);
         assert_eq!(portable::probe(pid), Probe::Gone);
         let _ = id;
+    }
+
+    #[test]
+    fn namespace_links_parse() {
+        assert_eq!(parse_ns_link("pid:[4026531836]"), Some(4_026_531_836));
+        assert_eq!(parse_ns_link("net:[4026531836]"), None);
+        assert_eq!(parse_ns_link("pid:[x]"), None);
+        assert_eq!(parse_ns_link("pid:[12"), None);
+        #[cfg(target_os = "linux")]
+        {
+            assert!(pid_ns().is_some());
+            assert_eq!(uid_of(std::process::id()), current_uid());
+        }
     }
 
     #[test]

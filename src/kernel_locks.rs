@@ -44,51 +44,161 @@ pub fn holders(id: FileId) -> Option<Vec<KernelLock>> {
     }
 }
 
-/// The locks the open file `fd` of process `pid` holds on file `id`, from
-/// `/proc/PID/fdinfo/FD`: one small read, exact, and without the system-wide table (whose first
-/// read in a process waits for an RCU grace period, ~10 ms).
-pub fn held_by_fd(pid: u32, fd: i32, id: FileId) -> Option<Vec<KernelLock>> {
+/// Whether the kernel shows a process holding the lock right now, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// One of its fds names the lock file and carries the flock (`true`: exclusive).
+    Yes { exclusive: bool },
+    /// Every fd of it was read: none holds the lock on this file.
+    No,
+    /// Its fds cannot be read (another user's process without privilege, or this OS has no
+    /// /proc): nothing is proven either way.
+    Unknown,
+}
+
+/// Whether fd `fd` of process `pid` holds a flock on the file `id`: `/proc/PID/fd/FD` must be
+/// that very file (stat through the link: device and inode as our own stat sees them, which
+/// also holds on overlayfs where the lock table prints another device), and
+/// `/proc/PID/fdinfo/FD` must carry a `lock:` line. The kernel prints that line only on the
+/// open file description that owns the flock, so a process that merely has the file open (a
+/// waiter, a reader) is not taken for a holder, and neither is a process that reused the pid of
+/// a dead locker.
+pub fn fd_holds(pid: u32, fd: i32, id: FileId) -> Holds {
     #[cfg(target_os = "linux")]
     {
-        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-        Some(
-            info.lines()
-                .filter_map(|l| l.strip_prefix("lock:"))
-                .flat_map(|rest| parse(rest.trim_start(), id))
-                .collect(),
-        )
+        linux::fd_holds(pid, &fd.to_string(), id)
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (pid, fd, id);
-        None
+        Holds::Unknown
     }
 }
 
-/// The locks process `pid` holds on file `id`, from its own `/proc/PID/fdinfo` (exact, and
-/// cheap for one process): confirms a holder when the system-wide table is in flux.
-pub fn held_by(pid: u32, id: FileId) -> Option<Vec<KernelLock>> {
+/// Whether any fd of process `pid` holds a flock on the file `id` (see [`fd_holds`]).
+pub fn pid_holds(pid: u32, id: FileId) -> Holds {
     #[cfg(target_os = "linux")]
     {
-        let dir = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?;
-        let mut out = Vec::new();
-        for e in dir.flatten() {
-            let Ok(info) = std::fs::read_to_string(e.path()) else {
-                continue;
-            };
-            for line in info.lines() {
-                if let Some(rest) = line.strip_prefix("lock:") {
-                    // Same layout as /proc/locks ("1: FLOCK ADVISORY WRITE pid dev:ino ...").
-                    out.extend(parse(rest.trim_start(), id));
-                }
-            }
-        }
-        Some(out)
+        linux::pid_holds(pid, id)
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (pid, id);
-        None
+        Holds::Unknown
+    }
+}
+
+/// Every process this one can see that holds a flock on file `id`, by its own fds: for when the
+/// lock table names a locker that is gone (its child kept the fd), a pid that was reused, or
+/// nobody (the locker lives in another PID namespace). `complete` is false when some process's
+/// fds could not be read, so a holder may be missing.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub holders: Vec<(u32, bool)>,
+    pub complete: bool,
+}
+
+pub fn scan(id: FileId) -> Scan {
+    #[cfg(target_os = "linux")]
+    {
+        linux::scan(id)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = id;
+        Scan::default()
+    }
+}
+
+/// Which flocks a `/proc/PID/fdinfo/FD` text lists (`Some(true)`: an exclusive one).
+#[cfg(any(target_os = "linux", test))]
+pub fn parse_fdinfo(info: &str) -> Option<bool> {
+    let mut found = None;
+    for rest in info.lines().filter_map(|l| l.strip_prefix("lock:")) {
+        // "\t1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF": the pid (the locker, maybe
+        // dead, maybe 0 across namespaces) and device (another one on overlayfs) are not used.
+        let mut t = rest.split_ascii_whitespace().skip(1);
+        if t.next() != Some("FLOCK") {
+            continue;
+        }
+        let _advisory = t.next();
+        let exclusive = t.next() == Some("WRITE");
+        found = Some(found.unwrap_or(false) || exclusive);
+    }
+    found
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::{parse_fdinfo, FileId, Holds, Scan};
+    use std::os::unix::fs::MetadataExt;
+
+    pub fn fd_holds(pid: u32, fd: &str, id: FileId) -> Holds {
+        match std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) {
+            Ok(m) if m.dev() == id.dev && m.ino() == id.ino => {}
+            Ok(_) => return Holds::No,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Holds::No,
+            Err(_) => return Holds::Unknown,
+        }
+        match std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) {
+            Ok(info) => match parse_fdinfo(&info) {
+                Some(exclusive) => Holds::Yes { exclusive },
+                None => Holds::No,
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Holds::No,
+            Err(_) => Holds::Unknown,
+        }
+    }
+
+    pub fn pid_holds(pid: u32, id: FileId) -> Holds {
+        let dir = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Holds::No,
+            Err(_) => return Holds::Unknown,
+        };
+        let mut unknown = false;
+        let mut out = Holds::No;
+        for e in dir.flatten() {
+            let Some(fd) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            match fd_holds(pid, &fd, id) {
+                Holds::Yes { exclusive } => {
+                    out = Holds::Yes {
+                        exclusive: exclusive || matches!(out, Holds::Yes { exclusive: true }),
+                    }
+                }
+                Holds::Unknown => unknown = true,
+                Holds::No => {}
+            }
+        }
+        match out {
+            Holds::No if unknown => Holds::Unknown,
+            o => o,
+        }
+    }
+
+    pub fn scan(id: FileId) -> Scan {
+        let mut s = Scan {
+            holders: Vec::new(),
+            complete: true,
+        };
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            s.complete = false;
+            return s;
+        };
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            match pid_holds(pid, id) {
+                Holds::Yes { exclusive } => s.holders.push((pid, exclusive)),
+                Holds::Unknown => s.complete = false,
+                Holds::No => {}
+            }
+        }
+        s.holders.sort_unstable();
+        s
     }
 }
 
@@ -156,6 +266,50 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn parses_fdinfo_lock_lines() {
+        let plain = "pos:\t0\nflags:\t02100002\nmnt_id:\t31\nino:\t1234567\n";
+        assert_eq!(parse_fdinfo(plain), None);
+        let ex = format!("{plain}lock:\t1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF\n");
+        assert_eq!(parse_fdinfo(&ex), Some(true));
+        // The locker may be dead, in another namespace (pid 0) or on another device: still held.
+        let sh = format!("{plain}lock:\t1: FLOCK  ADVISORY  READ 0 00:2f:99 0 EOF\n");
+        assert_eq!(parse_fdinfo(&sh), Some(false));
+        let posix = format!("{plain}lock:\t1: POSIX  ADVISORY  WRITE 4242 08:01:1234567 0 EOF\n");
+        assert_eq!(parse_fdinfo(&posix), None);
+        assert_eq!(parse_fdinfo("lock:"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn fd_proofs_see_our_own_flock_and_only_on_the_locking_fd() {
+        let dir = std::env::temp_dir().join(format!("pg-kl-fd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("y.lock");
+        let f = crate::fsio::open_lock(&path).unwrap();
+        let other = crate::fsio::open_lock(&path).unwrap();
+        let (id, _) = crate::fsio::file_id(&f).unwrap();
+        use std::os::fd::AsRawFd;
+        let me = std::process::id();
+        assert_eq!(fd_holds(me, f.as_raw_fd(), id), Holds::No);
+        crate::flock::try_lock(&f, crate::mode::Mode::Exclusive).unwrap();
+        assert_eq!(
+            fd_holds(me, f.as_raw_fd(), id),
+            Holds::Yes { exclusive: true }
+        );
+        assert_eq!(
+            fd_holds(me, other.as_raw_fd(), id),
+            Holds::No,
+            "open is not holding"
+        );
+        assert_eq!(pid_holds(me, id), Holds::Yes { exclusive: true });
+        assert_eq!(pid_holds(u32::MAX - 1, id), Holds::No);
+        drop(f);
+        assert_eq!(pid_holds(me, id), Holds::No);
+        drop(other);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[cfg(target_os = "linux")]

@@ -23,6 +23,7 @@ pub mod record;
 pub mod signal;
 pub mod status;
 pub mod stop;
+pub mod sys;
 pub mod takeover;
 pub mod wait;
 

@@ -115,7 +115,7 @@ fn prune_one(l: &Layout) -> Result<Outcome> {
         Err(LockError::WouldBlock) => return Ok(Outcome::Busy),
         Err(LockError::Io(e)) => return Err(Error::io(&e, "lock", &l.lock)),
     }
-    let check = guard::check_lock(&f, l)?;
+    let check = guard::check_lock(&f, l, crate::mode::Mode::Exclusive)?;
     if !check.names {
         return Ok(Outcome::Replaced);
     }

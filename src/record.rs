@@ -37,6 +37,9 @@ pub struct Record {
     /// `/proc/PID/fdinfo/FD` alone, without the system-wide lock table.
     #[serde(default)]
     pub lock_fd: Option<i32>,
+    /// The PID namespace the pid is in (inode of `/proc/self/ns/pid`; Linux).
+    #[serde(default)]
+    pub pid_ns: Option<u64>,
     #[serde(default)]
     pub meta: Value,
     /// The holder its children's marker names (see [`crate::marker`]): this process at
@@ -79,6 +82,7 @@ impl Record {
             acquired_at: now_ms(),
             pid_guard_version: env!("CARGO_PKG_VERSION").to_string(),
             lock_fd: None,
+            pid_ns: identity::pid_ns(),
             meta,
             mark: me.identity.as_ref().map(|i| Mark {
                 pid: me.pid,
@@ -127,6 +131,20 @@ impl Record {
     }
 }
 
+impl Record {
+    /// Whether the recorded pid means the same process numbering as ours. A record from another
+    /// PID namespace (a container sharing the directory) names another process here, or none:
+    /// it is never judged alive, dead or signalled by its pid. A record without a namespace was
+    /// written by a version that did not record it (or where there are none): taken as ours.
+    pub fn same_ns(&self) -> bool {
+        match (self.pid_ns, identity::pid_ns()) {
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    }
+}
+
 /// Checks user-supplied meta: a JSON object (or null), small.
 pub fn parse_meta(json: Option<&str>) -> Result<Value, String> {
     let Some(json) = json else {
@@ -169,6 +187,26 @@ mod tests {
             started_at_ms: None,
         };
         assert!(!r.matches(&other));
+    }
+
+    #[test]
+    fn a_record_from_another_pid_namespace_is_never_judged_by_its_pid() {
+        let mut r = Record::for_self("ns", Mode::Shared, serde_json::json!({}));
+        assert_eq!(r.pid_ns, identity::pid_ns());
+        assert!(r.same_ns());
+        // Our own pid and start time, but written in another namespace: not us, not dead.
+        r.pid_ns = Some(r.pid_ns.unwrap_or(0).wrapping_add(1));
+        assert!(!r.same_ns());
+        let h = crate::holder::Holder::examine(r.pid, Some(r.clone()), "pidfile", None);
+        assert!(
+            h.other_ns && !h.gone && !h.matches_record && !h.verified,
+            "{h:?}"
+        );
+        // Written by a version that did not record namespaces: taken as ours.
+        r.pid_ns = None;
+        assert!(r.same_ns());
+        let h = crate::holder::Holder::examine(r.pid, Some(r), "pidfile", None);
+        assert!(h.matches_record && !h.gone);
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! `status` and `list`: who holds a guard, read without taking the lock and without creating,
-//! truncating or deleting anything. On Linux the kernel's lock table is the truth for "held";
-//! elsewhere a recorded holder that is alive with a matching start time counts as holding.
+//! `status` and `list`: who holds a guard, without creating, truncating or deleting anything.
+//! "Held" means the lock is busy: when no process is proven to hold it, the lock is tried for an
+//! instant (and let go), which also sees holders in other PID namespaces, other users' processes
+//! and overlayfs. On Linux a holder is named only when the kernel shows the lock on one of its
+//! own fds; elsewhere, while the lock is busy, a live process with the recorded start time and
+//! boot. A busy lock with no visible holder is held by "a process this user cannot see".
 
 use crate::error::{Error, Result};
+use crate::flock;
 use crate::fsio;
 use crate::holder::Holder;
 use crate::kernel_locks;
@@ -425,12 +429,106 @@ pub fn read_shared_in(l: &Layout, d: &crate::dirfd::Dir) -> Vec<(u32, Holder)> {
         .collect()
 }
 
+/// Who the OS shows holding a guard's lock now.
+struct Seen {
+    /// Processes proven to hold it (pid, exclusive), by the lock on one of their own fds.
+    proven: Vec<(u32, bool)>,
+    /// What trying the lock said, when it was tried.
+    busy: Option<flock::Busy>,
+}
+
+/// Finds the holders of the lock on `f` (file `id`). On Linux a process counts only when the
+/// kernel shows the lock on one of its own fds: the recorded holder's fd first (one small
+/// read), then the lockers the system-wide table names (the table names the process that took
+/// the lock, which may be dead, its pid reused, while a child keeps the fd), then, when that
+/// does not account for the lock, every process's fds. Whenever nothing proves the lock held,
+/// the lock itself is tried: a busy lock is held, seen or not.
+fn who_holds(
+    f: &std::fs::File,
+    id: Option<fsio::FileId>,
+    candidate: Option<&Holder>,
+    shared: &[(u32, Holder)],
+) -> Seen {
+    let Some(id) = id.filter(|_| kernel_locks::AVAILABLE) else {
+        return Seen {
+            proven: Vec::new(),
+            busy: Some(flock::probe(f)),
+        };
+    };
+    let recorded_fd = |h: &Holder| -> Option<(u32, i32)> {
+        let r = h.record.as_ref().filter(|_| h.matches_record)?;
+        Some((h.pid?, r.lock_fd?))
+    };
+    // Fast path: the recorded exclusive holder's own fd holds the lock.
+    if let Some((pid, fd)) = candidate.and_then(recorded_fd) {
+        if let kernel_locks::Holds::Yes { exclusive } = kernel_locks::fd_holds(pid, fd, id) {
+            return Seen {
+                proven: vec![(pid, exclusive)],
+                busy: None,
+            };
+        }
+    }
+    let mut proven: Vec<(u32, bool)> = Vec::new();
+    for (pid, fd) in shared.iter().filter_map(|(_, h)| recorded_fd(h)) {
+        if let kernel_locks::Holds::Yes { exclusive } = kernel_locks::fd_holds(pid, fd, id) {
+            proven.push((pid, exclusive));
+        }
+    }
+    let mut explained = !proven.is_empty();
+    if let Some(table) = kernel_locks::holders(id) {
+        for k in table {
+            if proven.iter().any(|&(p, _)| p == k.pid) {
+                continue;
+            }
+            match kernel_locks::pid_holds(k.pid, id) {
+                kernel_locks::Holds::Yes { exclusive } if k.pid > 1 => {
+                    proven.push((k.pid, exclusive));
+                    explained = true;
+                }
+                _ => explained = false,
+            }
+        }
+    }
+    if explained {
+        return Seen { proven, busy: None };
+    }
+    let busy = flock::probe(f);
+    if busy != flock::Busy::Free {
+        for (pid, ex) in kernel_locks::scan(id).holders {
+            if !proven.iter().any(|&(p, _)| p == pid) {
+                proven.push((pid, ex));
+            }
+        }
+    } else {
+        proven.clear();
+    }
+    Seen {
+        proven,
+        busy: Some(busy),
+    }
+}
+
+fn owner_of(m: Option<&std::fs::Metadata>) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        m.map(|m| m.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        None
+    }
+}
+
 /// The whole picture of one guard. Also used to describe the holder in an `ELOCKED` error.
 pub fn inspect(l: &Layout) -> Result<Status> {
     let lock_file = l
         .root()?
         .open_read(&l.lock)
         .map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
+    let lock_meta = lock_file.as_ref().and_then(|f| f.metadata().ok());
+    let lock_owner = owner_of(lock_meta.as_ref());
     let lock_id = lock_file
         .as_ref()
         .and_then(|f| fsio::file_id(f).ok())
@@ -442,7 +540,6 @@ pub fn inspect(l: &Layout) -> Result<Status> {
         ),
         None => None,
     };
-    drop(lock_file);
 
     let mut files = read_files(l, None, lock_content)?;
     let (shared, shared_problem) = match open_shared(l) {
@@ -454,58 +551,41 @@ pub fn inspect(l: &Layout) -> Result<Status> {
     // Probed once (it reads /proc/PID/stat); again only if the files are read again below.
     let mut candidate = files.candidate(l);
 
-    // Fast path: an exclusive holder that is who it recorded, and whose recorded lock fd holds
-    // the lock on this very file, settles it without reading the system-wide table.
-    let proven = lock_id.and_then(|id| {
-        let h = candidate.as_ref().filter(|h| h.alive && h.verified)?;
-        let (pid, fd) = (h.pid?, h.record.as_ref()?.lock_fd?);
-        let locks = kernel_locks::held_by_fd(pid, fd, id)?;
-        locks.iter().any(|k| k.exclusive).then(|| {
-            vec![kernel_locks::KernelLock {
-                pid,
-                exclusive: true,
-            }]
-        })
-    });
-    let kernel = match (proven, lock_id) {
-        (Some(k), _) => Some(k),
-        (None, Some(id)) => kernel_locks::holders(id),
-        // No lock file: nothing can hold the lock (where the OS has a lock table to say so).
-        (None, None) => kernel_locks::AVAILABLE.then(Vec::new),
+    // No lock file: nothing can hold the lock.
+    let seen = match &lock_file {
+        Some(f) => who_holds(f, lock_id, candidate.as_ref(), &shared),
+        None => Seen {
+            proven: Vec::new(),
+            busy: Some(flock::Busy::Free),
+        },
+    };
+    drop(lock_file);
+
+    let mut st = empty_status(l);
+    st.marker_key = lock_id.map(|id| marker::key(Some(id), &l.lock));
+    st.detection = match seen.busy {
+        _ if !seen.proven.is_empty() => "kernel",
+        Some(flock::Busy::Unknown) => "process",
+        Some(_) => "lock",
+        None => "kernel",
     };
 
-    // A recorded holder that is alive and verified but missing from the table: ask its own
-    // fdinfo, which is exact (the table may have been read while other locks churned).
-    let mut kernel = kernel;
-    if let (Some(k), Some(id)) = (kernel.as_mut(), lock_id) {
-        let mut confirm = |h: &Holder| {
-            if let Some(pid) = h.pid.filter(|_| h.alive && h.verified) {
-                if !k.iter().any(|x| x.pid == pid) {
-                    if let Some(found) = kernel_locks::held_by(pid, id) {
-                        k.extend(found.into_iter().map(|mut x| {
-                            x.pid = pid;
-                            x
-                        }));
-                    }
-                }
-            }
-        };
-        if let Some(h) = &candidate {
-            confirm(h);
+    let held_mode = if !seen.proven.is_empty() {
+        Some(Some(if seen.proven.iter().any(|&(_, ex)| ex) {
+            Mode::Exclusive
+        } else {
+            Mode::Shared
+        }))
+    } else {
+        match seen.busy {
+            Some(flock::Busy::Held(m)) => Some(m),
+            _ => None,
         }
-        for (_, h) in &shared {
-            confirm(h);
-        }
-    }
-
-    let kernel_held = kernel.as_ref().map(|k| !k.is_empty());
-    let kernel_exclusive = kernel
-        .as_ref()
-        .is_some_and(|k| k.iter().any(|h| h.exclusive));
+    };
 
     // A holder writes its pid file just after winning the lock: while the lock is held, an
     // empty or missing pid file is retried briefly (as FreeBSD's pidfile(3) does).
-    if kernel_exclusive {
+    if held_mode == Some(Some(Mode::Exclusive)) {
         for _ in 0..20 {
             let torn = files.record_exists && files.record.is_none();
             if matches!(files.pid_content, Some(Content::Valid { .. })) && !torn {
@@ -516,96 +596,69 @@ pub fn inspect(l: &Layout) -> Result<Status> {
             candidate = files.candidate(l);
         }
     }
-
-    let mut st = empty_status(l);
-    st.marker_key = lock_id.map(|id| marker::key(Some(id), &l.lock));
     st.problem = shared_problem;
-    st.detection = detection_method(kernel.as_ref());
     st.pid_file = files.pid_file.clone();
 
-    let exclusive_candidate = candidate;
-    let held_by_record = |h: &Holder| h.alive && (h.verified || h.record.is_none());
-
-    match (&kernel, kernel_held) {
-        (Some(k), Some(true)) => {
-            st.state = State::Held;
-            if kernel_exclusive {
-                st.mode = Some(Mode::Exclusive);
-                let kpid = k.iter().find(|h| h.exclusive).map(|h| h.pid).unwrap_or(0);
-                let holder = match exclusive_candidate {
-                    // The recorded holder is alive and is who it says: believe the files (under
-                    // `run` the command holds an inherited lock the kernel lists under its parent).
-                    Some(h) if h.verified || h.pid == Some(kpid) => h,
-                    _ if kpid > 1 => Holder::examine(kpid, None, "kernel", None),
-                    Some(h) => h,
-                    None => unknown_holder(Mode::Exclusive),
-                };
-                if let (Some(key), Some(rec)) = (&st.marker_key, &holder.record) {
-                    if !rec.previous.is_empty() {
-                        st.orphans = orphans_of(key, rec, false, &[kpid]);
-                    }
-                }
-                st.holders.push(with_mode(holder, Mode::Exclusive));
-            } else {
-                st.mode = Some(Mode::Shared);
-                for kl in k {
-                    let holder = match shared.iter().find(|(p, _)| *p == kl.pid) {
-                        Some((_, h)) => h.clone(),
-                        None if kl.pid > 1 => Holder::examine(kl.pid, None, "kernel", None),
-                        None => unknown_holder(Mode::Shared),
-                    };
-                    st.holders.push(with_mode(holder, Mode::Shared));
-                }
+    let Some(mode) = held_mode else {
+        if seen.busy == Some(flock::Busy::Unknown) {
+            // The lock could not even be tried: only a process that is who it recorded is
+            // believed, and it is still not proven (never signalled on this evidence).
+            if let Some(h) = candidate.clone().filter(|h| h.alive && h.matches_record) {
+                st.state = State::Held;
+                st.mode = h.mode;
+                st.holders.push(h);
+                return Ok(st);
             }
         }
-        (Some(_), _) => {
-            // Free in the kernel's eyes: whatever files exist are stale.
-            stale(&mut st, &files, exclusive_candidate, &shared);
+        stale(&mut st, &files, candidate, &shared);
+        return Ok(st);
+    };
+    st.state = State::Held;
+    st.mode = mode;
+    if !seen.proven.is_empty() {
+        let mut proven = seen.proven.clone();
+        // The recorded holder first (what `kill $(cat pidfile)` would reach), then by pid.
+        let first = candidate.as_ref().and_then(|h| h.pid);
+        proven.sort_by_key(|&(p, _)| (Some(p) != first, p));
+        for (pid, ex) in proven {
+            // A candidate already examined is reused (no second probe of the process).
+            let known = match (&candidate, shared.iter().find(|(p, _)| *p == pid)) {
+                (Some(h), _) if h.pid == Some(pid) => Some(h.clone()),
+                (_, Some((_, h))) => Some(h.clone()),
+                _ => None,
+            };
+            st.holders.push(match known {
+                Some(h) if !h.other_ns => h.into_proven(ex),
+                _ => Holder::proven(pid, ex, None, "kernel", None),
+            });
         }
-        (None, _) => {
-            let live_shared: Vec<Holder> = shared
-                .iter()
-                .map(|(_, h)| h.clone())
-                .filter(held_by_record)
-                .collect();
-            match exclusive_candidate {
-                Some(h) if held_by_record(&h) => {
-                    st.state = State::Held;
-                    st.mode = Some(Mode::Exclusive);
-                    st.holders.push(with_mode(h, Mode::Exclusive));
-                }
-                c if !live_shared.is_empty() => {
-                    let _ = c;
-                    st.state = State::Held;
-                    st.mode = Some(Mode::Shared);
-                    st.holders = live_shared
-                        .into_iter()
-                        .map(|h| with_mode(h, Mode::Shared))
-                        .collect();
-                }
-                c => stale(&mut st, &files, c, &shared),
+        // Orphans of earlier holders the record still carries (a restart found them).
+        if let (Some(key), Some(rec)) = (&st.marker_key, &files.record) {
+            if !rec.previous.is_empty() {
+                let live: Vec<u32> = st.holders.iter().filter_map(|h| h.pid).collect();
+                st.orphans = orphans_of(key, rec, false, &live);
             }
+        }
+        return Ok(st);
+    }
+    // Held, and no process here shows it. Where there is no /proc to prove it, a live process
+    // that is who it recorded (pid, start time, boot) is the holder; on Linux nobody is named.
+    if !kernel_locks::AVAILABLE {
+        let mut named: Vec<Holder> = candidate
+            .into_iter()
+            .chain(shared.iter().map(|(_, h)| h.clone()))
+            .filter(|h| h.alive && h.matches_record && !h.other_ns)
+            .collect();
+        for h in &mut named {
+            h.verified = true;
+        }
+        if !named.is_empty() {
+            st.holders = named;
+            return Ok(st);
         }
     }
+    st.holders.push(Holder::unseen(mode, lock_owner));
     Ok(st)
-}
-
-fn with_mode(mut h: Holder, mode: Mode) -> Holder {
-    h.mode = Some(mode);
-    h
-}
-
-fn unknown_holder(mode: Mode) -> Holder {
-    Holder {
-        pid: None,
-        mode: Some(mode),
-        alive: true,
-        verified: false,
-        started_at: None,
-        pid_path: None,
-        record: None,
-        source: "kernel",
-    }
 }
 
 fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u32, Holder)]) {

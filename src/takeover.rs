@@ -19,47 +19,67 @@ pub struct TakeoverOptions {
     pub kill_wait: Duration,
 }
 
-/// Proves a holder reported by status/ELOCKED may be signalled.
+/// Proves a holder reported by status/ELOCKED may be signalled: it must be verified (the kernel
+/// showed the lock on one of its fds; elsewhere, its full recorded identity matched while the
+/// lock was busy), it is pinned (pidfd) with the start time it had then, and on Linux the lock
+/// is seen on its fds once more after pinning, so a pid reused in between is never reached.
 pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verified, String> {
     let Some(pid) = h.pid else {
         return Err(
-            "its pid is unknown (no pid file, and the OS lock table does not name it)".into(),
+            "the lock is held by a process this user cannot see (another user's, or in another PID namespace), so nothing can be proven about it".into(),
         );
     };
-    if h.verified {
-        let want = h.record.as_ref().and_then(|r| r.start_id.as_deref());
-        return signal::verify(pid, want);
+    if !h.verified {
+        return Err(match &h.record {
+            _ if h.alive => format!(
+                "pid {pid} is not proven to hold the lock now (the kernel does not show the lock on any of its fds)"
+            ),
+            None => format!("pid {pid} left no record (start time) to verify it against"),
+            Some(_) => h.stale_reason(),
+        });
     }
-    if h.source == "kernel" {
-        // The kernel says this PID holds the lock, but the PID it lists may have been reused
-        // (an inherited lock outlives its locker). An exclusive holder writes its record into
-        // the lock file after locking, so the file's mtime is no earlier than the lock was
-        // taken: a process that started after it cannot be the locker. (A shared holder does
-        // not write it, so a shared locker may be refused here: the safe side.)
-        let created = std::fs::symlink_metadata(lock_path)
-            .and_then(|m| m.modified())
+    let want = h
+        .start_id
+        .as_deref()
+        .or(h.record.as_ref().and_then(|r| r.start_id.as_deref()));
+    let Some(want) = want else {
+        return Err(format!(
+            "the start time of pid {pid} is unknown, so it cannot be pinned"
+        ));
+    };
+    let v = signal::verify(pid, Some(want))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // The path as it is now (never through a link: a link's own inode matches nothing).
+        let id = std::fs::symlink_metadata(lock_path)
             .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as u64);
-        let v = signal::verify(pid, None)?;
-        let started = match crate::identity::probe(pid) {
-            crate::identity::Probe::Alive(Some(id)) if id.start_id == v.start_id => {
-                id.started_at_ms
-            }
-            _ => None,
-        };
-        return match (started, created) {
-            // Start times are in clock ticks and the boot time in whole seconds: allow 1 s.
-            (Some(s), Some(c)) if s <= c + 1000 => Ok(v),
-            _ => Err(format!(
-                "pid {pid} is listed by the kernel as the holder but started after the lock file was created, so it may be a reused PID"
-            )),
-        };
+            .map(|m| crate::fsio::FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            });
+        let holds = id.map(|id| crate::kernel_locks::pid_holds(pid, id));
+        if !matches!(holds, Some(crate::kernel_locks::Holds::Yes { .. })) {
+            return Err(format!(
+                "pid {pid} no longer holds the lock on {} (checked again after pinning it)",
+                lock_path.display()
+            ));
+        }
     }
-    Err(match &h.record {
-        None => format!("pid {pid} left no record (start time) to verify it against"),
-        Some(_) => h.stale_reason(),
-    })
+    // Elsewhere the lock must still be busy: a holder that let go is not signalled.
+    #[cfg(not(target_os = "linux"))]
+    {
+        let busy = std::fs::File::open(lock_path)
+            .ok()
+            .map(|f| crate::flock::probe(&f));
+        if !matches!(busy, Some(crate::flock::Busy::Held(_))) {
+            return Err(format!(
+                "the lock on {} is no longer held (checked again after pinning pid {pid})",
+                lock_path.display()
+            ));
+        }
+    }
+    Ok(v)
 }
 
 fn not_verified(name: &str, pid: Option<u32>, why: &str) -> Error {

@@ -29,7 +29,10 @@ function describe(s) {
     const started = h.startedAt ? `, up ${duration(Date.now() - h.startedAt)}` : ''
     const alive = h.alive ? '' : ' (not running)'
     const meta = h.meta && Object.keys(h.meta).length ? ` ${JSON.stringify(h.meta)}` : ''
-    lines.push(`  pid ${h.pid ?? 'unknown'}${alive}${started}${meta}`)
+    const uid = h.uid != null && h.uid !== process.getuid?.() ? `, uid ${h.uid}` : ''
+    // A busy lock with no visible holder: another user's process, or another PID namespace.
+    if (h.pid == null && s.state === 'held') lines.push(`  held by a process this user cannot see${uid}`)
+    else lines.push(`  pid ${h.pid ?? 'unknown'}${alive}${started}${uid}${meta}`)
   }
   if (s.staleReason) lines.push(`  ${s.state === 'orphaned' ? 'orphaned' : 'stale'}: ${s.staleReason}`)
   for (const o of s.orphans ?? []) lines.push(`  ${orphanLine(o, s.name)}`)

@@ -1,0 +1,7 @@
+//! Per-OS abilities that have no portable form. `macos_data` holds the macOS kernel's layouts
+//! and buffer parsers as plain data (compiled and tested everywhere); `macos` makes the calls.
+
+pub mod macos_data;
+
+#[cfg(target_os = "macos")]
+pub mod macos;
