@@ -197,7 +197,12 @@ function plan(target, options) {
     // What a dead holder started and left running (proven by its marker): unhealthy, named.
     p.orphans = st.orphans ?? []
     const deadPid = st.holders.find((h) => !h.alive)?.pid ?? null
-    for (const o of p.orphans) p.problems.push(orphanSentence(t.name, st.state === 'held' ? null : deadPid, o, meta?.port))
+    for (const o of p.orphans) {
+      // The holder that started it: the record's (under `run`, the command the marker's wrapper
+      // handed over to), or an earlier one the record carries.
+      const recorded = st.holders.find((h) => h.record?.mark?.pid === o.mark.pid && !h.alive)
+      p.problems.push(orphanSentence(t.name, recorded?.pid ?? o.mark.pid, o, meta?.port))
+    }
     if (st.state === 'held' && holder?.pid) {
       p.native = { pid: holder.pid }
       // Marked processes that left the holder's tree (reparented): stray sessions.
@@ -244,7 +249,7 @@ function commandOf(o) {
 
 /** "the holder of "web" (pid 12) is gone, and pid 34 (node server.js) still serves port 8080". */
 function orphanSentence(name, deadPid, o, recordedPort) {
-  const holder = deadPid ? `the holder of "${name}" (pid ${deadPid}) is gone` : `an earlier holder of "${name}" is gone`
+  const holder = `the holder of "${name}" (pid ${deadPid}) is gone`
   const ports = o.ports ?? null
   const port = ports?.includes(recordedPort) ? recordedPort : ports?.[0]
   const what = port !== undefined && port !== null ? `still serves port ${port}` : ports === null ? 'is still running (its sockets cannot be read)' : 'is still running'
