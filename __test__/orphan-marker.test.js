@@ -171,6 +171,8 @@ test("a restart's acquire reports the orphan in recovered; onConflict 'takeover'
   assert.deepEqual(rec2.signals, ['SIGTERM'])
   await h.waitFor(() => !h.isRunning(o.server), 'the orphan to exit')
   assert.equal(status('web', { dir: o.dir }).orphans.length, 0)
+  const rec3 = JSON.parse(fs.readFileSync(path.join(o.dir, 'web.lock'), 'utf8'))
+  assert.equal(rec3.previous, undefined, 'the record stops carrying a holder whose orphans are gone')
 })
 
 test('health flags a stray session: a marked process no longer under the live holder', { skip: linux }, async (t) => {

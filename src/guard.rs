@@ -945,6 +945,17 @@ impl Guard {
         self.write_record(rec, &path)
     }
 
+    /// Stops carrying the earlier holders `marks` name in the record (their orphans are gone).
+    pub(crate) fn forget_previous(&mut self, marks: &[crate::marker::Mark]) -> Result<()> {
+        if marks.is_empty() || !self.record.previous.iter().any(|p| marks.contains(&p.mark)) {
+            return Ok(());
+        }
+        let mut rec = self.record.clone();
+        rec.previous.retain(|p| !marks.contains(&p.mark));
+        let path = self.record_path.clone();
+        self.write_record(rec, &path)
+    }
+
     /// Removes the holder's files and frees the lock. Idempotent.
     pub fn release(&mut self) -> Result<()> {
         let Some(f) = self.file.take() else {

@@ -180,6 +180,7 @@ pub fn acquire_takeover(
 /// signals are noted in their `recovered` entry. Unverified ones are only reported.
 fn stop_orphans(name: &str, g: &mut Guard, t: &TakeoverOptions) {
     let key = g.marker().map(|(k, _)| k.to_string());
+    let mut gone_marks = Vec::new();
     for r in g.recovered_mut().iter_mut() {
         if r.orphans.is_empty() {
             continue;
@@ -225,5 +226,12 @@ fn stop_orphans(name: &str, g: &mut Guard, t: &TakeoverOptions) {
         }
         r.signals = signals;
         r.waited_ms = Some(started.elapsed().as_millis() as u64);
+        if all && refused.is_empty() {
+            gone_marks.extend(r.orphans.iter().map(|o| o.mark.clone()));
+        }
+    }
+    // Their holders need no more carrying: the record stops naming them.
+    if let Err(e) = g.forget_previous(&gone_marks) {
+        debug(format_args!("{name}: takeover: {e}"));
     }
 }
