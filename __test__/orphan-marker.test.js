@@ -51,7 +51,7 @@ async function startHolder(t, dir, mode, name = 'web') {
     15000,
     'the holder did not report',
   )
-  for (const k of ['server', 'child', 'stray']) if (info[k]) reapLater(t, info[k])
+  for (const k of ['server', 'child', 'stray', 'unshare']) if (info[k]) reapLater(t, info[k])
   return { child, ...info }
 }
 
@@ -207,6 +207,25 @@ test("another user's orphan is unknown: named, never signalled by stop or takeov
   const r = healthSync('web', { dir: o.dir })
   assert.equal(r.healthy, false)
   assert.ok(r.problems.some((p) => p.includes('not verified')), JSON.stringify(r.problems))
+})
+
+test('an orphan in another PID namespace is unknown: named, never signalled', { skip: linux || (!isRoot && 'needs root for unshare --pid') }, async (t) => {
+  const o = await orphaned(t, 'pidns')
+  // The server, as our namespace numbers it: the unshare process's only child.
+  const nsPid = Number(fs.readFileSync(`/proc/${o.unshare}/task/${o.unshare}/children`, 'utf8').trim())
+  reapLater(t, nsPid)
+  const st = status('web', { dir: o.dir })
+  assert.equal(st.state, 'orphaned', JSON.stringify(st))
+  const inNs = st.orphans.find((x) => x.pid === nsPid)
+  assert.ok(inNs, JSON.stringify(st.orphans))
+  assert.notEqual(fs.readlinkSync(`/proc/${inNs.pid}/ns/pid`), fs.readlinkSync('/proc/self/ns/pid'))
+  assert.equal(inNs.verified, false)
+  assert.match(inNs.problem, /another PID namespace/)
+  const report = await stop('web', { dir: o.dir, timeoutMs: 10000 })
+  assert.deepEqual(report.stopped.map((s) => s.pid), [o.unshare], 'only the unshare process, in our namespace, is signalled')
+  assert.deepEqual(report.notSignalled.map((n) => n.pid), [inNs.pid])
+  assert.equal(report.ok, false)
+  assert.equal(h.isRunning(inNs.pid), true, 'the process in the other namespace was never signalled')
 })
 
 test('the marker is set for children spawned while held and removed on release', { skip: linux }, async (t) => {
