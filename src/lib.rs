@@ -1,7 +1,7 @@
 //! pid-guard: single-instance guard, pid file and process identity for Node services.
 //!
-//! The core modules below are plain Rust (tested with `cargo test`); `binding` is the thin
-//! napi layer over them.
+//! The core: plain Rust with no napi (tested with `cargo test`). The napi layer over it is the
+//! `pid-guard` crate in crates/binding.
 
 pub mod dir;
 pub mod dirfd;
@@ -26,5 +26,3 @@ pub mod stop;
 pub mod sys;
 pub mod takeover;
 pub mod wait;
-
-pub mod binding;

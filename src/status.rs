@@ -469,15 +469,19 @@ fn who_holds(
         }
     }
     let mut proven: Vec<(u32, bool)> = Vec::new();
+    // Lockers whose lock a recorded holder holds on its own fd: the same lock, not another holder
+    // (`pid-guard run` hands its fd to the command; the table still names the wrapper).
+    let mut covered: Vec<u32> = Vec::new();
     for (pid, fd) in shared.iter().filter_map(|(_, h)| recorded_fd(h)) {
         if let kernel_locks::Holds::Yes { exclusive } = kernel_locks::fd_holds(pid, fd, id) {
             proven.push((pid, exclusive));
+            covered.extend(kernel_locks::fd_locker(pid, fd));
         }
     }
     let mut explained = !proven.is_empty();
     if let Some(table) = kernel_locks::holders(id) {
         for k in table {
-            if proven.iter().any(|&(p, _)| p == k.pid) {
+            if proven.iter().any(|&(p, _)| p == k.pid) || covered.contains(&k.pid) {
                 continue;
             }
             match kernel_locks::pid_holds(k.pid, id) {
@@ -495,7 +499,7 @@ fn who_holds(
     let busy = flock::probe(f);
     if busy != flock::Busy::Free {
         for (pid, ex) in kernel_locks::scan(id).holders {
-            if !proven.iter().any(|&(p, _)| p == pid) {
+            if !proven.iter().any(|&(p, _)| p == pid) && !covered.contains(&pid) {
                 proven.push((pid, ex));
             }
         }

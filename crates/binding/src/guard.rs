@@ -1,12 +1,12 @@
 //! napi glue for the guard: acquire, status, list and the guard handle.
 
-use super::{invalid, json, to_js};
-use crate::guard::{self, AcquireOptions, Guard};
-use crate::mode::Mode;
-use crate::record;
-use crate::takeover::TakeoverOptions;
-use crate::wait::Cancel;
+use crate::{invalid, json, to_js};
 use napi_derive::napi;
+use pid_guard_core::guard::{self, AcquireOptions, Guard};
+use pid_guard_core::mode::Mode;
+use pid_guard_core::record;
+use pid_guard_core::takeover::TakeoverOptions;
+use pid_guard_core::wait::Cancel;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -167,8 +167,8 @@ pub fn parse_args(json_text: &str) -> napi::Result<Parsed> {
         "wait" => Conflict::Wait(timeout),
         "takeover" => Conflict::Takeover(TakeoverOptions {
             signal: match a.takeover_signal.as_deref() {
-                None => crate::signal::SIGTERM,
-                Some(s) => crate::signal::parse_signal(s).ok_or_else(|| {
+                None => pid_guard_core::signal::SIGTERM,
+                Some(s) => pid_guard_core::signal::parse_signal(s).ok_or_else(|| {
                     invalid(format!(
                         "takeoverSignal {s:?} is not a signal name like 'SIGTERM'"
                     ))
@@ -192,7 +192,11 @@ pub fn parse_args(json_text: &str) -> napi::Result<Parsed> {
 }
 
 /// Acquires under the conflict policy; `cancel` stops a wait or takeover early.
-pub fn run_acquire(name: &str, p: &Parsed, cancel: Option<&Cancel>) -> crate::error::Result<Guard> {
+pub fn run_acquire(
+    name: &str,
+    p: &Parsed,
+    cancel: Option<&Cancel>,
+) -> pid_guard_core::error::Result<Guard> {
     let opts = AcquireOptions {
         dir: p.dir.as_deref(),
         mode: p.mode,
@@ -200,8 +204,8 @@ pub fn run_acquire(name: &str, p: &Parsed, cancel: Option<&Cancel>) -> crate::er
     };
     match &p.conflict {
         Conflict::Fail => guard::acquire(name, &opts),
-        Conflict::Wait(t) => crate::wait::acquire_waiting(name, &opts, *t, cancel),
-        Conflict::Takeover(t) => crate::takeover::acquire_takeover(name, &opts, t, cancel),
+        Conflict::Wait(t) => pid_guard_core::wait::acquire_waiting(name, &opts, *t, cancel),
+        Conflict::Takeover(t) => pid_guard_core::takeover::acquire_takeover(name, &opts, t, cancel),
     }
 }
 
@@ -215,7 +219,7 @@ pub fn acquire(name: String, options_json: String) -> napi::Result<NativeGuard> 
 
 #[napi]
 pub fn status(name: String, dir: Option<String>) -> napi::Result<String> {
-    json(&crate::status::status(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
+    json(&pid_guard_core::status::status(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
 }
 
 /// Processes carrying the marker of the guard's live holder that no longer descend from it.
@@ -226,5 +230,5 @@ pub fn strays(name: String, dir: Option<String>) -> napi::Result<String> {
 
 #[napi]
 pub fn list(dir: Option<String>) -> napi::Result<String> {
-    json(&crate::status::list(dir.as_deref().map(Path::new)).map_err(to_js)?)
+    json(&pid_guard_core::status::list(dir.as_deref().map(Path::new)).map_err(to_js)?)
 }
