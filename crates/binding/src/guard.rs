@@ -225,7 +225,7 @@ pub fn status(name: String, dir: Option<String>) -> napi::Result<String> {
 /// Processes carrying the marker of the guard's live holder that no longer descend from it.
 #[napi]
 pub fn strays(name: String, dir: Option<String>) -> napi::Result<String> {
-    json(&crate::status::strays(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
+    json(&pid_guard_core::status::strays(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
 }
 
 #[napi]
