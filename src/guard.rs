@@ -723,10 +723,10 @@ fn record_marker(
     l: &Layout,
     record: &Record,
 ) -> Option<(String, String)> {
-    record.mark.as_ref().map(|m| {
+    record.holder_mark().map(|m| {
         (
             crate::marker::key(id, &l.lock),
-            crate::marker::value(m, &l.lock),
+            crate::marker::value(&m, &l.lock),
         )
     })
 }
@@ -876,6 +876,8 @@ impl Guard {
             ));
         };
         let mut rec = self.record.clone();
+        // The command's children carry our marker (it inherited our environment): say whose.
+        rec.mark = rec.holder_mark();
         rec.pid = pid;
         rec.start_id = identity.as_ref().map(|i| i.start_id.clone());
         rec.started_at = identity.and_then(|i| i.started_at_ms);
@@ -920,7 +922,7 @@ impl Guard {
         if self.mode != Mode::Exclusive {
             return Ok(());
         }
-        let (Some((key, _)), Some(mark)) = (self.marker(), self.record.mark.clone()) else {
+        let (Some((key, _)), Some(mark)) = (self.marker(), self.record.holder_mark()) else {
             return Ok(());
         };
         let left = crate::marker::scan(key)

@@ -42,9 +42,10 @@ pub struct Record {
     pub pid_ns: Option<u64>,
     #[serde(default)]
     pub meta: Value,
-    /// The holder its children's marker names (see [`crate::marker`]): this process at
-    /// acquire, kept when `run` hands the record to its command (whose children carry the
-    /// wrapper's marker). `None` in records written before markers.
+    /// The holder its children's marker names (see [`crate::marker`]) when it is not this
+    /// record's `pid` and `startId`: set when `run` hands the record to its command (whose
+    /// children carry the wrapper's marker). `None`: the record's own holder (see
+    /// [`Record::holder_mark`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<Mark>,
     /// Earlier holders that died leaving marked processes behind (orphans): carried from record
@@ -84,10 +85,7 @@ impl Record {
             lock_fd: None,
             pid_ns: identity::pid_ns(),
             meta,
-            mark: me.identity.as_ref().map(|i| Mark {
-                pid: me.pid,
-                start_id: i.start_id.clone(),
-            }),
+            mark: None,
             previous: Vec::new(),
         }
     }
