@@ -634,7 +634,7 @@ fn carry_orphans(
     let list: Vec<String> = orphans.iter().map(status::describe_marked).collect();
     let reason =
         format!(
-        "the old holder (pid {}) is gone but left {} running: {}; stop {} with `pid-guard stop {}`",
+        "the old holder (pid {}) is gone and left {} running: {}; stop {} with `pid-guard stop {}`",
         own.as_ref().map_or(old.pid, |m| m.pid),
         if list.len() == 1 { "a process it started" } else { "processes it started" },
         list.join("; "),

@@ -35,7 +35,8 @@ function run(argv) {
   for (const r of recovered) {
     if (r.orphans?.length) {
       // The holder is gone but what it started still runs (the record keeps naming them).
-      for (const o of r.orphans) writeErr(`pid-guard: "${name}" is not held, but ${orphanLine(o, name)}\n`)
+      writeErr(`pid-guard: "${name}" is not held, but ${r.reason}\n`)
+      for (const o of r.orphans.filter((x) => !x.verified)) writeErr(`  ${orphanLine(o, name)}\n`)
       code = 1
     } else writeOut(`pid-guard: "${name}" was stale (${r.reason}); cleaned ${r.removed.join(', ')}\n`)
   }
