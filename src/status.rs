@@ -695,6 +695,18 @@ fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u
     }
     st.state = State::Stale;
     if let Some(owner) = files.record.as_ref().and_then(port_owner) {
+        // Whether the port's owner carries the holder's marker cannot always be read (another
+        // user's process as non-root): that is unknown, said, and never acted on.
+        if let (Some(pid), Some(key)) = (owner.pid, &st.marker_key) {
+            if !st.orphans.iter().any(|o| o.pid == pid) {
+                if let marker::Read::Unknown(why) = marker::read(pid, key) {
+                    reasons.push(format!(
+                        "port {} is served by pid {pid}, but {why}, so whether the holder started it is unknown",
+                        owner.port
+                    ));
+                }
+            }
+        }
         st.port_owner = Some(owner);
     }
     if !st.orphans.is_empty() {
