@@ -9,7 +9,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
+const { spawn, execFileSync } = require('node:child_process')
 const { acquire, status, stop, healthSync, PidGuardError } = require('..')
 const h = require('./helpers')
 
@@ -236,8 +236,9 @@ test('the marker is set for children spawned while held and removed on release',
   assert.match(process.env[keys[0]], new RegExp(`^pid=${process.pid} start=\\S+ guard=.*m\\.lock$`))
   const g2 = acquire('n', { dir })
   assert.equal(Object.keys(process.env).filter((k) => k.startsWith('PID_GUARD_HOLDER_')).length, 2, 'one variable per guard')
-  const child = await h.node(t, `process.stdout.write(process.env[${JSON.stringify(keys[0])}] ?? 'none')`)
-  assert.equal(child.stdout, process.env[keys[0]])
+  // A child spawned now (its environment defaults to process.env) carries it.
+  const out = execFileSync(process.execPath, ['-e', `process.stdout.write(process.env[${JSON.stringify(keys[0])}] ?? 'none')`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  assert.equal(out, process.env[keys[0]])
   g.release()
   g2.release()
   assert.equal(process.env[keys[0]], undefined)
@@ -246,7 +247,7 @@ test('the marker is set for children spawned while held and removed on release',
 
 test('pid-guard run passes the marker to the command: a killed command leaves its detached server as an orphan', { skip: linux }, async (t) => {
   const dir = h.tmpDir(t)
-  const script = `const { spawn } = require('node:child_process')
+  const script = `const { spawn, execFileSync } = require('node:child_process')
 const c = spawn(process.execPath, [${JSON.stringify(SERVER)}], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
 c.stdout.once('data', (d) => { process.stdout.write(d); c.stdout.destroy(); c.unref() })
 setInterval(() => {}, 1 << 30)`
