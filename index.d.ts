@@ -49,6 +49,8 @@ export interface HolderRecord {
   /** When the guard was acquired, ms since the epoch. */
   acquiredAt: number
   pidGuardVersion: string
+  /** The holder's fd that holds the lock (it proves the holder on Linux: the kernel shows the lock on that fd); `null` when not known. */
+  lockFd: number | null
   /** The PID namespace `pid` lives in (Linux: inode of `/proc/self/ns/pid`); a record from another namespace is never judged by its pid. */
   pidNs?: number | null
   meta: Meta

@@ -14,6 +14,8 @@ const META_HEALTH_KEYS = new Set(['expect', 'minChildren', 'children'])
 const DEFAULT_SAMPLE_MS = 200
 const DEFAULT_TIMEOUT_MS = 2000
 const MAX_BODY = 1024 * 1024
+/** The largest pid anything accepts: the core's pidfile::MAX_PID (i32::MAX, what kill(2) takes). */
+const MAX_PID = 0x7fffffff
 
 const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`)
 
@@ -57,7 +59,7 @@ function parseTarget(target) {
   }
   if (keys[0] === 'pid') {
     const pid = target.pid
-    if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) {
+    if (!Number.isInteger(pid) || pid < 1 || pid > MAX_PID) {
       throw invalidOption(`target.pid must be a process id (a whole number >= 1), not ${describe(pid)}`)
     }
     return { pid }
@@ -585,4 +587,4 @@ function healthSync(target, options) {
   return assemble(p, report, null, false)
 }
 
-module.exports = { health, healthSync }
+module.exports = { health, healthSync, MAX_PID }

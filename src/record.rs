@@ -66,6 +66,18 @@ pub struct Previous {
 }
 
 impl Record {
+    /// The TCP port the holder recorded in `meta.port`: a number, or a decimal string (`run --meta
+    /// port=8080`, env-built meta), 1-65535. The one reading of it that status, stop and orphans use.
+    pub fn port(&self) -> Option<u16> {
+        let v = self.meta.get("port")?;
+        let n = match v {
+            Value::Number(n) => n.as_u64()?,
+            Value::String(s) => s.trim().parse::<u64>().ok()?,
+            _ => return None,
+        };
+        u16::try_from(n).ok().filter(|&p| p > 0)
+    }
+
     pub fn for_self(name: &str, mode: Mode, meta: Value) -> Record {
         let me: &SelfInfo = identity::me();
         Record {
@@ -205,6 +217,26 @@ mod tests {
         assert!(r.same_ns());
         let h = crate::holder::Holder::examine(r.pid, Some(r), "pidfile", None);
         assert!(h.matches_record && !h.gone);
+    }
+
+    #[test]
+    fn the_recorded_port_is_a_number_or_a_decimal_string() {
+        let with = |v: serde_json::Value| {
+            Record::for_self("web", Mode::Exclusive, serde_json::json!({ "port": v })).port()
+        };
+        assert_eq!(with(serde_json::json!(8080)), Some(8080));
+        assert_eq!(with(serde_json::json!("8080")), Some(8080));
+        assert_eq!(with(serde_json::json!(" 443 ")), Some(443));
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(70000),
+            serde_json::json!("80a"),
+            serde_json::json!(-1),
+            serde_json::json!(8080.5),
+            serde_json::json!(null),
+        ] {
+            assert_eq!(with(bad.clone()), None, "{bad}");
+        }
     }
 
     #[test]

@@ -109,11 +109,7 @@ pub struct PortOwner {
 
 /// Who listens on the port a stale record names, compared with the record.
 pub fn port_owner(record: &Record) -> Option<PortOwner> {
-    let port = record
-        .meta
-        .get("port")?
-        .as_u64()
-        .and_then(|p| u16::try_from(p).ok())?;
+    let port = record.port()?;
     let pid = match crate::health::ports::owner_of_port(port) {
         Ok(Some(pid)) => pid,
         _ => return None,

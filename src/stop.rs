@@ -226,13 +226,8 @@ pub fn stop_port(port: u16, dir: Option<&Path>, o: &StopOptions) -> Result<StopR
     };
     // A guard whose live holder owns the port: stop it by name (the verified path).
     for st in status::list(dir)? {
-        let recorded_port = |h: &crate::holder::Holder| {
-            h.record
-                .as_ref()
-                .and_then(|r| r.meta.get("port"))
-                .and_then(|p| p.as_u64())
-                == Some(port as u64)
-        };
+        let recorded_port =
+            |h: &crate::holder::Holder| h.record.as_ref().and_then(|r| r.port()) == Some(port);
         let owns = st.holders.iter().any(|h| h.pid == owner_pid && h.alive);
         if owns && st.holders.iter().any(recorded_port) {
             return stop_name(&st.name, dir, o);

@@ -6,6 +6,8 @@
 
 const { writeOut, writeErr, onStdoutClosed, parse, UsageError, green, red, yellow, dim, duration } = require('./output')
 
+const { MAX_PID } = require('../health')
+
 const usage = `Usage: pid-guard health [name] [--pid N | --port N] [--url URL]
                         [--expect FIELD=VALUE]... [--min-children N] [--children F]
                         [--json | --prometheus] [--watch[=MS]] [--dir DIR]
@@ -111,7 +113,7 @@ function parseOptions(argv) {
   if (values['min-children'] !== undefined) options.minChildren = integer('--min-children', values['min-children'], 0, 1000000)
 
   let target
-  if (values.pid !== undefined) target = { pid: integer('--pid', values.pid, 1, 4194304) }
+  if (values.pid !== undefined) target = { pid: integer('--pid', values.pid, 1, MAX_PID) }
   const port = values.port !== undefined ? integer('--port', values.port, 1, 65535) : undefined
   if (name !== undefined) {
     target = name
