@@ -112,14 +112,6 @@ impl Record {
         })
     }
 
-    /// `meta.port`, when it is a TCP port number.
-    pub fn port(&self) -> Option<u16> {
-        self.meta
-            .get("port")?
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-    }
-
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec(self).expect("a record always serializes");
         v.push(b'\n');
