@@ -38,7 +38,9 @@ function releaseAll() {
   for (const [guard, cleanup] of [...held]) {
     if (!cleanup) continue
     try {
-      guard.release()
+      // At exit: what this holder started and leaves running is noted as its orphans.
+      if (typeof guard._releaseAtExit === 'function') guard._releaseAtExit()
+      else guard.release()
     } catch {
       // Exiting: nothing useful can be done with the error; the next acquire recovers.
     }

@@ -215,6 +215,8 @@ pub struct OpenCheck {
     pub size: u64,
     /// Group or others may write it.
     pub writable_by_others: bool,
+    /// The open file's (device, inode), where the OS has them.
+    pub id: Option<FileId>,
 }
 
 /// After a lock is won this closes the race with anyone who removed or replaced the path
@@ -243,6 +245,10 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
             links,
             size: m.len(),
             writable_by_others: m.mode() & 0o022 != 0,
+            id: Some(FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            }),
         })
     }
     #[cfg(not(unix))]
@@ -255,6 +261,7 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
             links: 1,
             size: f.metadata().map(|m| m.len()).unwrap_or(0),
             writable_by_others: false,
+            id: None,
         })
     }
 }

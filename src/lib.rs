@@ -15,6 +15,7 @@ pub mod identity;
 pub mod kernel_locks;
 pub mod layout;
 pub mod log;
+pub mod marker;
 pub mod mode;
 pub mod pidfile;
 pub mod prune;

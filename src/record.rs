@@ -3,6 +3,7 @@
 //! line) and what it wants others to know (`meta`: port, health URL, version...).
 
 use crate::identity::{self, Identity, SelfInfo};
+use crate::marker::Mark;
 use crate::mode::Mode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,6 +42,27 @@ pub struct Record {
     pub pid_ns: Option<u64>,
     #[serde(default)]
     pub meta: Value,
+    /// The holder its children's marker names (see [`crate::marker`]) when it is not this
+    /// record's `pid` and `startId`: set when `run` hands the record to its command (whose
+    /// children carry the wrapper's marker). `None`: the record's own holder (see
+    /// [`Record::holder_mark`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<Mark>,
+    /// Earlier holders that died leaving marked processes behind (orphans): carried from record
+    /// to record until those are gone, so a restart or `check` does not erase the evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<Previous>,
+}
+
+/// An earlier holder whose orphans were still alive when a later holder acquired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Previous {
+    pub mark: Mark,
+    pub uid: Option<u32>,
+    pub boot_id: String,
+    /// The port it recorded in `meta.port`.
+    pub port: Option<u16>,
 }
 
 impl Record {
@@ -75,7 +97,19 @@ impl Record {
             lock_fd: None,
             pid_ns: identity::pid_ns(),
             meta,
+            mark: None,
+            previous: Vec::new(),
         }
+    }
+
+    /// The holder this record's marked processes name.
+    pub fn holder_mark(&self) -> Option<Mark> {
+        self.mark.clone().or_else(|| {
+            self.start_id.clone().map(|s| Mark {
+                pid: self.pid,
+                start_id: s,
+            })
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -4,11 +4,13 @@
 
 const { acquire, PidGuardError } = require('../..')
 const { writeOut, writeErr, parse, UsageError } = require('./output')
+const { orphanLine } = require('./status')
 
 const usage = `Usage: pid-guard check <name> [--dir DIR]
 
 Exits 0 if no process holds the guard <name> (cleaning files a dead holder left),
-1 if one does (printing its pid and how to stop it). For npm "prestart".
+1 if one does, or if a dead holder's orphans still run (processes it started, carrying its
+marker: printing each pid and how to stop it, \`pid-guard stop <name>\`). For npm "prestart".
 This is a quick check, not the exclusion itself: the service still calls acquire(),
 or is started with \`pid-guard run\`.
 `
@@ -29,8 +31,16 @@ function run(argv) {
   }
   const recovered = guard.recovered
   guard.release()
-  for (const r of recovered) writeOut(`pid-guard: "${name}" was stale (${r.reason}); cleaned ${r.removed.join(', ')}\n`)
-  return 0
+  let code = 0
+  for (const r of recovered) {
+    if (r.orphans?.length) {
+      // The holder is gone but what it started still runs (the record keeps naming them).
+      writeErr(`pid-guard: "${name}" is not held, but ${r.reason}\n`)
+      for (const o of r.orphans.filter((x) => !x.verified)) writeErr(`  ${orphanLine(o, name)}\n`)
+      code = 1
+    } else writeOut(`pid-guard: "${name}" was stale (${r.reason}); cleaned ${r.removed.join(', ')}\n`)
+  }
+  return code
 }
 
 module.exports = { summary: 'exit 0 if <name> is free, 1 if a process holds it (npm prestart)', usage, run }

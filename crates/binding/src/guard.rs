@@ -64,6 +64,15 @@ impl NativeGuard {
         self.inner.release().map_err(to_js)
     }
 
+    /// Release at exit: first notes in the record any processes this holder started that still
+    /// run, so they are seen as its orphans once it is gone.
+    #[napi]
+    pub fn release_at_exit(&mut self) -> napi::Result<()> {
+        let noted = self.inner.note_leftovers();
+        self.inner.release().map_err(to_js)?;
+        noted.map_err(to_js)
+    }
+
     /// The lock's fd, to hand to a child process (`pid-guard run`); -1 when released.
     #[napi]
     pub fn fd(&self) -> i32 {
@@ -89,6 +98,15 @@ impl NativeGuard {
             .hand_over(pid, cmdline, child_fd)
             .map_err(to_js)?;
         self.info()
+    }
+
+    /// `[name, value]` of the marker variable children of this holder inherit (the JS layer sets
+    /// it in `process.env`); null once released.
+    #[napi]
+    pub fn marker(&self) -> Option<Vec<String>> {
+        self.inner
+            .marker()
+            .map(|(k, v)| vec![k.to_string(), v.to_string()])
     }
 
     #[napi]
@@ -202,6 +220,12 @@ pub fn acquire(name: String, options_json: String) -> napi::Result<NativeGuard> 
 #[napi]
 pub fn status(name: String, dir: Option<String>) -> napi::Result<String> {
     json(&pid_guard_core::status::status(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
+}
+
+/// Processes carrying the marker of the guard's live holder that no longer descend from it.
+#[napi]
+pub fn strays(name: String, dir: Option<String>) -> napi::Result<String> {
+    json(&pid_guard_core::status::strays(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
 }
 
 #[napi]
