@@ -278,7 +278,7 @@ pub fn descends_from(pid: u32, ancestor: u32) -> bool {
         if p <= 1 {
             return false;
         }
-        match crate::health::process::linux::read_stat(p) {
+        match crate::sys::linux::read_stat(p) {
             Ok(s) => p = s.ppid,
             Err(_) => return false,
         }
