@@ -130,7 +130,7 @@ pub fn port_owner(record: &Record) -> Option<PortOwner> {
 
 pub fn status(name: &str, dir: Option<&Path>) -> Result<Status> {
     layout::validate_name(name)?;
-    let (path, root) = crate::dir::existing(dir)?;
+    let (path, root) = crate::dir::inspectable(dir)?;
     match root {
         Some(root) => inspect(&Layout::in_dir(root, name)),
         None => Ok(empty_status(&Layout::new(&path, name))),
@@ -138,7 +138,7 @@ pub fn status(name: &str, dir: Option<&Path>) -> Result<Status> {
 }
 
 pub fn list(dir: Option<&Path>) -> Result<Vec<Status>> {
-    let (_, Some(root)) = crate::dir::existing(dir)? else {
+    let (_, Some(root)) = crate::dir::inspectable(dir)? else {
         return Ok(Vec::new());
     };
     let entries = root

@@ -2,7 +2,7 @@
 // `pid-guard check <name>`: the fast fail for npm `prestart`. Exit 0 when the guard is free (a
 // stale one is cleaned, and said in one line), 1 with the holder and how to stop it when held.
 
-const { acquire, PidGuardError } = require('../..')
+const { acquire, status, PidGuardError } = require('../..')
 const { writeOut, writeErr, parse, UsageError } = require('./output')
 const { orphanLine } = require('./status')
 
@@ -27,6 +27,9 @@ function run(argv) {
       writeErr(`${err.message}\n`)
       return 1
     }
+    // A directory this user may read but not write in (another user's service directory,
+    // inspected by root): answer from status, without cleaning anything.
+    if (err instanceof PidGuardError && err.code === 'EUNSAFEDIR') return readOnly(name, values.dir, err)
     throw err
   }
   const recovered = guard.recovered
@@ -41,6 +44,28 @@ function run(argv) {
     } else writeOut(`pid-guard: "${name}" was stale (${r.reason}); cleaned ${r.removed.join(', ')}\n`)
   }
   return code
+}
+
+function readOnly(name, dir, why) {
+  let st
+  try {
+    st = status(name, { dir })
+  } catch {
+    throw why
+  }
+  if (st.state === 'held') {
+    const h = st.holders[0]
+    const who = h?.pid ? `pid ${h.pid}` : `a process this user cannot see${h?.uid !== undefined && h?.uid !== null ? ` (uid ${h.uid})` : ''}`
+    writeErr(`pid-guard: "${name}" is already running (${who}; lock file ${st.lockPath})\n`)
+    return 1
+  }
+  if (st.state === 'orphaned') {
+    writeErr(`pid-guard: "${name}" is not held, but its holder's orphans still run\n`)
+    for (const o of st.orphans ?? []) writeErr(`  ${orphanLine(o, name)}\n`)
+    return 1
+  }
+  if (st.state === 'stale') writeOut(`pid-guard: "${name}" is stale (${st.staleReason}); not cleaned: ${why.message.replace(/^pid-guard: /, '')}\n`)
+  return 0
 }
 
 module.exports = { summary: 'exit 0 if <name> is free, 1 if a process holds it (npm prestart)', usage, run }
