@@ -361,6 +361,10 @@ function assemble(p, report, endpoint, probed) {
   // Not running and no endpoint to ask: the expectations are unknown, "not running" says why.
   const asked = probed && (endpoint || alive) ? endpoint : undefined
   const expectations = checkExpectations(p.o.expect, asked, problems)
+  // Unchecked is not met: healthSync never calls the endpoint, so it cannot say healthy.
+  if (!probed && alive && expectations.length) {
+    problems.push(`expected ${expectations.map((x) => `${x.field} = ${shown(x.expected)}`).join(', ')} not checked: healthSync does not call the endpoint; health() does`)
+  }
   return {
     name: p.name,
     target: p.target,
