@@ -478,6 +478,7 @@ export declare function health(target: HealthTarget, options?: HealthOptions): P
 
 /**
  * The parts of {@link health} that need no waiting, synchronously: `cpuPercent` and `endpoint`
- * are `null` (`sampleMs`, `timeoutMs` and the URL are ignored).
+ * are `null` (`sampleMs`, `timeoutMs` and the URL are ignored), and expectations are unchecked
+ * (`ok: null`), which makes a target that has them unhealthy here.
  */
 export declare function healthSync(target: HealthTarget, options?: HealthOptions): Health
