@@ -39,9 +39,16 @@ export declare class NativeGuard {
 
 export declare function acquire(name: string, optionsJson: string): NativeGuard
 
+/** acquire without waiting (`onConflict: 'fail'`), on the libuv pool: it takes microseconds. */
 export declare function acquireAsync(name: string, optionsJson: string, cancel: NativeCancel): Promise<NativeGuard>
 
-/** The full check on the thread pool; resolves to the report as JSON. */
+/**
+ * acquire that may wait or take over (`onConflict: 'wait' | 'takeover'`), on a thread of its
+ * own: it may last as long as the holder runs, and must not hold one of the pool's 4 threads.
+ */
+export declare function acquireWaiting(name: string, optionsJson: string, cancel: NativeCancel): Promise<NativeGuard>
+
+/** The full check on a thread of its own; resolves to the report as JSON. */
 export declare function health(targetJson: string, optionsJson: string): Promise<string>
 
 /** One check without a CPU window (`sampleMs` is ignored): `cpuPercent` is null. */

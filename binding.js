@@ -839,6 +839,7 @@ module.exports.NativeCancel = nativeBinding.NativeCancel
 module.exports.NativeGuard = nativeBinding.NativeGuard
 module.exports.acquire = nativeBinding.acquire
 module.exports.acquireAsync = nativeBinding.acquireAsync
+module.exports.acquireWaiting = nativeBinding.acquireWaiting
 module.exports.health = nativeBinding.health
 module.exports.healthSync = nativeBinding.healthSync
 module.exports.list = nativeBinding.list

@@ -215,7 +215,9 @@ async function acquireAsync(name, options = {}) {
   const onAbort = () => cancel.cancel()
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    const native = await callAsync(() => binding.acquireAsync(name, json, cancel))
+    // A wait or a takeover runs on a thread of its own, not in the libuv pool it could block.
+    const start = options.onConflict === 'wait' || options.onConflict === 'takeover' ? binding.acquireWaiting : binding.acquireAsync
+    const native = await callAsync(() => start(name, json, cancel))
     if (signal?.aborted) {
       // Won the race with the abort: give the lock back rather than hand over a guard the
       // caller no longer wants.

@@ -1,8 +1,10 @@
 //! napi glue for health checks: target and options arrive as JSON, the report leaves as JSON.
-//! `health` runs on the libuv thread pool (the CPU window sleeps there, not on the JS thread).
+//! `health` runs on a thread of its own (the CPU window sleeps there, not on the JS thread and
+//! not in the libuv pool).
 
-use crate::{invalid, json, JsonTask};
-use napi::bindgen_prelude::AsyncTask;
+use crate::{invalid, json, on_own_thread};
+use napi::bindgen_prelude::Object;
+use napi::Env;
 use napi_derive::napi;
 use pid_guard_core::health::{self, Options, Target};
 
@@ -25,11 +27,13 @@ pub fn health_sync(target_json: String, options_json: String) -> napi::Result<St
     json(&health::check(&target, &options))
 }
 
-/// The full check on the thread pool; resolves to the report as JSON.
+/// The full check on a thread of its own; resolves to the report as JSON.
 #[napi(ts_return_type = "Promise<string>")]
-pub fn health(target_json: String, options_json: String) -> napi::Result<AsyncTask<JsonTask>> {
+pub fn health<'env>(
+    env: &'env Env,
+    target_json: String,
+    options_json: String,
+) -> napi::Result<Object<'env>> {
     let (target, options) = parse(&target_json, &options_json)?;
-    Ok(JsonTask::new(move || {
-        json(&health::check(&target, &options))
-    }))
+    on_own_thread(env, move || json(&health::check(&target, &options)), Ok)
 }

@@ -7,8 +7,8 @@ pub mod health;
 pub mod lifecycle;
 pub mod prune;
 
-use napi::bindgen_prelude::AsyncTask;
-use napi::{Env, Task};
+use napi::bindgen_prelude::{Object, ToNapiValue};
+use napi::Env;
 use pid_guard_core::error::{Code, Error};
 use serde::Serialize;
 
@@ -26,26 +26,28 @@ pub fn invalid(msg: String) -> napi::Error {
     to_js(Error::new(Code::InvalidOption, msg))
 }
 
-/// Work for the libuv thread pool whose result crosses to JS as JSON text (health, stop).
-pub struct JsonTask(Box<dyn FnMut() -> napi::Result<String> + Send>);
-
-impl JsonTask {
-    pub fn new(f: impl FnMut() -> napi::Result<String> + Send + 'static) -> AsyncTask<JsonTask> {
-        AsyncTask::new(JsonTask(Box::new(f)))
-    }
-}
-
-impl Task for JsonTask {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<String> {
-        (self.0)()
-    }
-
-    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-        Ok(output)
-    }
+/// Runs `work` on a thread of its own and settles a Promise with `finish(result)` on the JS
+/// thread. Not the libuv pool: a wait or a takeover may last minutes and a health sample sleeps
+/// for its window, and the pool has 4 threads that every fs, dns and crypto call of the process
+/// shares (4 waiting acquires stalled a 1-byte readFile for 3 s).
+pub fn on_own_thread<'env, T, V>(
+    env: &'env Env,
+    work: impl FnOnce() -> napi::Result<T> + Send + 'static,
+    finish: impl FnOnce(T) -> napi::Result<V> + Send + 'static,
+) -> napi::Result<Object<'env>>
+where
+    T: Send + 'static,
+    V: ToNapiValue + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    std::thread::Builder::new()
+        .name("pid-guard-work".into())
+        .spawn(move || match work() {
+            Ok(v) => deferred.resolve(move |_env: Env| finish(v)),
+            Err(e) => deferred.reject(e),
+        })
+        .map_err(|e| napi::Error::from_reason(format!("pid-guard: cannot start a thread: {e}")))?;
+    Ok(promise)
 }
 
 #[napi_derive::napi]

@@ -2,8 +2,8 @@
 //! a canceller), and stop.
 
 use crate::guard::{parse_args, run_acquire, NativeGuard, Parsed};
-use crate::{invalid, json, to_js, JsonTask};
-use napi::bindgen_prelude::AsyncTask;
+use crate::{invalid, json, on_own_thread, to_js};
+use napi::bindgen_prelude::{AsyncTask, Object};
 use napi::{Env, Task};
 use napi_derive::napi;
 use pid_guard_core::stop::{self, StopOptions};
@@ -57,6 +57,7 @@ impl Task for AcquireTask {
     }
 }
 
+/// acquire without waiting (`onConflict: 'fail'`), on the libuv pool: it takes microseconds.
 #[napi(ts_return_type = "Promise<NativeGuard>")]
 pub fn acquire_async(
     name: String,
@@ -68,6 +69,24 @@ pub fn acquire_async(
         args: parse_args(&options_json)?,
         cancel: cancel.inner.clone(),
     }))
+}
+
+/// acquire that may wait or take over (`onConflict: 'wait' | 'takeover'`), on a thread of its
+/// own: it may last as long as the holder runs, and must not hold one of the pool's 4 threads.
+#[napi(ts_return_type = "Promise<NativeGuard>")]
+pub fn acquire_waiting<'env>(
+    env: &'env Env,
+    name: String,
+    options_json: String,
+    cancel: &NativeCancel,
+) -> napi::Result<Object<'env>> {
+    let args = parse_args(&options_json)?;
+    let cancel = cancel.inner.clone();
+    on_own_thread(
+        env,
+        move || run_acquire(&name, &args, Some(&cancel)).map_err(to_js),
+        |inner| Ok(NativeGuard { inner }),
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -98,7 +117,7 @@ fn run_stop(a: &StopArgs, opts: &StopOptions) -> napi::Result<String> {
 }
 
 #[napi(ts_return_type = "Promise<string>")]
-pub fn stop_async(args_json: String) -> napi::Result<AsyncTask<JsonTask>> {
+pub fn stop_async<'env>(env: &'env Env, args_json: String) -> napi::Result<Object<'env>> {
     let args: StopArgs =
         serde_json::from_str(&args_json).map_err(|e| invalid(format!("bad stop options: {e}")))?;
     let signal = match args.signal.as_deref() {
@@ -116,5 +135,5 @@ pub fn stop_async(args_json: String) -> napi::Result<AsyncTask<JsonTask>> {
         timeout,
         force: args.force.unwrap_or(false),
     };
-    Ok(JsonTask::new(move || run_stop(&args, &opts)))
+    on_own_thread(env, move || run_stop(&args, &opts), Ok)
 }
