@@ -37,3 +37,26 @@ test('six waiting acquireAsync calls leave the thread pool free: a file read com
   assert.ok(out.readMs < 2000, `the read went through while they waited (${out.readMs} ms)`)
   assert.equal(h.isRunning(holder.pid), true)
 })
+
+// Found by an outside attack: one inotify instance per waiter; 150 waiters in one process took
+// all of the user's 128, and another program's fs.watch failed with EMFILE. A process holds at
+// most a few; the other waiters re-check on a short timer, and every waiter still gets its turn.
+test('forty waiters hold at most 8 inotify instances, and all of them win in turn', { skip: process.platform !== 'linux' && 'inotify is Linux' }, async (t) => {
+  const dir = h.tmpDir(t)
+  const holder = await h.hold(t, { name: 'busy', dir })
+  const code = `
+    const pg = require(${JSON.stringify(ROOT)})
+    const fs = require('node:fs')
+    const inotify = () => fs.readdirSync('/proc/self/fd').filter((f) => { try { return fs.readlinkSync('/proc/self/fd/' + f) === 'anon_inode:inotify' } catch { return false } }).length
+    let wins = 0
+    const waits = Array.from({ length: 40 }, () => pg.acquireAsync('busy', { dir: ${JSON.stringify(dir)}, onConflict: 'wait', timeoutMs: 20000 }).then((g) => { wins++; g.release() }))
+    setTimeout(() => console.log(JSON.stringify({ pending: inotify() })), 300)
+    Promise.all(waits).then(() => console.log(JSON.stringify({ wins })), (e) => console.log(JSON.stringify({ error: e.code + ' ' + e.message })))`
+  const child = h.track(t, spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  const r = h.lineReader(child, 'waiters')
+  const { pending } = await r.next((m) => m.pending !== undefined)
+  assert.ok(pending <= 8, `${pending} inotify instances for 40 waiters`)
+  holder.send('exit 0')
+  const done = await r.next((m) => m.wins !== undefined || m.error)
+  assert.deepEqual(done, { wins: 40 })
+})

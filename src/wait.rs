@@ -263,12 +263,41 @@ pub struct Watcher {
     fd: Option<std::os::fd::OwnedFd>,
 }
 
+/// inotify instances this process may hold for waiters at once. The kernel's limit is per
+/// user and small (128 by default) and other programs of the same user need theirs (editors,
+/// `fs.watch`): 150 waiters in one process took them all. Past this, a waiter re-checks every
+/// 10 ms instead.
+#[cfg(target_os = "linux")]
+const MAX_INOTIFY: usize = 8;
+
+#[cfg(target_os = "linux")]
+static INOTIFY_IN_USE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(target_os = "linux")]
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if self.fd.take().is_some() {
+            INOTIFY_IN_USE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 impl Watcher {
     pub fn new(dir: &std::path::Path) -> Watcher {
+        use std::sync::atomic::Ordering;
+        if INOTIFY_IN_USE.fetch_add(1, Ordering::SeqCst) >= MAX_INOTIFY {
+            INOTIFY_IN_USE.fetch_sub(1, Ordering::SeqCst);
+            debug(format_args!(
+                "{MAX_INOTIFY} waiters of this process already watch; checking {} every 10 ms",
+                dir.display()
+            ));
+            return Watcher { fd: None };
+        }
         match Self::inotify(dir) {
             Ok(fd) => Watcher { fd: Some(fd) },
             Err(e) => {
+                INOTIFY_IN_USE.fetch_sub(1, Ordering::SeqCst);
                 debug(format_args!(
                     "cannot watch {} ({e}); checking every 10 ms instead",
                     dir.display()
