@@ -976,6 +976,13 @@ mod tests {
 
     #[test]
     fn release_spares_a_new_holder_after_the_lock_file_was_removed_by_hand() {
+        if crate::test_child::under_wine() {
+            // Wine's gap: a removed file another handle has open stays "delete pending" under
+            // its name, so the second acquire finds the first one's lock (Windows 10 removes
+            // the name at once).
+            eprintln!("skipped under Wine: removed open files stay delete-pending");
+            return;
+        }
         let d = TempDir::new("rm");
         let mut old = acquire("w", &opts(&d.0, Mode::Exclusive)).unwrap();
         for f in ["w.lock", "w.pid"] {
@@ -996,6 +1003,27 @@ mod tests {
             "424242\n"
         );
         new.release().unwrap();
+    }
+
+    #[test]
+    fn a_hard_link_planted_at_the_lock_file_is_never_written_through() {
+        let d = TempDir::new("hl");
+        let victim = d.0.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::fs::create_dir_all(&d.0).unwrap();
+        std::fs::hard_link(&victim, d.0.join("h.lock")).unwrap();
+        let e = acquire("h", &opts(&d.0, Mode::Exclusive)).err().unwrap();
+        assert_eq!(e.code, Code::UnsafeFile, "{e}");
+        assert!(e.message.contains("hard links"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        // A hard link at the pid file is neither written through nor removed.
+        std::fs::remove_file(d.0.join("h.lock")).unwrap();
+        std::fs::hard_link(&victim, d.0.join("h.pid")).unwrap();
+        if let Ok(mut g) = acquire("h", &opts(&d.0, Mode::Exclusive)) {
+            let _ = g.release();
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(d.0.join("h.pid").exists());
     }
 
     #[test]

@@ -22,7 +22,11 @@ pub mod record;
 pub mod signal;
 pub mod status;
 pub mod stop;
+pub mod sys;
 pub mod takeover;
 pub mod wait;
+
+#[cfg(test)]
+pub(crate) mod test_child;
 
 pub mod binding;
