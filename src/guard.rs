@@ -195,6 +195,17 @@ pub(crate) fn replaced_too_often(l: &Layout) -> Error {
     .at(&l.lock)
 }
 
+/// The command a user runs here to stop these processes: `kill 12 34`, or on Windows
+/// `taskkill /PID 12 /PID 34`.
+fn kill_command(pids: &[String]) -> String {
+    if cfg!(windows) {
+        let each: Vec<String> = pids.iter().map(|p| format!("/PID {p}")).collect();
+        format!("taskkill {}", each.join(" "))
+    } else {
+        format!("kill {}", pids.join(" "))
+    }
+}
+
 pub(crate) fn open_lock(l: &Layout) -> Result<File> {
     match l.root()?.open_lock(&l.lock) {
         Ok(f) => Ok(f),
@@ -336,9 +347,9 @@ pub(crate) fn locked_error(l: &Layout, want: Mode) -> Result<Option<Error>> {
                     "; it holds the lock without a pid-guard record".into()
                 };
                 format!(
-                    "\"{name}\" is already running{shared_note} ({}{rest}); stop it first (kill {}) or wait for it to exit",
+                    "\"{name}\" is already running{shared_note} ({}{rest}); stop it first ({}) or wait for it to exit",
                     who.join("; "),
-                    pids.join(" ")
+                    kill_command(&pids)
                 )
             }
         }
@@ -1003,6 +1014,22 @@ mod tests {
             "424242\n"
         );
         new.release().unwrap();
+    }
+
+    #[test]
+    fn elocked_names_the_command_that_stops_the_holder_on_this_os() {
+        let d = TempDir::new("msg");
+        let mut g = acquire("m", &opts(&d.0, Mode::Exclusive)).unwrap();
+        let e = acquire("m", &opts(&d.0, Mode::Exclusive)).err().unwrap();
+        assert_eq!(e.code, Code::Locked, "{e}");
+        let me = std::process::id();
+        if cfg!(windows) {
+            assert!(e.message.contains(&format!("(taskkill /PID {me})")), "{e}");
+            assert!(!e.message.contains("kill {me}"), "{e}");
+        } else {
+            assert!(e.message.contains(&format!("(kill {me})")), "{e}");
+        }
+        g.release().unwrap();
     }
 
     #[test]
