@@ -350,8 +350,9 @@ export interface Health {
   /** Number of live descendant processes (filtered by `options.children` when given). */
   children: number | null
   /**
-   * Every TCP socket the process listens on (Linux). `null` when they cannot be read (another
-   * user's process, or an OS without support yet): unknown, not none; a problem says why.
+   * Every TCP socket the process listens on (Linux; macOS through libproc). `null` when they
+   * cannot be read (another user's process, or an OS without support yet): unknown, not none; a
+   * problem says why.
    */
   listening: ListeningSocket[] | null
   /** Present when a port is expected. */

@@ -12,6 +12,8 @@ const { acquire, status, stop, PidGuardError } = require('..')
 const h = require('./helpers')
 
 const SERVER = path.join(__dirname, 'fixtures', 'orphan-server.js')
+/** Port owners are read from the kernel on Linux (netlink) and macOS (libproc) only. */
+const portsUnknown = !['linux', 'darwin'].includes(process.platform) && 'port owners are read on Linux and macOS only'
 
 /** Starts the fixture server; resolves with { child, pid, port }. */
 function startServer(t, extraArg) {
@@ -35,7 +37,8 @@ function plantRecord(dir, name, server, cmdline) {
   const rec = JSON.parse(fs.readFileSync(g.recordPath, 'utf8'))
   g.release()
   rec.pid = server.pid
-  rec.exe = fs.readlinkSync(`/proc/${server.pid}/exe`)
+  // What the kernel names as the server's executable (macOS: proc_pidpath, a resolved path).
+  rec.exe = process.platform === 'linux' ? fs.readlinkSync(`/proc/${server.pid}/exe`) : fs.realpathSync(process.execPath)
   rec.cmdline = cmdline
   fs.writeFileSync(path.join(dir, `${name}.lock`), JSON.stringify(rec))
   fs.writeFileSync(path.join(dir, `${name}.pid`), `${server.pid}\n`)
@@ -43,7 +46,7 @@ function plantRecord(dir, name, server, cmdline) {
 
 const exited = (child) => new Promise((r) => (child.exitCode !== null || child.signalCode ? r() : child.once('exit', r)))
 
-test('a server still on the recorded port with the recorded command is orphaned, and stop() stops it', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+test('a server still on the recorded port with the recorded command is orphaned, and stop() stops it', { skip: portsUnknown }, async (t) => {
   const dir = h.tmpDir(t)
   const server = await startServer(t)
   plantRecord(dir, 'web', server, [process.execPath, SERVER])
@@ -59,7 +62,7 @@ test('a server still on the recorded port with the recorded command is orphaned,
   assert.equal(server.child.signalCode, 'SIGTERM')
 })
 
-test('a port owner that does not match the record is reported, not stopped; force stops it', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+test('a port owner that does not match the record is reported, not stopped; force stops it', { skip: portsUnknown }, async (t) => {
   const dir = h.tmpDir(t)
   const server = await startServer(t)
   plantRecord(dir, 'web', server, [process.execPath, '/srv/other-app/server.js'])
@@ -80,7 +83,7 @@ test('a port owner that does not match the record is reported, not stopped; forc
   await exited(server.child)
 })
 
-test('stop({ port }) stops the holder that recorded the port, and refuses an unknown owner', { skip: process.platform !== 'linux' && 'ports are read from Linux netlink' }, async (t) => {
+test('stop({ port }) stops the holder that recorded the port, and refuses an unknown owner', { skip: portsUnknown }, async (t) => {
   const dir = h.tmpDir(t)
   const server = await startServer(t)
   await assert.rejects(stop({ port: server.port }, { dir }), (e) => e.code === 'ENOTVERIFIED' && e.message.includes(String(server.port)))

@@ -59,6 +59,24 @@ for (const steps of DIE_CASES) {
   }
 }
 
+// A signal-exit 4 callback that returns true keeps the process running: the guard stays held
+// until the process really exits (found by an outside attack: it was released at the signal, and a
+// second copy started beside the first), then it is released.
+for (const steps of [['se4keep', 'acquire'], ['acquire', 'se4keep']]) {
+  test(`signal-exit 4 keeping the process alive keeps the guard: ${steps.join(' then ')}`, async (t) => {
+    const { acquire } = require('..')
+    const app = await start(t, steps, { shutdownMs: 300 })
+    app.child.kill('SIGTERM')
+    await app.next((m) => m.kept)
+    assert.throws(() => acquire('app', { dir: app.dir }), (e) => e.code === 'ELOCKED', 'still held while it runs')
+    assert.ok(fs.existsSync(app.ready.pidPath), 'pid file kept while it runs')
+    const ex = await waitExit(app)
+    assert.deepEqual(ex, { code: 0, signal: null })
+    assert.ok(!fs.existsSync(app.ready.pidPath), 'released on the real exit')
+    acquire('app', { dir: app.dir }).release()
+  })
+}
+
 // The app's own handler, in every shape and order: it runs to completion, the process exits 0
 // when the app says so, and the guard is released on that exit (not before the handler decides).
 const HANDLER_CASES = [

@@ -323,6 +323,8 @@ function assemble(p, report, endpoint, probed) {
   if (min !== undefined && typeof children === 'number' && children < min) {
     const what = `${children} child process${children === 1 ? '' : 'es'}${p.o.children !== undefined ? ` matching ${filterText(p.o.children)}` : ''}`
     problems.push(`${what}, fewer than the ${min} expected`)
+  } else if (min !== undefined && children === null && alive) {
+    problems.push(`the child processes cannot be counted (hidden from this user), so at least ${min} cannot be confirmed`)
   }
   // Not running and no endpoint to ask: the expectations are unknown, "not running" says why.
   const asked = probed && (endpoint || alive) ? endpoint : undefined

@@ -13,17 +13,20 @@
 // still counted although Node removes it before calling it.
 //
 // signal-exit (3 and 4, loaded by execa, write-file-atomic, proper-lockfile...) follows the same
-// rule by counting: it re-raises only when every listener of the signal is one of its own. Its
-// listeners do not count as "wanting" the signal: with nothing but signal-exit left, we release,
-// remove our listeners and let signal-exit (which runs after us in the same emit, and now sees
-// only its own listeners) run its exit callbacks and re-raise. Without signal-exit, or if one of
-// its listeners already ran before ours, we re-raise ourselves.
+// rule by counting: it acts only when every listener of the signal is one of its own. Its
+// listeners do not count as "wanting" the signal: with nothing but signal-exit left, we remove our
+// signal listeners and let signal-exit (which runs after us in the same emit, and now sees only
+// its own listeners) run its exit callbacks. It re-raises unless a callback returns true to keep
+// the process running: the guards are released at that re-raise (process.kill is watched for the
+// rest of the emit), and kept if the process goes on running. Without signal-exit, or if one of
+// its listeners already ran before ours, we release and re-raise ourselves.
 
 const SIGNALS = process.platform === 'win32' ? ['SIGINT', 'SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP']
 
 /** guard -> whether it is released on exit/signal (options.cleanup). */
 const held = new Map()
 let installed = false
+let installedSignals = false
 
 function releaseAll() {
   for (const [guard, cleanup] of [...held]) {
@@ -51,20 +54,54 @@ function onSignal(signal) {
   const mine = listeners.indexOf(onSignal)
   const others = listeners.length - (mine === -1 ? 0 : 1) - signalExitListeners()
   if (others > 0) return // the app handles it; we release on 'exit'
+  const seLeft = mine === 0 && listeners.length > 1 && listeners.length - 1 === signalExitListeners()
+  removeSignalListeners()
+  if (seLeft) {
+    // Only signal-exit listeners are left in this emit. They run its exit callbacks and re-raise,
+    // unless a callback returns true to keep the process running. Releasing now would let a
+    // second copy start beside a process that goes on running: release when signal-exit really
+    // re-raises (or the process exits), and keep the guard if the process survives the emit.
+    releaseOnReraise()
+    return
+  }
   releaseAll()
-  uninstall()
-  // signal-exit listeners still to run in this emit re-raise themselves (after their exit
-  // callbacks, and not at all when one of those asks to keep running).
-  const left = process.listenerCount(signal)
-  if (mine === 0 && left > 0 && left === signalExitListeners()) return
   process.kill(process.pid, signal)
+}
+
+/**
+ * Releases the guards when signal-exit re-raises the signal at this process (its last step before
+ * the process dies of it), during the current emit only. If nothing re-raised by the end of the
+ * emit, the process goes on running with its guards held, and our listeners come back.
+ */
+function releaseOnReraise() {
+  const kill = process.kill
+  let settled = false
+  const restore = () => {
+    settled = true
+    if (process.kill === reraise) process.kill = kill
+  }
+  function reraise(pid, sig, ...rest) {
+    if (!settled && Number(pid) === process.pid) {
+      restore()
+      releaseAll()
+    }
+    return kill.call(process, pid, sig, ...rest)
+  }
+  process.kill = reraise
+  // Signal listeners run synchronously in one emit: a microtask runs after all of them.
+  queueMicrotask(() => {
+    if (settled) return
+    restore()
+    for (const s of SIGNALS) process.prependListener(s, onSignal)
+    installedSignals = true
+  })
 }
 
 /** Keeps onSignal the first listener of each signal (see the header). */
 let reorderQueued = false
 function keepFirst() {
   reorderQueued = false
-  if (!installed) return
+  if (!installedSignals) return
   for (const s of SIGNALS) {
     const ls = process.listeners(s)
     if (ls.length > 1 && ls[0] !== onSignal) {
@@ -88,14 +125,14 @@ function install() {
   installed = true
   process.on('exit', releaseAll)
   for (const s of SIGNALS) process.prependListener(s, onSignal)
+  installedSignals = true
   process.on('newListener', onNewListener)
 }
 
-function uninstall() {
-  if (!installed) return
-  installed = false
-  process.removeListener('exit', releaseAll)
-  process.removeListener('newListener', onNewListener)
+/** Our signal listeners go; 'exit' stays, so a process.exit() from a later listener still releases. */
+function removeSignalListeners() {
+  if (!installedSignals) return
+  installedSignals = false
   for (const s of SIGNALS) process.removeListener(s, onSignal)
 }
 

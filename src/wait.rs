@@ -6,7 +6,9 @@
 //! (`IN_DELETE`); each wake-up is one non-blocking lock attempt. The watch is set before the first
 //! attempt, so a release between "attempt failed" and "start waiting" is never missed. The waiter
 //! keeps its own lock fd open between attempts so that its own close does not wake it.
-//! Elsewhere the attempt is repeated every 10 ms (documented).
+//! macOS: a kqueue (`EVFILT_VNODE`) on the lock file reports it unlocked (`NOTE_FUNLOCK`),
+//! written or removed, and on the directory its entries changing. Elsewhere the attempt is
+//! repeated every 10 ms (documented).
 //! Waiting can be cancelled from another thread (an AbortSignal in JS) through [`Cancel`].
 
 use crate::error::{Code, Error, Result};
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 pub struct Cancel {
     raised: AtomicBool,
     /// The write end of the pipe of the wait under way, if one is armed.
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
     wake: std::sync::Mutex<Option<std::os::fd::OwnedFd>>,
 }
 
@@ -40,14 +42,14 @@ impl Cancel {
     pub fn new() -> Cancel {
         Cancel {
             raised: AtomicBool::new(false),
-            #[cfg(target_os = "linux")]
+            #[cfg(any(target_os = "linux", target_os = "macos"))]
             wake: std::sync::Mutex::new(None),
         }
     }
 
     pub fn cancel(&self) {
         self.raised.store(true, Ordering::SeqCst);
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", target_os = "macos"))]
         if let Some(w) = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             use std::os::fd::AsRawFd;
             // SAFETY: writing one byte from a valid buffer to an open fd.
@@ -61,7 +63,7 @@ impl Cancel {
 
     /// Opens the pipe a blocking wait polls, for as long as the result lives. `None` when no
     /// pipe can be had (out of fds): the wait then re-checks the flag every 10 ms.
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
     fn arm(&self) -> Option<Armed<'_>> {
         let (r, w) = pipe().ok()?;
         *self.wake.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
@@ -73,13 +75,13 @@ impl Cancel {
 }
 
 /// A pipe armed for one wait; dropping it closes both ends.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 struct Armed<'a> {
     cancel: &'a Cancel,
     read: std::os::fd::OwnedFd,
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 impl Drop for Armed<'_> {
     fn drop(&mut self) {
         // Closes the write end under the lock, so a concurrent cancel() never writes to a
@@ -90,6 +92,31 @@ impl Drop for Armed<'_> {
             .unwrap_or_else(|e| e.into_inner())
             .take();
     }
+}
+
+#[cfg(target_os = "macos")]
+fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe() writes.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both fds are open and owned by nobody else.
+    let (r, w) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    for fd in [r.as_raw_fd(), w.as_raw_fd()] {
+        // SAFETY: fcntl on open descriptors (macOS has no pipe2).
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+        }
+    }
+    Ok((r, w))
 }
 
 #[cfg(target_os = "linux")]
@@ -209,12 +236,14 @@ fn retire(watcher: Watcher) {
             .name("pid-guard-unwatch".into())
             .spawn(move || drop(watcher));
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    drop(watcher);
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     let Watcher = watcher;
 }
 
 /// A poll timeout of at most 10 ms (`-1`, forever, becomes 10 ms).
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 fn short(timeout_ms: i32) -> i32 {
     if timeout_ms < 0 {
         10
@@ -371,10 +400,107 @@ impl Watcher {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// macOS: a kqueue with `EVFILT_VNODE` watches on the guard directory (entries created,
+/// removed, renamed) and on the lock file itself (`NOTE_FUNLOCK`: unlocked by flock(2) or by
+/// the last close of a locked open file, which covers a crashed holder; written, removed,
+/// renamed), and the cancel pipe as `EVFILT_READ`. The lock file is watched from the first
+/// `wait` on (and again after it was removed or replaced); a watch set there reports `Changed`
+/// once, so an unlock just before it is never missed.
+#[cfg(target_os = "macos")]
+pub struct Watcher {
+    /// `None` when no kqueue could be had: the attempt is then repeated every 10 ms.
+    kq: Option<crate::sys::macos::Kq>,
+}
+
+#[cfg(target_os = "macos")]
+impl Watcher {
+    pub fn new(dir: &std::path::Path) -> Watcher {
+        match crate::sys::macos::Kq::new(dir) {
+            Ok(kq) => Watcher { kq: Some(kq) },
+            Err(e) => {
+                debug(format_args!(
+                    "cannot watch {} ({e}); checking every 10 ms instead",
+                    dir.display()
+                ));
+                Watcher { kq: None }
+            }
+        }
+    }
+
+    /// Blocks until the lock file `lock` is unlocked, changed or removed, the directory
+    /// changes, the deadline passes, or cancel.
+    pub fn wait(
+        &mut self,
+        lock: &std::path::Path,
+        deadline: Option<Instant>,
+        cancel: Option<&Cancel>,
+    ) -> Woke {
+        use crate::sys::macos::KqWoke;
+        use std::os::fd::AsRawFd;
+        // Armed before the flag is checked: a cancel() after the check writes to the pipe.
+        let armed = cancel.and_then(|c| c.arm());
+        let cancel_fd = armed.as_ref().map(|a| a.read.as_raw_fd());
+        let cancel_watched = match (&self.kq, cancel_fd) {
+            (Some(kq), Some(fd)) => kq.watch_cancel(fd).is_ok(),
+            _ => false,
+        };
+        if cancel.is_some_and(|c| c.is_cancelled()) {
+            return Woke::Cancelled;
+        }
+        if let Some(kq) = self.kq.as_mut() {
+            if !kq.watches_file() && kq.watch_file(lock).is_ok() {
+                // Watched only now: an unlock before this went unseen; try again.
+                return Woke::Changed;
+            }
+        }
+        loop {
+            if cancel.is_some_and(|c| c.is_cancelled()) {
+                return Woke::Cancelled;
+            }
+            let timeout_ms = match remaining(deadline) {
+                None => -1,
+                Some(d) if d.is_zero() => return Woke::TimedOut,
+                Some(d) => d.as_millis().clamp(1, i32::MAX as u128) as i32,
+            };
+            let Some(kq) = self.kq.as_mut() else {
+                // No kqueue: poll only the cancel pipe, for at most 10 ms, then try again.
+                let mut fds = [libc::pollfd {
+                    fd: cancel_fd.unwrap_or(-1),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                // SAFETY: `fds` is a valid array of one pollfd (a negative fd is ignored).
+                let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, short(timeout_ms)) };
+                if n > 0 && fds[0].revents != 0 {
+                    return Woke::Cancelled;
+                }
+                return Woke::Changed;
+            };
+            // Without the pipe in the kqueue, wake every 10 ms to look at the flag.
+            let timeout_ms = if cancel.is_some() && !cancel_watched {
+                short(timeout_ms)
+            } else {
+                timeout_ms
+            };
+            let timeout = u64::try_from(timeout_ms).ok();
+            match kq.wait(timeout, cancel_fd.filter(|_| cancel_watched)) {
+                KqWoke::Changed => return Woke::Changed,
+                KqWoke::FileGone => {
+                    kq.unwatch_file();
+                    return Woke::Changed;
+                }
+                KqWoke::Cancelled => return Woke::Cancelled,
+                // The deadline check above reports the timeout.
+                KqWoke::TimedOut | KqWoke::Interrupted => continue,
+            }
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 pub struct Watcher;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 impl Watcher {
     pub fn new(_dir: &std::path::Path) -> Watcher {
         Watcher

@@ -198,7 +198,11 @@ pub fn check(target: &Target, opts: &Options) -> Report {
     }
 
     if report.alive {
-        report.children = Some(kids.len() as u32);
+        // A process /proc hides (hidepid) hides its children too: their number is unknown.
+        let hidden = denied
+            && cfg!(target_os = "linux")
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        report.children = (!hidden).then_some(kids.len() as u32);
         if opts.child_list {
             report.child_list = Some(kids);
         }

@@ -5,6 +5,13 @@
 //! flat in the number of connections, unlike reading /proc/net/tcp which walks them all). A
 //! process's sockets are the `socket:[INODE]` links in /proc/PID/fd. Only finding who owns a
 //! port (a `{ port }` target, or a port held by someone else) scans every process's fds.
+//!
+//! macOS: libproc (`PROC_PIDLISTFDS` + `PROC_PIDFDSOCKETINFO`, see `sys::macos`) lists a
+//! process's TCP sockets in LISTEN; finding a port's owner scans every process's fd table.
+//! Another user's table is refused (EPERM) without root: that process's sockets are unknown.
+//! Whether anyone listens on a port, and as which uid, comes from `net.inet.tcp.pcblist_n`
+//! (what netstat reads, open to any user), so a listener whose process is hidden is "someone,
+//! pid unknown", as on Linux. Windows and the rest: unsupported (unknown).
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -61,7 +68,14 @@ pub fn listening(pid: u32) -> Result<Vec<Listening>, PortsError> {
         sort(&mut mine);
         Ok(mine)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        let mut mine = crate::sys::macos::listening(pid)?;
+        sort(&mut mine);
+        mine.dedup();
+        Ok(mine)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         #[cfg(windows)]
         return win::listening(pid);
@@ -86,7 +100,28 @@ pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
         let owners = linux::owners_of(&inodes);
         Ok(Some(pick_root(&owners)))
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        // The system's TCP table (any user may read it) says whether anyone listens; the fd
+        // tables say who, and another user's is refused. Without the table, none found while
+        // some fd tables were refused is unknown, never "nobody".
+        let table = crate::sys::macos::tcp_listeners();
+        if table
+            .as_ref()
+            .is_some_and(|t| !t.iter().any(|l| l.port == port))
+        {
+            return Ok(None);
+        }
+        let (owners, denied) =
+            crate::sys::macos::owners_of_port(port).map_err(|e| PortsError::Io(e.to_string()))?;
+        match (pick_root(&owners), denied, table.is_some()) {
+            (Some(pid), _, _) => Ok(Some(Some(pid))),
+            (None, _, true) => Ok(Some(None)),
+            (None, false, false) => Ok(None),
+            (None, true, false) => Err(PortsError::Denied),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         #[cfg(windows)]
         return win::owner_of_port(port);
@@ -111,7 +146,19 @@ pub fn listener_uids(port: u16) -> Vec<u32> {
         uids.dedup();
         uids
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        let mut uids: Vec<u32> = crate::sys::macos::tcp_listeners()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.port == port)
+            .map(|l| l.uid)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        uids
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = port;
         Vec::new()
@@ -136,7 +183,13 @@ pub fn owner_among(port: u16, pids: &[u32]) -> Option<u32> {
             .copied()
             .find(|&pid| linux::socket_inodes(pid).is_ok_and(|mine| !mine.is_disjoint(&inodes)))
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        pids.iter().copied().find(|&pid| {
+            crate::sys::macos::listening(pid).is_ok_and(|v| v.iter().any(|l| l.port == port))
+        })
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         #[cfg(windows)]
         return win::owner_among(port, pids);
@@ -519,7 +572,13 @@ pub mod linux {
             set.insert(ino);
         }) {
             Ok(()) => Ok(set),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(PortsError::Gone),
+            // Absent from /proc is not gone when /proc hides other users' processes (hidepid).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                match crate::identity::exists_by_signal(pid) {
+                    true => Err(PortsError::Denied),
+                    false => Err(PortsError::Gone),
+                }
+            }
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(PortsError::Gone),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(PortsError::Denied),
             Err(e) => Err(PortsError::Io(e.to_string())),

@@ -214,35 +214,13 @@ pub mod linux {
                 }
                 Read::Alive(s)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Read::Gone,
+            // Not in /proc may still exist: /proc mounted with hidepid hides other users'.
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Read::Gone,
-            Err(_) => match super::exists_by_signal(pid) {
+            Err(_) => match crate::identity::exists_by_signal(pid) {
                 true => Read::Denied,
                 false => Read::Gone,
             },
         }
-    }
-}
-
-/// Whether a PID exists, from `kill(pid, 0)`: EPERM means alive but not ours.
-pub fn exists_by_signal(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        let Ok(p) = libc::pid_t::try_from(pid) else {
-            return false;
-        };
-        if p <= 0 {
-            return false;
-        }
-        // SAFETY: signal 0 performs only the existence and permission checks; p > 0 so it never
-        // addresses a process group.
-        let rc = unsafe { libc::kill(p, 0) };
-        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        false
     }
 }
 
@@ -266,7 +244,7 @@ pub mod portable {
 
     fn to_read(sys: &System, pid: Pid) -> Read {
         match sys.process(pid) {
-            None if super::exists_by_signal(pid.as_u32()) => Read::Denied,
+            None if crate::identity::exists_by_signal(pid.as_u32()) => Read::Denied,
             None => Read::Gone,
             Some(p) if matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead) => {
                 Read::Gone
@@ -283,7 +261,7 @@ pub mod portable {
 
     pub fn read(pid: u32) -> Read {
         let Ok(mut sys) = System::new() else {
-            return match super::exists_by_signal(pid) {
+            return match crate::identity::exists_by_signal(pid) {
                 true => Read::Denied,
                 false => Read::Gone,
             };

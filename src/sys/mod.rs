@@ -1,4 +1,9 @@
-//! The platform layer: what each OS can tell, one file per OS.
+//! Per-OS abilities that have no portable form. `macos_data` holds the macOS kernel's layouts
+//! and buffer parsers as plain data (compiled and tested everywhere); `macos` makes the calls.
 
+pub mod macos_data;
+
+#[cfg(target_os = "macos")]
+pub mod macos;
 #[cfg(windows)]
 pub mod windows;
