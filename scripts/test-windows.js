@@ -158,7 +158,7 @@ function cargoEnv() {
 function buildAddon() {
   step(`building the addon for ${TARGET} (debug)`)
   run('cargo', ['build', '--quiet', '--lib', '--target', TARGET], { env: cargoEnv() })
-  fs.copyFileSync(path.join(ROOT, 'target', TARGET, 'debug', 'pid_guard.dll'), ADDON)
+  fs.copyFileSync(path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), TARGET, 'debug', 'pid_guard.dll'), ADDON)
 }
 
 function rustTests() {
