@@ -208,7 +208,7 @@ test('unknown name, dead pid and a port nobody listens on exit 3 with a plain me
   noStack(none)
 })
 
-test('a healthy service: exit 0, one line per check, no escape codes off a TTY', async (t) => {
+test('a healthy service: exit 0, one line per check, no escape codes off a TTY', { skip: h.wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir, children: 2 })
   const r = await cli(t, ['health', 'api', '--dir', dir])
@@ -241,7 +241,7 @@ test('a healthy service: exit 0, one line per check, no escape codes off a TTY',
   assert.strictEqual(h.endpoint.status, 200)
 })
 
-test('--json has the Health schema', async (t) => {
+test('--json has the Health schema', { skip: h.wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir, children: 2 })
   const r = await cli(t, ['health', 'api', '--json', '--sample', '200', '--dir', dir])
@@ -279,7 +279,7 @@ test('--prometheus output is accepted by the real parser', { skip: posixOnly('th
   // Label escaping of odd names is covered in prometheus.test.js (guard names are [A-Za-z0-9._-]).
 })
 
-test('an unhealthy service exits 1 and says why; a killed one exits 3', async (t) => {
+test('an unhealthy service exits 1 and says why; a killed one exits 3', { skip: h.wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir, status: 500 })
   const r = await cli(t, ['health', 'api', '--dir', dir])
