@@ -270,6 +270,7 @@ module.exports = {
   diedOf,
   wineGap,
   WINE_GAPS,
+  DEADLINE,
   ROOT,
   HOLDER,
   CLI,

@@ -151,7 +151,7 @@ async function run(argv) {
     // is still unset and the command is spawned and handed the record in this one tick.
     // Windows: the lock is a handle, not an fd a child can inherit through spawn, so this
     // wrapper keeps holding it while the record names the command (a stop reaches the command,
-    // whose exit releases the guard); killing only the wrapper frees the lock there.
+    // whose exit releases the guard); Node's job object ends the command with the wrapper.
     const fd = guard._fd()
     const handed = fd >= 0
     child = spawn(command[0], command.slice(1), {
