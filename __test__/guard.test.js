@@ -299,7 +299,7 @@ test('acquire/release races in several processes never let two holders in', asyn
   const N = 4
   const runs = Array.from({ length: N }, () =>
     h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'race', dir, markerDir, iterations: 300 })], {
-      timeout: 15000,
+      timeout: h.DEADLINE,
     }),
   )
   // Meanwhile, a reader: whenever status says held with a pid file present, its content is valid.
@@ -373,7 +373,7 @@ test('mixed shared and exclusive churn never lets an exclusive holder in beside 
   const results = await Promise.all(
     modes.map((mode) =>
       h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'mix', dir, markerDir, iterations: 300, mode, gapMs: mode === 'shared' ? 2 : 0 })], {
-        timeout: 15000,
+        timeout: h.DEADLINE,
       }),
     ),
   )
@@ -402,7 +402,7 @@ for (const mode of ['exclusive', 'shared']) {
     const other = h.tmpDir(t)
     const churners = [1].map((i) =>
       h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: `other${i}`, dir: other, markerDir: h.tmpDir(t), iterations: 800 })], {
-        timeout: 15000,
+        timeout: h.DEADLINE,
       }),
     )
     let finished = false
