@@ -20,10 +20,20 @@ export declare class NativeGuard {
   info(): string
   update(metaJson: string): void
   release(): void
+  /**
+   * Release at exit: first notes in the record any processes this holder started that still
+   * run, so they are seen as its orphans once it is gone.
+   */
+  releaseAtExit(): void
   /** The lock's fd, to hand to a child process (`pid-guard run`); -1 when released. */
   fd(): number
   /** Records `pid` (a child sharing the lock as its fd `child_fd`) as the holder. */
   handOver(pid: number, cmdline: Array<string>, childFd?: number | undefined | null): string
+  /**
+   * `[name, value]` of the marker variable children of this holder inherit (the JS layer sets
+   * it in `process.env`); null once released.
+   */
+  marker(): Array<string> | null
   released(): boolean
 }
 
@@ -45,5 +55,8 @@ export declare function prune(dir?: string | undefined | null): string
 export declare function status(name: string, dir?: string | undefined | null): string
 
 export declare function stopAsync(argsJson: string): Promise<string>
+
+/** Processes carrying the marker of the guard's live holder that no longer descend from it. */
+export declare function strays(name: string, dir?: string | undefined | null): string
 
 export declare function version(): string

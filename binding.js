@@ -845,4 +845,5 @@ module.exports.list = nativeBinding.list
 module.exports.prune = nativeBinding.prune
 module.exports.status = nativeBinding.status
 module.exports.stopAsync = nativeBinding.stopAsync
+module.exports.strays = nativeBinding.strays
 module.exports.version = nativeBinding.version

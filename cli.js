@@ -36,7 +36,10 @@ async function main(argv) {
     return 2
   }
   const command = require(`./lib/cli/${cmd}`)
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // `--` ends pid-guard's options: `run backup -- pg_dump -h db` passes -h to pg_dump.
+  const end = rest.indexOf('--')
+  const own = end === -1 ? rest : rest.slice(0, end)
+  if (own.includes('--help') || own.includes('-h')) {
     writeOut(command.usage)
     return 0
   }

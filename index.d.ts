@@ -49,6 +49,8 @@ export interface HolderRecord {
   /** When the guard was acquired, ms since the epoch. */
   acquiredAt: number
   pidGuardVersion: string
+  /** The holder's fd that holds the lock (it proves the holder on Linux: the kernel shows the lock on that fd); `null` when not known. */
+  lockFd: number | null
   /** The PID namespace `pid` lives in (Linux: inode of `/proc/self/ns/pid`); a record from another namespace is never judged by its pid. */
   pidNs?: number | null
   meta: Meta
@@ -94,6 +96,39 @@ export interface Recovered {
   signals?: string[]
   /** Takeover: how long the old holder took to let go, in ms. */
   waitedMs?: number
+  /**
+   * Processes the old holder started that still run (they carry its marker). The new record
+   * keeps naming that holder until they are gone, so `status`, `health` and `check` keep
+   * seeing them. With `onConflict: 'takeover'` the verified ones are stopped (`signals`).
+   */
+  orphans?: Orphan[]
+}
+
+/**
+ * A process carrying a guard's holder marker: the variable `PID_GUARD_HOLDER_<hash>` (one per
+ * guard; value `pid=<holder pid> start=<holder start id> guard=<lock file>`) that `acquire` sets
+ * in `process.env`, so every child spawned while the guard is held inherits it (`pid-guard run`
+ * passes it to the command); `release` removes it. Read from `/proc/PID/environ` (Linux).
+ */
+export interface Orphan {
+  pid: number
+  /** Its own start id, read from /proc now; `null` when unreadable. */
+  startId: string | null
+  startedAt: number | null
+  uid: number | null
+  exe: string | null
+  cmdline: string[] | null
+  /** The holder its marker names. */
+  mark: { pid: number; startId: string }
+  /** TCP ports it listens on; `null` when its sockets cannot be read. */
+  ports: number[] | null
+  /**
+   * May be signalled as the holder's: it runs as the holder's user, in this PID namespace, and
+   * its identity was read now. Otherwise `problem` says why it is unknown, and it is never
+   * signalled.
+   */
+  verified: boolean
+  problem: string | null
 }
 
 export interface AcquireOptions {
@@ -148,8 +183,10 @@ export interface StopOptions {
 export interface StopReport {
   name: string | null
   stopped: Array<{ pid: number; signals: string[]; exited: boolean; waitedMs: number }>
-  /** Every process exited. */
+  /** Every process exited (and none was left unsignalled). */
   ok: boolean
+  /** Orphans found but not signalled (not verified), with why. */
+  notSignalled?: Array<{ pid: number; why: string }>
 }
 
 export interface DirOptions {
@@ -196,9 +233,10 @@ export interface Status {
   name: string
   dir: string
   /**
-   * `'stale'`: files left by a holder that is gone. `'orphaned'`: nothing holds the guard, but the
-   * port its last holder recorded is listened on by a process running the recorded executable
-   * and command line (listed first in `holders`). `'unsafe'` (only from `list`): something at one
+   * `'stale'`: files left by a holder that is gone. `'orphaned'`: nothing holds the guard, but
+   * processes a dead holder started still run (they carry its marker; `orphans` names them). A
+   * command line proves nothing: a port owner without the marker leaves the guard `'stale'`
+   * (see `portOwner`). `'unsafe'` (only from `list`): something at one
    * of the guard's paths is not trusted (a FIFO, directory or link), so it could not be read;
    * `problem` says what and where, and the other guards are listed as usual.
    */
@@ -216,7 +254,7 @@ export interface Status {
    * `'process'`: by recorded identity (the lock could not be tried).
    */
   detection: 'kernel' | 'lock' | 'process'
-  /** Not held, but the recorded port is listened on: by whom, and whether it matches the record. */
+  /** Not held, but the recorded port is listened on: by whom, and whether its command equals the recorded one (informational only). */
   portOwner: { port: number; pid: number | null; exe: string | null; cmdline: string[] | null; matchesRecord: boolean } | null
   /**
    * With state `'unsafe'`: why the guard could not be read (the error `status` throws). Otherwise:
@@ -224,6 +262,12 @@ export interface Status {
    * another user's directory at `N.shared`). `null` when there is nothing to say.
    */
   problem: { code: ErrorCode; message: string; path: string | null } | null
+  /**
+   * What a holder that is gone started and left running: the recorded holder's when it died
+   * (its pid file is left), and earlier holders' the record still carries (a restart or `check`
+   * found them). Also listed while a new holder holds. Empty when there are none.
+   */
+  orphans: Orphan[]
 }
 
 /** Every error pid-guard throws. */
@@ -361,6 +405,17 @@ export interface Health {
   endpoint: EndpointCheck | null
   /** The expected body fields and whether each is met (empty without expectations). */
   expectations: Expectation[]
+  /**
+   * For a guard: what a dead holder started and left running (each is a problem: `the holder of
+   * "web" (pid 12) is gone, and pid 34 (...) it started still serves port 8080; ...`). `null`
+   * for a pid or port target.
+   */
+  orphans: Orphan[] | null
+  /**
+   * For a held guard: processes carrying its holder's marker that are no longer its descendants
+   * (reparented: a leaked session); each is a problem. `null` for a pid or port target.
+   */
+  strays: Orphan[] | null
   /** Running and no problems. */
   healthy: boolean
   /** One plain sentence per failed check, e.g. `nothing listens on port 8080`. */
@@ -423,6 +478,7 @@ export declare function health(target: HealthTarget, options?: HealthOptions): P
 
 /**
  * The parts of {@link health} that need no waiting, synchronously: `cpuPercent` and `endpoint`
- * are `null` (`sampleMs`, `timeoutMs` and the URL are ignored).
+ * are `null` (`sampleMs`, `timeoutMs` and the URL are ignored), and expectations are unchecked
+ * (`ok: null`), which makes a target that has them unhealthy here.
  */
 export declare function healthSync(target: HealthTarget, options?: HealthOptions): Health

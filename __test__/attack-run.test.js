@@ -27,9 +27,9 @@ function running(tag) {
 }
 
 /** Starts `pid-guard run <name> -- node term-counter.js <count file> <linger>`. */
-function startRun(t, dir, name, { linger = 0, detached = false } = {}) {
+function startRun(t, dir, name, { linger = 0, detached = false, mode = 'exclusive' } = {}) {
   const count = path.join(dir, `${name}.count`)
-  const child = h.track(t, spawn(process.execPath, [h.CLI, 'run', name, '--dir', dir, '--', process.execPath, COUNTER, count, String(linger)], {
+  const child = h.track(t, spawn(process.execPath, [h.CLI, 'run', name, '--mode', mode, '--dir', dir, '--', process.execPath, COUNTER, count, String(linger)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached,
     env: { ...process.env, PID_GUARD_LOG: '' },
@@ -73,6 +73,24 @@ test('stop in run\'s first milliseconds stops the command too and frees the guar
     await h.waitFor(() => running(r.count).length === 0, `the command of ${name} to be gone (trial ${trial})`, 5000)
   }
   t.diagnostic(`status named the wrapper in ${wrapperNamed} of 20 trials; stop refused (no record yet) ${refusedNoRecord} times`)
+})
+
+// Found by an outside attack: in shared mode the lock table still names the wrapper after the
+// command took over its fd, so status listed two shared holders and stop signalled both: the
+// command got SIGTERM twice (once from stop, once forwarded by the wrapper).
+test('stop of a shared `run` reaches its command exactly once', { skip: h.posixOnly('reads /proc') }, async (t) => {
+  const dir = h.tmpDir(t)
+  for (let trial = 0; trial < 3; trial++) {
+    const name = `shared${trial}`
+    const r = startRun(t, dir, name, { linger: 400, mode: 'shared' })
+    const ready = await r.reader.next((m) => m.ready)
+    const st = status(name, { dir })
+    assert.deepEqual(st.holders.map((x) => x.pid), [ready.ready], `one holder, the command: ${JSON.stringify(st.holders.map((x) => [x.pid, x.source]))}`)
+    const report = await stop(name, { dir, timeoutMs: 10000 })
+    assert.equal(report.ok, true, JSON.stringify(report))
+    await h.waitExit({ exited: r.reader.exited, pid: r.child.pid })
+    assert.equal(r.terms(), 1, `trial ${trial}: the command counted ${r.terms()} SIGTERMs`)
+  }
 })
 
 test('a SIGTERM to run\'s whole process group reaches the command exactly once; run dies of it too', { skip: h.posixOnly('process groups') }, async (t) => {

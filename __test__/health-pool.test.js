@@ -290,3 +290,19 @@ test('RSS is the exact figure ps reports (statm), not the per-CPU approximation 
   assert.ok(matched, 'RSS never stood still for one reading')
   assert.equal(matched.ours, matched.ps)
 })
+
+// Found by an outside attack: healthSync never calls the endpoint, so recorded expectations are
+// unchecked (ok: null); it said healthy: true all the same. Unchecked is not met.
+test('healthSync with expectations it cannot check is not healthy, and says why', (t) => {
+  const dir = tmpDir(t)
+  const g = pg.acquire('exp', { dir, meta: { url: 'http://127.0.0.1:9/health', health: { expect: { 'sessions.stuck': 0 } } } })
+  t.after(() => g.release())
+  const r = healthSync('exp', { dir })
+  assert.equal(r.alive, true)
+  assert.deepEqual(r.expectations.map((x) => x.ok), [null])
+  assert.equal(r.healthy, false)
+  assert.ok(r.problems.some((p) => /sessions\.stuck = 0 not checked: healthSync does not call the endpoint/.test(p)), JSON.stringify(r.problems))
+  // Without expectations, healthSync of a live holder stays healthy.
+  g.update({})
+  assert.equal(healthSync('exp', { dir }).healthy, true)
+})

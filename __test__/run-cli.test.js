@@ -63,6 +63,21 @@ test('run: the exit code of the command is the exit code of run', async (t) => {
   assert.equal(status('job', { dir }).state, 'free', 'a command that never started releases the guard')
 })
 
+test('run: -h and --help after -- belong to the command, not to pid-guard', async (t) => {
+  const dir = h.tmpDir(t)
+  const show = path.join(dir, 'show-args.js')
+  fs.writeFileSync(show, 'console.log(JSON.stringify(process.argv.slice(2)))\n')
+  for (const flag of ['-h', '--help']) {
+    const r = await h.cli(t, ['run', 'job', '--dir', dir, '--', process.execPath, show, flag, 'db'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout), [flag, 'db'], `the command ran with ${flag}: ${r.stdout}`)
+  }
+  // Before the --, it is still pid-guard's own help.
+  const own = await h.cli(t, ['run', '--help'])
+  assert.equal(own.code, 0)
+  assert.match(own.stdout, /Usage: pid-guard run/)
+})
+
 test('run: killing the wrapper with SIGKILL does not free the guard while the command runs', { skip: h.posixOnly('the lock handed over as fd 3 (on Windows the wrapper keeps it)') }, async (t) => {
   const dir = h.tmpDir(t)
   const r = await startRun(t, 'svc', dir)

@@ -80,6 +80,56 @@ for (const steps of [['se4keep', 'acquire'], ['acquire', 'se4keep']]) {
   })
 }
 
+/** A second copy of pid-guard, as two versions in one node_modules tree would load it. */
+function secondCopy(t) {
+  const root = path.join(__dirname, '..')
+  const dir = tmpDir(t, 'pg-copy-')
+  for (const f of fs.readdirSync(root).filter((f) => /^(index\.js|binding\.js|package\.json|pid-guard\..+\.node)$/.test(f))) {
+    fs.copyFileSync(path.join(root, f), path.join(dir, f))
+  }
+  fs.cpSync(path.join(root, 'lib'), path.join(dir, 'lib'), { recursive: true })
+  return dir
+}
+
+// Found by an outside attack: with two copies loaded, each counted the other's listener as the
+// app's, so nobody re-raised and the process ignored SIGTERM, SIGINT and SIGHUP.
+for (const sig of SIGNALS) {
+  test(`two copies of pid-guard in one process: ${sig} still kills it, both guards released`, async (t) => {
+    const app = await start(t, ['acquire', 'acquireCopy'], { copy: secondCopy(t) })
+    app.child.kill(sig)
+    const ex = await waitExit(app)
+    assert.deepEqual(ex, { code: null, signal: sig }, `stderr: ${app.stderr()}`)
+    assert.ok(!fs.existsSync(app.ready.pidPath) && !fs.existsSync(app.ready.copyPidPath), 'both released')
+  })
+}
+
+test("two copies of pid-guard and the app's own once handler between them: the app decides", async (t) => {
+  const app = await start(t, ['acquire', 'once', 'acquireCopy'], { copy: secondCopy(t), signals: ['SIGTERM'] })
+  app.child.kill('SIGTERM')
+  await app.next((m) => m.handler === 'start')
+  assert.ok(fs.existsSync(app.ready.pidPath) && fs.existsSync(app.ready.copyPidPath), 'held while the app shuts down')
+  await app.next((m) => m.handler === 'done')
+  assert.deepEqual(await waitExit(app), { code: 0, signal: null })
+  assert.ok(!fs.existsSync(app.ready.pidPath) && !fs.existsSync(app.ready.copyPidPath), 'released on exit')
+})
+
+// Found by an outside attack: a container's main process is PID 1 of its namespace, and the
+// kernel does not deliver a default-action signal to it: the re-raise did nothing, and the process
+// went on running without its guard while a second copy took it.
+test('PID 1 of a namespace (a container\'s main process): SIGTERM ends it with 143, never guard-less', { skip: (process.platform !== 'linux' || process.getuid?.() !== 0) && 'needs root on Linux for unshare --pid' }, async (t) => {
+  const dir = tmpDir(t, 'pg-sig-')
+  const child = track(t, spawn('unshare', ['--pid', '--fork', '--kill-child', process.execPath, APP, JSON.stringify({ name: 'app', dir, steps: ['acquire'] })], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  const r = lineReader(child, 'pid 1 app')
+  const ready = await r.next((m) => m.ready)
+  assert.equal(ready.pid, 1, 'the app is PID 1 of its namespace')
+  // unshare forwards nothing: signal the app itself, through its pid in this namespace.
+  const inner = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number)[0]
+  process.kill(inner, 'SIGTERM')
+  const ex = await waitExit({ ...r, pid: child.pid, child })
+  assert.equal(ex.code, 143, `exit ${JSON.stringify(ex)} stderr: ${r.stderr()}`)
+  assert.ok(!fs.existsSync(ready.pidPath), 'released before exiting')
+})
+
 // The app's own handler, in every shape and order: it runs to completion, the process exits 0
 // when the app says so, and the guard is released on that exit (not before the handler decides).
 const HANDLER_CASES = [

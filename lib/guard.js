@@ -38,13 +38,42 @@ function metaJson(meta, where) {
   }
 }
 
+// The holder's marker (see src/marker.rs): PID_GUARD_HOLDER_<hash>=pid=.. start=.. guard=..,
+// set in process.env (Node calls setenv) so every child spawned after acquire inherits it, and
+// removed on release so later children are not marked. Counted per variable: two guards of one
+// guard name in one process (shared mode) share it.
+const markers = new Map()
+
+function mark(native) {
+  const m = native.marker()
+  if (!m) return null
+  const [key, value] = m
+  const e = markers.get(key)
+  if (e && e.value === value) e.count++
+  else markers.set(key, { value, count: 1 })
+  process.env[key] = value
+  return m
+}
+
+function unmark(m) {
+  if (!m) return
+  const [key, value] = m
+  const e = markers.get(key)
+  if (!e || e.value !== value) return
+  if (--e.count > 0) return
+  markers.delete(key)
+  if (process.env[key] === value) delete process.env[key]
+}
+
 class Guard {
   #native
   #info
   #released = false
+  #marker
 
   constructor(native, cleanup) {
     this.#native = native
+    this.#marker = mark(native)
     hooks.track(this, cleanup)
   }
 
@@ -78,7 +107,21 @@ class Guard {
     if (this.#released) return
     this.#released = true
     hooks.untrack(this)
+    unmark(this.#marker)
     call(() => this.#native.release())
+  }
+
+  /**
+   * @internal Release on exit (the cleanup hooks, `pid-guard run` when its command is gone):
+   * processes this holder started that still run are noted in the record first, so status sees
+   * them as its orphans once this process is gone.
+   */
+  _releaseAtExit() {
+    if (this.#released) return
+    this.#released = true
+    hooks.untrack(this)
+    unmark(this.#marker)
+    call(() => this.#native.releaseAtExit())
   }
 
   /** @internal for `pid-guard run`: the lock fd to share with the child. */

@@ -14,6 +14,8 @@ const META_HEALTH_KEYS = new Set(['expect', 'minChildren', 'children'])
 const DEFAULT_SAMPLE_MS = 200
 const DEFAULT_TIMEOUT_MS = 2000
 const MAX_BODY = 1024 * 1024
+/** The largest pid anything accepts: the core's pidfile::MAX_PID (i32::MAX, what kill(2) takes). */
+const MAX_PID = 0x7fffffff
 
 const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`)
 
@@ -57,7 +59,7 @@ function parseTarget(target) {
   }
   if (keys[0] === 'pid') {
     const pid = target.pid
-    if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) {
+    if (!Number.isInteger(pid) || pid < 1 || pid > MAX_PID) {
       throw invalidOption(`target.pid must be a process id (a whole number >= 1), not ${describe(pid)}`)
     }
     return { pid }
@@ -186,7 +188,7 @@ function metaPort(v) {
 function plan(target, options) {
   const t = parseTarget(target)
   const o = parseOptions(options)
-  const p = { name: null, target: t.name ?? (t.pid !== undefined ? { pid: t.pid } : { port: t.port }), native: null, pid: null, port: o.port ?? null, url: o.url ?? null, problems: [], o }
+  const p = { name: null, target: t.name ?? (t.pid !== undefined ? { pid: t.pid } : { port: t.port }), native: null, pid: null, port: o.port ?? null, url: o.url ?? null, problems: [], orphans: null, strays: null, o }
   if (t.pid !== undefined) p.native = { pid: t.pid }
   else if (t.port !== undefined) p.native = { port: t.port }
   else {
@@ -194,8 +196,24 @@ function plan(target, options) {
     const st = status(t.name, { dir: o.dir })
     const holder = st.holders.find((h) => h.alive) ?? st.holders[0] ?? null
     const meta = holder?.meta ?? null
+    // What a dead holder started and left running (proven by its marker): unhealthy, named.
+    p.orphans = st.orphans ?? []
+    const deadPid = st.holders.find((h) => !h.alive)?.pid ?? null
+    for (const o of p.orphans) {
+      // The holder that started it: the record's (under `run`, the command the marker's wrapper
+      // handed over to), or an earlier one the record carries.
+      const recorded = st.holders.find((h) => h.record?.mark?.pid === o.mark.pid && !h.alive)
+      p.problems.push(orphanSentence(t.name, recorded?.pid ?? o.mark.pid, o, meta?.port))
+    }
     if (st.state === 'held' && holder?.pid) {
       p.native = { pid: holder.pid }
+      // Marked processes that left the holder's tree (reparented): stray sessions.
+      p.strays = JSON.parse(call(() => binding.strays(t.name, o.dir ?? null)))
+      for (const s of p.strays) {
+        p.problems.push(`pid ${s.pid} (${commandOf(s)}) carries the marker of "${t.name}"'s holder (pid ${holder.pid}) but is no longer its descendant: a stray session${s.verified ? '' : ` (${s.problem})`}`)
+      }
+    } else if (st.state === 'orphaned') {
+      p.pid = deadPid
     } else if (st.state === 'held') {
       // The lock is busy but its holder cannot be seen from here (another user's process, or
       // another PID namespace): running, figures unknown; never "not running".
@@ -225,6 +243,20 @@ function plan(target, options) {
     }
   }
   return p
+}
+
+function commandOf(o) {
+  return o.cmdline?.length ? o.cmdline.join(' ') : (o.exe ?? 'command unknown')
+}
+
+/** "the holder of "web" (pid 12) is gone, and pid 34 (node server.js) still serves port 8080". */
+function orphanSentence(name, deadPid, o, recordedPort) {
+  const holder = `the holder of "${name}" (pid ${deadPid}) is gone`
+  const ports = o.ports ?? null
+  const port = ports?.includes(recordedPort) ? recordedPort : ports?.[0]
+  const what = port !== undefined && port !== null ? `still serves port ${port}` : ports === null ? 'is still running (its sockets cannot be read)' : 'is still running'
+  const verdict = o.verified ? `stop it with \`pid-guard stop ${name}\`` : `it is not verified: ${o.problem}`
+  return `${holder}, and pid ${o.pid} (${commandOf(o)}) it started ${what}; ${verdict}`
 }
 
 function nativeArgs(p, sampleMs) {
@@ -329,6 +361,10 @@ function assemble(p, report, endpoint, probed) {
   // Not running and no endpoint to ask: the expectations are unknown, "not running" says why.
   const asked = probed && (endpoint || alive) ? endpoint : undefined
   const expectations = checkExpectations(p.o.expect, asked, problems)
+  // Unchecked is not met: healthSync never calls the endpoint, so it cannot say healthy.
+  if (!probed && alive && expectations.length) {
+    problems.push(`expected ${expectations.map((x) => `${x.field} = ${shown(x.expected)}`).join(', ')} not checked: healthSync does not call the endpoint; health() does`)
+  }
   return {
     name: p.name,
     target: p.target,
@@ -345,6 +381,10 @@ function assemble(p, report, endpoint, probed) {
     port: r.port ?? null,
     endpoint: endpoint ?? null,
     expectations,
+    // For a guard: what a dead holder left running, and marked processes outside the live
+    // holder's tree; null for a pid or port target.
+    orphans: p.orphans,
+    strays: p.strays ?? (p.name !== null ? [] : null),
     healthy: alive && problems.length === 0,
     problems,
   }
@@ -551,4 +591,4 @@ function healthSync(target, options) {
   return assemble(p, report, null, false)
 }
 
-module.exports = { health, healthSync }
+module.exports = { health, healthSync, MAX_PID }

@@ -23,6 +23,12 @@
 
 const SIGNALS = process.platform === 'win32' ? ['SIGINT', 'SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP']
 
+// Marks the signal listener of every loaded copy of pid-guard (two versions in one node_modules
+// tree are routine): another copy's listener is not the app wanting the signal, and the copies
+// never fight over which one goes first.
+const HOOK = Symbol.for('pid-guard.signal-hook')
+const isHook = (fn) => typeof fn === 'function' && fn[HOOK] === true
+
 /** guard -> whether it is released on exit/signal (options.cleanup). */
 const held = new Map()
 let installed = false
@@ -32,7 +38,9 @@ function releaseAll() {
   for (const [guard, cleanup] of [...held]) {
     if (!cleanup) continue
     try {
-      guard.release()
+      // At exit: what this holder started and leaves running is noted as its orphans.
+      if (typeof guard._releaseAtExit === 'function') guard._releaseAtExit()
+      else guard.release()
     } catch {
       // Exiting: nothing useful can be done with the error; the next acquire recovers.
     }
@@ -52,9 +60,10 @@ function signalExitListeners() {
 function onSignal(signal) {
   const listeners = process.listeners(signal)
   const mine = listeners.indexOf(onSignal)
-  const others = listeners.length - (mine === -1 ? 0 : 1) - signalExitListeners()
+  const hooks = listeners.filter(isHook).length
+  const others = listeners.length - hooks - signalExitListeners()
   if (others > 0) return // the app handles it; we release on 'exit'
-  const seLeft = mine === 0 && listeners.length > 1 && listeners.length - 1 === signalExitListeners()
+  const seLeft = mine === 0 && hooks === 1 && listeners.length > 1 && listeners.length - 1 === signalExitListeners()
   removeSignalListeners()
   if (seLeft) {
     // Only signal-exit listeners are left in this emit. They run its exit callbacks and re-raise,
@@ -66,7 +75,12 @@ function onSignal(signal) {
   }
   releaseAll()
   process.kill(process.pid, signal)
+  // The kernel never delivers a default-action signal to PID 1 of a namespace (a container's
+  // main process): the re-raise did nothing. Exit as a shell would report the signal rather than
+  // go on running without the guard beside a second copy.
+  if (process.pid === 1) process.exit(128 + (require('node:os').constants.signals[signal] ?? 0))
 }
+onSignal[HOOK] = true
 
 /**
  * Releases the guards when signal-exit re-raises the signal at this process (its last step before
@@ -104,7 +118,10 @@ function keepFirst() {
   if (!installedSignals) return
   for (const s of SIGNALS) {
     const ls = process.listeners(s)
-    if (ls.length > 1 && ls[0] !== onSignal) {
+    // Ours must run before every app listener; before or after another copy's hook does not
+    // matter (and moving over one would start a chase between the copies).
+    const firstApp = ls.findIndex((fn) => !isHook(fn))
+    if (firstApp !== -1 && ls.indexOf(onSignal) > firstApp) {
       // Never the last listener at this point: removing ours keeps the signal handled.
       process.removeListener(s, onSignal)
       process.prependListener(s, onSignal)
@@ -113,7 +130,7 @@ function keepFirst() {
 }
 
 function onNewListener(event, fn) {
-  if (fn === onSignal || !SIGNALS.includes(event) || reorderQueued) return
+  if (isHook(fn) || !SIGNALS.includes(event) || reorderQueued) return
   // 'newListener' fires before the listener is added: reorder right after, before any signal
   // can be delivered (signals arrive as macrotasks).
   reorderQueued = true

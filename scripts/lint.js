@@ -32,14 +32,14 @@ function run(cmd, args, opts = {}) {
 function main() {
   const fast = process.argv.includes('--fast')
   run('cargo', ['fmt', '--all', '--check'])
-  run('cargo', ['clippy', '--quiet', '--all-targets', '--', '-D', 'warnings'])
+  run('cargo', ['clippy', '--quiet', '--workspace', '--all-targets', '--', '-D', 'warnings'])
   if (!fast && os.platform() === 'linux' && os.arch() === 'x64') {
     const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' }).stdout ?? ''
     const missing = CROSS.filter((t) => !installed.split('\n').includes(t))
     if (missing.length) run('rustup', ['target', 'add', ...missing])
     const env = { ...process.env, LIBNODE_PATH: fakeLibnode() }
     for (const target of CROSS) {
-      run('cargo', ['clippy', '--quiet', '--lib', '--bins', '--target', target, '--', '-D', 'warnings'], { env })
+      run('cargo', ['clippy', '--quiet', '--workspace', '--lib', '--bins', '--target', target, '--', '-D', 'warnings'], { env })
     }
   }
   run(process.execPath, [path.join(ROOT, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--max-warnings=0', '.'])

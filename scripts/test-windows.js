@@ -157,13 +157,13 @@ function cargoEnv() {
 
 function buildAddon() {
   step(`building the addon for ${TARGET} (debug)`)
-  run('cargo', ['build', '--quiet', '--lib', '--target', TARGET], { env: cargoEnv() })
+  run('cargo', ['build', '--quiet', '-p', 'pid-guard', '--lib', '--target', TARGET], { env: cargoEnv() })
   fs.copyFileSync(path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), TARGET, 'debug', 'pid_guard.dll'), ADDON)
 }
 
 function rustTests() {
   step(`cargo test --target ${TARGET} (through wine)`)
-  return run('cargo', ['test', '--quiet', '--target', TARGET], { env: cargoEnv(), allowFail: true }).status === 0
+  return run('cargo', ['test', '--quiet', '-p', 'pid-guard-core', '--target', TARGET], { env: cargoEnv(), allowFail: true }).status === 0
 }
 
 function jsTests(files) {

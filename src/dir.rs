@@ -50,6 +50,27 @@ pub fn existing(explicit: Option<&Path>) -> Result<(PathBuf, Option<Arc<Dir>>)> 
     }
 }
 
+/// Like [`existing`], for reading only (status, list, health, check, stop): a directory another
+/// user owns is read too. Nothing is written or removed there, no file in it is followed, and a
+/// signal goes only to a process the kernel shows holding the lock, so its owner cannot trick
+/// the reader; refusing would only hide a live guard (root inspecting a service user's own
+/// directory). Writers (acquire, prune) keep the owner check.
+pub fn inspectable(explicit: Option<&Path>) -> Result<(PathBuf, Option<Arc<Dir>>)> {
+    let (dir, origin) = choose(explicit);
+    match open_as(&dir, origin, Use::Read) {
+        Ok(d) => Ok((dir, Some(d))),
+        Err(OpenError::Missing) => Ok((dir, None)),
+        Err(OpenError::Refused(e)) => Err(e),
+    }
+}
+
+/// What a directory is opened for: reading tolerates another owner, writing does not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Read,
+    Write,
+}
+
 /// `dir` vanished after it was opened: create and check it again, strictly (a symlink there
 /// now is refused, whatever was named at first).
 pub fn recheck(dir: &Path) -> Result<Arc<Dir>> {
@@ -99,10 +120,14 @@ enum OpenError {
 }
 
 fn open(dir: &Path, origin: Origin) -> std::result::Result<Arc<Dir>, OpenError> {
+    open_as(dir, origin, Use::Write)
+}
+
+fn open_as(dir: &Path, origin: Origin, purpose: Use) -> std::result::Result<Arc<Dir>, OpenError> {
     let follow = origin == Origin::Explicit;
     match Dir::open(dir, follow) {
         Ok((d, m)) => {
-            check(dir, &m).map_err(OpenError::Refused)?;
+            check(dir, &m, purpose).map_err(OpenError::Refused)?;
             Ok(Arc::new(d))
         }
         // Windows says "path not found" where Unix says ENOTDIR: a parent that is a file.
@@ -125,7 +150,7 @@ fn open(dir: &Path, origin: Origin) -> std::result::Result<Arc<Dir>, OpenError> 
         Err(e) => {
             // Say what is there: a link where our own directory should be, or no directory.
             let err = match std::fs::symlink_metadata(dir) {
-                Ok(m) if !follow || !m.file_type().is_symlink() => match check(dir, &m) {
+                Ok(m) if !follow || !m.file_type().is_symlink() => match check(dir, &m, purpose) {
                     Err(c) => c,
                     Ok(()) => Error::io(&e, "open the directory", dir),
                 },
@@ -151,7 +176,7 @@ fn create(dir: &Path) -> Result<()> {
     }
 }
 
-fn check(dir: &Path, m: &std::fs::Metadata) -> Result<()> {
+fn check(dir: &Path, m: &std::fs::Metadata, purpose: Use) -> Result<()> {
     let d = dir.display();
     if m.file_type().is_symlink() {
         return Err(Error::new(
@@ -167,14 +192,17 @@ fn check(dir: &Path, m: &std::fs::Metadata) -> Result<()> {
         )
         .at(dir));
     }
+    #[cfg(not(unix))]
+    let _ = purpose; // no owner or mode to check here
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         let me = crate::identity::current_uid().unwrap_or(0);
-        if m.uid() != me && m.uid() != 0 {
+        if m.uid() != me && m.uid() != 0 && purpose == Use::Write {
+            // Never "remove it": that user's live service may hold a guard in it.
             return Err(Error::new(
                 Code::UnsafeDir,
-                format!("{d} is owned by uid {} (you are uid {me}); another user could plant or remove pid files there. Use a directory you own (set PID_GUARD_DIR) or remove it", m.uid()),
+                format!("{d} is owned by uid {} (you are uid {me}); another user could plant or remove pid files there, so pid-guard does not write in it. Use a directory you own (set PID_GUARD_DIR), or run as uid {}", m.uid(), m.uid()),
             )
             .at(dir));
         }

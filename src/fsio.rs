@@ -231,6 +231,8 @@ pub struct OpenCheck {
     pub size: u64,
     /// Group or others may write it.
     pub writable_by_others: bool,
+    /// The open file's (device, inode), where the OS has them.
+    pub id: Option<FileId>,
 }
 
 /// After a lock is won this closes the race with anyone who removed or replaced the path
@@ -259,6 +261,10 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
             links,
             size: m.len(),
             writable_by_others: m.mode() & 0o022 != 0,
+            id: Some(FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            }),
         })
     }
     #[cfg(not(unix))]
@@ -286,6 +292,7 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
             links: u64::from(i.links),
             size: f.metadata()?.len(),
             writable_by_others: false,
+            id: None,
         })
     }
 }

@@ -54,6 +54,11 @@ pub struct Recovered {
     /// Takeover: how long the old holder took to let go, in ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waited_ms: Option<u64>,
+    /// Processes the old holder started that still run (they carry its marker): the record
+    /// keeps naming their holder until they are gone. `onConflict: 'takeover'` stops the
+    /// verified ones (`signals` then says how).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphans: Vec<crate::marker::Marked>,
 }
 
 pub struct Guard {
@@ -74,6 +79,8 @@ pub struct Guard {
     /// never a pid file someone else put there or rewrote meanwhile.
     pid_file: Option<fsio::Stamp>,
     recovered: Vec<Recovered>,
+    /// The marker variable (name, value) this holder's children inherit; see [`crate::marker`].
+    marker: Option<(String, String)>,
 }
 
 fn file_len(f: &File) -> usize {
@@ -157,8 +164,8 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
         l.lock.display()
     ));
     let g = match opts.mode {
-        Mode::Exclusive => finish_exclusive(f, l.clone(), opts.meta.clone(), check.size),
-        Mode::Shared => finish_shared(f, l.clone(), opts.meta.clone(), check.size),
+        Mode::Exclusive => finish_exclusive(f, l.clone(), opts.meta.clone(), check.size, check.id),
+        Mode::Shared => finish_shared(f, l.clone(), opts.meta.clone(), check.size, check.id),
     }?;
     Ok(Attempt::Won(Box::new(g)))
 }
@@ -434,6 +441,7 @@ pub(crate) fn recover_shared(
             removed,
             signals: Vec::new(),
             waited_ms: None,
+            orphans: Vec::new(),
         });
     }
     remove_dead_temp_files(d, only_dead);
@@ -509,6 +517,7 @@ pub(crate) fn recover_exclusive(
         removed,
         signals: Vec::new(),
         waited_ms: None,
+        orphans: Vec::new(),
     };
     debug(format_args!(
         "{}: recovered stale guard: {}",
@@ -523,7 +532,13 @@ pub(crate) fn read_lock_content(f: &File, l: &Layout, size: u64) -> Result<Vec<u
         .map_err(|e| Error::io(&e, "read the lock file", &l.lock))
 }
 
-fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
+fn finish_exclusive(
+    f: File,
+    l: Layout,
+    meta: Value,
+    size: u64,
+    lock_id: Option<fsio::FileId>,
+) -> Result<Guard> {
     let mut recovered = Vec::new();
     let content = read_lock_content(&f, &l, size)?;
     let mut record_len = content.len();
@@ -540,12 +555,23 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
     }
     let mut record = Record::for_self(&l.name, Mode::Exclusive, meta);
     record.lock_fd = raw_fd_of(&f);
+    let key = crate::marker::key(lock_id, &l.lock);
+    let marker = record_marker(lock_id, &l, &record);
     let pid_bytes = pidfile::format(record.pid);
     // Creating the pid file exclusively is also the check for a leftover one: only when one is
     // there is anything read, reported and removed.
     let pid_file = match root.create_new(&l.pid, pid_bytes.as_bytes()) {
-        Ok(stamp) => stamp,
+        Ok(stamp) => {
+            // A clean release before us: only earlier holders the record carries (rare; a
+            // byte search spares the common case a parse) can have orphans.
+            if std::str::from_utf8(&content).is_ok_and(|c| c.contains("\"previous\"")) {
+                carry_orphans(&l, &key, &content, false, &mut record, &mut recovered);
+            }
+            stamp
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // The dead holder's orphans first: the record they are proven by is overwritten below.
+            carry_orphans(&l, &key, &content, true, &mut record, &mut recovered);
             // Removes it only if it is a file of ours (refused otherwise), then creates anew.
             recover_exclusive(&l, &f, content, false, &mut recovered)?;
             root.create_new(&l.pid, pid_bytes.as_bytes())
@@ -574,10 +600,78 @@ fn finish_exclusive(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard>
         record_len,
         pid_file: Some(pid_file),
         recovered,
+        marker,
     })
 }
 
-fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
+/// Finds what the holders named in the old record (`content`) left running (its own holder
+/// when `dead`, and the earlier holders it carries), reports them in `recovered` and carries
+/// those holders into `record` so the evidence survives until the orphans are gone.
+fn carry_orphans(
+    l: &Layout,
+    key: &str,
+    content: &[u8],
+    dead: bool,
+    record: &mut Record,
+    recovered: &mut Vec<Recovered>,
+) {
+    if fsio::is_blank(content) {
+        return;
+    }
+    let Some(old) = Record::parse(content) else {
+        return;
+    };
+    if !dead && old.previous.is_empty() {
+        return;
+    }
+    let orphans = status::orphans_of(key, &old, dead, &[identity::me().pid]);
+    if orphans.is_empty() {
+        return;
+    }
+    let mut carried: Vec<crate::record::Previous> = Vec::new();
+    let own = old.holder_mark();
+    for o in &orphans {
+        if carried.iter().any(|p| p.mark == o.mark) {
+            continue;
+        }
+        let prev = old.previous.iter().find(|p| p.mark == o.mark).cloned();
+        carried.push(prev.unwrap_or_else(|| crate::record::Previous {
+            mark: o.mark.clone(),
+            uid: old.uid,
+            boot_id: old.boot_id.clone(),
+            port: old.port(),
+        }));
+    }
+    let list: Vec<String> = orphans.iter().map(status::describe_marked).collect();
+    let reason =
+        format!(
+        "the old holder (pid {}) is gone and left {} running: {}; stop {} with `pid-guard stop {}`",
+        own.as_ref().map_or(old.pid, |m| m.pid),
+        if list.len() == 1 { "a process it started" } else { "processes it started" },
+        list.join("; "),
+        if list.len() == 1 { "it" } else { "them" },
+        l.name
+    );
+    debug(format_args!("{}: {reason}", l.name));
+    record.previous = carried;
+    recovered.push(Recovered {
+        pid: own.map(|m| m.pid).or(Some(old.pid)),
+        started_at: old.started_at,
+        reason,
+        removed: Vec::new(),
+        signals: Vec::new(),
+        waited_ms: None,
+        orphans,
+    });
+}
+
+fn finish_shared(
+    f: File,
+    l: Layout,
+    meta: Value,
+    size: u64,
+    lock_id: Option<fsio::FileId>,
+) -> Result<Guard> {
     let mut recovered = Vec::new();
     // No exclusive holder can exist while we hold a shared lock: what it left is stale.
     let content = read_lock_content(&f, &l, size)?;
@@ -586,6 +680,7 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
     recover_shared(&l, &d, &mut recovered, true)?;
     let mut record = Record::for_self(&l.name, Mode::Shared, meta);
     record.lock_fd = raw_fd_of(&f);
+    let marker = record_marker(lock_id, &l, &record);
     let pid_path = l.shared_pid(record.pid);
     let record_path = l.shared_record(record.pid);
     if shared_ref(&pid_path, 1) == 1 {
@@ -621,6 +716,7 @@ fn finish_shared(f: File, l: Layout, meta: Value, size: u64) -> Result<Guard> {
         record,
         record_len: 0,
         pid_file: None,
+        marker,
         recovered,
     })
 }
@@ -633,7 +729,28 @@ fn ensure_shared_dir(l: &Layout) -> Result<Dir> {
         .map_err(|e| Error::io(&e, "use the shared holders' directory", &l.shared_dir))
 }
 
+fn record_marker(
+    id: Option<fsio::FileId>,
+    l: &Layout,
+    record: &Record,
+) -> Option<(String, String)> {
+    record.holder_mark().map(|m| {
+        (
+            crate::marker::key(id, &l.lock),
+            crate::marker::value(&m, &l.lock),
+        )
+    })
+}
+
 impl Guard {
+    /// The marker variable (name, value) to set in this process's environment so every child
+    /// spawned from now on carries it (see [`crate::marker`]); `None` once released, or when
+    /// this process's start time cannot be read.
+    pub fn marker(&self) -> Option<(&str, &str)> {
+        self.file.as_ref()?;
+        self.marker.as_ref().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn name(&self) -> &str {
         &self.layout.name
     }
@@ -657,6 +774,9 @@ impl Guard {
     }
     pub fn recovered(&self) -> &[Recovered] {
         &self.recovered
+    }
+    pub(crate) fn recovered_mut(&mut self) -> &mut Vec<Recovered> {
+        &mut self.recovered
     }
     pub fn record(&self) -> &Record {
         &self.record
@@ -767,6 +887,8 @@ impl Guard {
             ));
         };
         let mut rec = self.record.clone();
+        // The command's children carry our marker (it inherited our environment): say whose.
+        rec.mark = rec.holder_mark();
         rec.pid = pid;
         rec.start_id = identity.as_ref().map(|i| i.start_id.clone());
         rec.started_at = identity.and_then(|i| i.started_at_ms);
@@ -800,6 +922,51 @@ impl Guard {
         self.pid_path = pid_path;
         self.record_path = record_path;
         Ok(())
+    }
+
+    /// Before a release at exit (a signal, an uncaught exception, `run`'s command gone): if
+    /// processes this holder started still run (they carry its marker), the record is made to
+    /// carry this holder as an earlier one, so once this process is gone they are its orphans
+    /// rather than invisible behind a clean release. One scan of every process's environment
+    /// (about a millisecond), so not done by a plain `release()`.
+    pub fn note_leftovers(&mut self) -> Result<()> {
+        if self.mode != Mode::Exclusive {
+            return Ok(());
+        }
+        let (Some((key, _)), Some(mark)) = (self.marker(), self.record.holder_mark()) else {
+            return Ok(());
+        };
+        let left = crate::marker::scan(key)
+            .into_iter()
+            .filter(|(_, m)| *m == mark)
+            .count();
+        if left == 0 || self.record.previous.iter().any(|p| p.mark == mark) {
+            return Ok(());
+        }
+        debug(format_args!(
+            "{}: {left} process(es) this holder started still run; the record keeps naming it",
+            self.layout.name
+        ));
+        let mut rec = self.record.clone();
+        rec.previous.push(crate::record::Previous {
+            mark,
+            uid: rec.uid,
+            boot_id: rec.boot_id.clone(),
+            port: rec.port(),
+        });
+        let path = self.record_path.clone();
+        self.write_record(rec, &path)
+    }
+
+    /// Stops carrying the earlier holders `marks` name in the record (their orphans are gone).
+    pub(crate) fn forget_previous(&mut self, marks: &[crate::marker::Mark]) -> Result<()> {
+        if marks.is_empty() || !self.record.previous.iter().any(|p| marks.contains(&p.mark)) {
+            return Ok(());
+        }
+        let mut rec = self.record.clone();
+        rec.previous.retain(|p| !marks.contains(&p.mark));
+        let path = self.record_path.clone();
+        self.write_record(rec, &path)
     }
 
     /// Removes the holder's files and frees the lock. Idempotent.

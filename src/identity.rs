@@ -273,7 +273,7 @@ fn cmdline() -> Vec<String> {
 #[cfg(target_os = "linux")]
 mod linux {
     use super::{Identity, Probe};
-    use std::sync::OnceLock;
+    use crate::sys::linux::{boot_time_ms, clock_ticks};
 
     pub fn probe(pid: u32) -> Probe {
         let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
@@ -288,54 +288,13 @@ mod linux {
             }
             Err(_) => return super::portable::probe(pid),
         };
-        match parse_stat(&stat) {
-            Some((state, _)) if state == b'Z' || state == b'X' => Probe::Gone,
-            Some((_, ticks)) => Probe::Alive(Some(Identity {
-                start_id: format!("linux-ticks:{ticks}"),
-                started_at_ms: boot_time_ms().map(|b| b + ticks * 1000 / clock_ticks()),
+        match crate::sys::procfs::parse_stat(&stat) {
+            Some(st) if st.state == b'Z' || st.state == b'X' => Probe::Gone,
+            Some(st) => Probe::Alive(Some(Identity {
+                start_id: format!("linux-ticks:{}", st.start_ticks),
+                started_at_ms: boot_time_ms().map(|b| b + st.start_ticks * 1000 / clock_ticks()),
             })),
             None => Probe::Alive(None),
-        }
-    }
-
-    /// State (field 3) and start time in clock ticks (field 22) of a `/proc/PID/stat` line. The
-    /// command name (field 2) may hold spaces and parentheses, so fields are counted after the last `)`.
-    pub fn parse_stat(stat: &[u8]) -> Option<(u8, u64)> {
-        let close = stat.iter().rposition(|&b| b == b')')?;
-        let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-        let mut fields = rest.split_ascii_whitespace();
-        let state = *fields.next()?.as_bytes().first()?;
-        let ticks = fields.nth(18)?.parse().ok()?;
-        Some((state, ticks))
-    }
-
-    fn clock_ticks() -> u64 {
-        static TICKS: OnceLock<u64> = OnceLock::new();
-        // SAFETY: sysconf has no preconditions.
-        *TICKS.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
-            n if n > 0 => n as u64,
-            _ => 100,
-        })
-    }
-
-    fn boot_time_ms() -> Option<u64> {
-        static BTIME: OnceLock<Option<u64>> = OnceLock::new();
-        *BTIME.get_or_init(|| {
-            let stat = std::fs::read_to_string("/proc/stat").ok()?;
-            let line = stat.lines().find(|l| l.starts_with("btime "))?;
-            line[6..].trim().parse::<u64>().ok().map(|s| s * 1000)
-        })
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn parses_names_with_parens_and_spaces() {
-            let line = b"123 (a b) c)) S 1 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10 18446744073709551615\n";
-            assert_eq!(parse_stat(line), Some((b'S', 98765)));
-            assert_eq!(parse_stat(b"garbage"), None);
         }
     }
 }

@@ -128,6 +128,36 @@ pub fn parse_fdinfo(info: &str) -> Option<bool> {
     found
 }
 
+/// The locker the kernel names on a flock line of a `/proc/PID/fdinfo/FD` text: the process that
+/// took the lock on that open file description. Several processes share one description (a
+/// wrapper and the command it handed its fd to): all of them show the same locker. `None` when
+/// there is no flock line or the locker is not visible from here (0).
+#[cfg(any(target_os = "linux", test))]
+pub fn parse_fdinfo_locker(info: &str) -> Option<u32> {
+    info.lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .find_map(|rest| {
+            let t: Vec<&str> = rest.split_ascii_whitespace().collect();
+            match t.as_slice() {
+                [_, "FLOCK", _, _, pid, ..] => pid.parse().ok().filter(|&p: &u32| p > 0),
+                _ => None,
+            }
+        })
+}
+
+/// The locker named on fd `fd` of process `pid` (see [`parse_fdinfo_locker`]).
+pub fn fd_locker(pid: u32, fd: i32) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        parse_fdinfo_locker(&std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (pid, fd);
+        None
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod linux {
     use super::{parse_fdinfo, FileId, Holds, Scan};
@@ -266,6 +296,22 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn names_the_locker_of_a_shared_description() {
+        let info = "pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t1234\nlock:\t1: FLOCK  ADVISORY  READ 24830 08:01:1234 0 EOF\n";
+        assert_eq!(parse_fdinfo_locker(info), Some(24830));
+        assert_eq!(
+            parse_fdinfo_locker("lock:\t1: FLOCK  ADVISORY  WRITE 0 08:01:1 0 EOF\n"),
+            None
+        );
+        assert_eq!(
+            parse_fdinfo_locker("lock:\t1: POSIX  ADVISORY  WRITE 77 08:01:1 0 EOF\n"),
+            None
+        );
+        assert_eq!(parse_fdinfo_locker("pos:\t0\n"), None);
+        assert_eq!(parse_fdinfo_locker("lock:\t1: FLOCK"), None);
     }
 
     #[test]

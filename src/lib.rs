@@ -1,7 +1,7 @@
 //! pid-guard: single-instance guard, pid file and process identity for Node services.
 //!
-//! The core modules below are plain Rust (tested with `cargo test`); `binding` is the thin
-//! napi layer over them.
+//! The core: plain Rust with no napi (tested with `cargo test`). The napi layer over it is the
+//! `pid-guard` crate in crates/binding.
 
 pub mod dir;
 pub mod dirfd;
@@ -15,6 +15,7 @@ pub mod identity;
 pub mod kernel_locks;
 pub mod layout;
 pub mod log;
+pub mod marker;
 pub mod mode;
 pub mod pidfile;
 pub mod prune;
@@ -28,5 +29,3 @@ pub mod wait;
 
 #[cfg(test)]
 pub(crate) mod test_child;
-
-pub mod binding;

@@ -68,13 +68,18 @@ pub fn keep_reason(st: &Status) -> Option<String> {
     };
     match st.state {
         State::Held => Some(format!("held by pid {}", pids(st))),
-        State::Orphaned => Some(match &st.port_owner {
-            Some(o) => format!(
-                "orphaned: pid {} still listens on its port {}",
-                o.pid.map_or("unknown".into(), |p| p.to_string()),
-                o.port
-            ),
-            None => "orphaned: something its holder started still runs".into(),
+        State::Orphaned => Some(if st.orphans.is_empty() {
+            "orphaned: something its holder started still runs".into()
+        } else {
+            format!(
+                "orphaned: its holder is gone, but {} it started still runs (the record is the evidence; `pid-guard stop {}` stops it)",
+                st.orphans
+                    .iter()
+                    .map(crate::status::describe_marked)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                st.name
+            )
         }),
         State::Stale => st.port_owner.as_ref().map(|o| {
             format!(

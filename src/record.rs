@@ -3,6 +3,7 @@
 //! line) and what it wants others to know (`meta`: port, health URL, version...).
 
 use crate::identity::{self, Identity, SelfInfo};
+use crate::marker::Mark;
 use crate::mode::Mode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,9 +42,42 @@ pub struct Record {
     pub pid_ns: Option<u64>,
     #[serde(default)]
     pub meta: Value,
+    /// The holder its children's marker names (see [`crate::marker`]) when it is not this
+    /// record's `pid` and `startId`: set when `run` hands the record to its command (whose
+    /// children carry the wrapper's marker). `None`: the record's own holder (see
+    /// [`Record::holder_mark`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<Mark>,
+    /// Earlier holders that died leaving marked processes behind (orphans): carried from record
+    /// to record until those are gone, so a restart or `check` does not erase the evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<Previous>,
+}
+
+/// An earlier holder whose orphans were still alive when a later holder acquired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Previous {
+    pub mark: Mark,
+    pub uid: Option<u32>,
+    pub boot_id: String,
+    /// The port it recorded in `meta.port`.
+    pub port: Option<u16>,
 }
 
 impl Record {
+    /// The TCP port the holder recorded in `meta.port`: a number, or a decimal string (`run --meta
+    /// port=8080`, env-built meta), 1-65535. The one reading of it that status, stop and orphans use.
+    pub fn port(&self) -> Option<u16> {
+        let v = self.meta.get("port")?;
+        let n = match v {
+            Value::Number(n) => n.as_u64()?,
+            Value::String(s) => s.trim().parse::<u64>().ok()?,
+            _ => return None,
+        };
+        u16::try_from(n).ok().filter(|&p| p > 0)
+    }
+
     pub fn for_self(name: &str, mode: Mode, meta: Value) -> Record {
         let me: &SelfInfo = identity::me();
         Record {
@@ -63,7 +97,19 @@ impl Record {
             lock_fd: None,
             pid_ns: identity::pid_ns(),
             meta,
+            mark: None,
+            previous: Vec::new(),
         }
+    }
+
+    /// The holder this record's marked processes name.
+    pub fn holder_mark(&self) -> Option<Mark> {
+        self.mark.clone().or_else(|| {
+            self.start_id.clone().map(|s| Mark {
+                pid: self.pid,
+                start_id: s,
+            })
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -163,6 +209,26 @@ mod tests {
         assert!(r.same_ns());
         let h = crate::holder::Holder::examine(r.pid, Some(r), "pidfile", None);
         assert!(h.matches_record && !h.gone);
+    }
+
+    #[test]
+    fn the_recorded_port_is_a_number_or_a_decimal_string() {
+        let with = |v: serde_json::Value| {
+            Record::for_self("web", Mode::Exclusive, serde_json::json!({ "port": v })).port()
+        };
+        assert_eq!(with(serde_json::json!(8080)), Some(8080));
+        assert_eq!(with(serde_json::json!("8080")), Some(8080));
+        assert_eq!(with(serde_json::json!(" 443 ")), Some(443));
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(70000),
+            serde_json::json!("80a"),
+            serde_json::json!(-1),
+            serde_json::json!(8080.5),
+            serde_json::json!(null),
+        ] {
+            assert_eq!(with(bad.clone()), None, "{bad}");
+        }
     }
 
     #[test]

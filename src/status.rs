@@ -11,6 +11,7 @@ use crate::fsio;
 use crate::holder::Holder;
 use crate::kernel_locks;
 use crate::layout::{self, Layout};
+use crate::marker::{self, Mark, Marked};
 use crate::mode::Mode;
 use crate::pidfile::{self, Content};
 use crate::record::{self, Record};
@@ -24,8 +25,8 @@ pub enum State {
     Free,
     Held,
     Stale,
-    /// Nothing holds the guard, but the port its last holder recorded is listened on by a
-    /// process running the recorded executable and command line: a leftover server.
+    /// Nothing holds the guard, but processes a dead holder started (they carry its marker,
+    /// see [`crate::marker`]) still run: `orphans` names them. Command lines prove nothing.
     Orphaned,
     /// Only in `list`: something at one of the guard's paths is not trusted (a FIFO, a
     /// directory, a link...), so the guard could not be read; `problem` says what and where.
@@ -78,13 +79,21 @@ pub struct Status {
     pub stale_reason: Option<String>,
     /// How "held" was decided: `kernel` (the OS lock table) or `process` (recorded identity).
     pub detection: &'static str,
-    /// When the recorded port is listened on by another process than a holder: who (an orphan
-    /// when `state` is `orphaned`, else a process that does not match the record).
+    /// When the recorded port is listened on by another process than a holder: who, and
+    /// whether its command equals the recorded one (informational: only a marker proves an
+    /// orphan).
     pub port_owner: Option<PortOwner>,
     /// Something at the guard's paths that was not trusted and so was ignored (a link or a
     /// foreign directory at `N.shared`), or, in `list` with state `unsafe`, why the guard could
     /// not be read at all.
     pub problem: Option<Problem>,
+    /// Processes still running that a holder now gone started (they carry its marker, see
+    /// [`crate::marker`]): the recorded holder's when it died, and earlier holders' carried in
+    /// the record. Each says whether it is verified (may be signalled) or why not.
+    pub orphans: Vec<Marked>,
+    /// The name of the guard's marker variable (when the lock file exists).
+    #[serde(skip)]
+    pub marker_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -100,11 +109,7 @@ pub struct PortOwner {
 
 /// Who listens on the port a stale record names, compared with the record.
 pub fn port_owner(record: &Record) -> Option<PortOwner> {
-    let port = record
-        .meta
-        .get("port")?
-        .as_u64()
-        .and_then(|p| u16::try_from(p).ok())?;
+    let port = record.port()?;
     let pid = match crate::health::ports::owner_of_port(port) {
         Ok(Some(pid)) => pid,
         _ => return None,
@@ -125,7 +130,7 @@ pub fn port_owner(record: &Record) -> Option<PortOwner> {
 
 pub fn status(name: &str, dir: Option<&Path>) -> Result<Status> {
     layout::validate_name(name)?;
-    let (path, root) = crate::dir::existing(dir)?;
+    let (path, root) = crate::dir::inspectable(dir)?;
     match root {
         Some(root) => inspect(&Layout::in_dir(root, name)),
         None => Ok(empty_status(&Layout::new(&path, name))),
@@ -133,7 +138,7 @@ pub fn status(name: &str, dir: Option<&Path>) -> Result<Status> {
 }
 
 pub fn list(dir: Option<&Path>) -> Result<Vec<Status>> {
-    let (_, Some(root)) = crate::dir::existing(dir)? else {
+    let (_, Some(root)) = crate::dir::inspectable(dir)? else {
         return Ok(Vec::new());
     };
     let entries = root
@@ -181,7 +186,108 @@ fn empty_status(l: &Layout) -> Status {
         detection: detection_method(None),
         port_owner: None,
         problem: None,
+        orphans: Vec::new(),
+        marker_key: None,
     }
+}
+
+/// The marks whose orphans are looked for in `rec`: its holder's when that holder is gone
+/// (`dead`), and every earlier holder it carries; only from this boot.
+fn orphan_marks(rec: &Record, dead: bool) -> Vec<(Mark, Option<u32>)> {
+    let mut out = Vec::new();
+    if dead && crate::identity::same_boot(&rec.boot_id, crate::identity::boot_id()) {
+        if let Some(m) = rec.holder_mark() {
+            // Gone: neither the process its children's marker names (under `run`, the
+            // wrapper) nor the recorded holder (the command) is still that process.
+            let recorded_alive = m.pid != rec.pid
+                && rec.start_id.as_deref().is_some_and(|s| {
+                    marker::holder_alive(&Mark {
+                        pid: rec.pid,
+                        start_id: s.to_string(),
+                    })
+                });
+            let gone = !marker::holder_alive(&m) && !recorded_alive;
+            if gone {
+                out.push((m, rec.uid));
+            }
+        }
+    }
+    for p in &rec.previous {
+        if crate::identity::same_boot(&p.boot_id, crate::identity::boot_id())
+            && !marker::holder_alive(&p.mark)
+        {
+            out.push((p.mark.clone(), p.uid));
+        }
+    }
+    out
+}
+
+/// Orphans of `rec` (see [`Status::orphans`]): processes carrying `key` with the mark of a
+/// holder of `rec` that is gone, never one in `exclude` (ourselves, a live holder).
+pub fn orphans_of(key: &str, rec: &Record, dead: bool, exclude: &[u32]) -> Vec<Marked> {
+    let marks = orphan_marks(rec, dead);
+    if marks.is_empty() {
+        return Vec::new();
+    }
+    marker::scan(key)
+        .into_iter()
+        .filter(|(pid, _)| !exclude.contains(pid))
+        .filter_map(|(pid, m)| {
+            let (_, uid) = marks.iter().find(|(x, _)| *x == m)?;
+            Some(marker::describe(pid, m, *uid))
+        })
+        .collect()
+}
+
+/// "pid 123 (node server.js, serving port 8080)".
+pub fn describe_marked(o: &Marked) -> String {
+    let cmd = o
+        .cmdline
+        .as_ref()
+        .filter(|c| !c.is_empty())
+        .map(|c| c.join(" "))
+        .or(o.exe.clone())
+        .unwrap_or_else(|| "command unknown".into());
+    let ports = match o.ports.as_deref() {
+        Some([]) => String::new(),
+        Some(p) => format!(
+            ", serving port {}",
+            p.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        ),
+        None => ", its sockets cannot be read".into(),
+    };
+    format!("pid {} ({cmd}{ports})", o.pid)
+}
+
+/// Processes carrying the marker of `name`'s live holder that no longer descend from it
+/// (reparented: a leaked session). Empty when the guard is not held.
+pub fn strays(name: &str, dir: Option<&Path>) -> Result<Vec<Marked>> {
+    let st = status(name, dir)?;
+    let Some(key) = st.marker_key.as_deref() else {
+        return Ok(Vec::new());
+    };
+    if st.state != State::Held {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for h in st.holders.iter().filter(|h| h.alive && h.verified) {
+        let (Some(pid), Some(rec)) = (h.pid, h.record.as_ref()) else {
+            continue;
+        };
+        let Some(mark) = rec.holder_mark() else {
+            continue;
+        };
+        for (p, m) in marker::scan(key) {
+            if m == mark
+                && p != pid
+                && !marker::descends_from(p, pid)
+                && !marker::descends_from(p, mark.pid)
+            {
+                out.push(marker::describe(p, m, rec.uid));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn detection_method(kernel: Option<&Vec<kernel_locks::KernelLock>>) -> &'static str {
@@ -359,15 +465,19 @@ fn who_holds(
         }
     }
     let mut proven: Vec<(u32, bool)> = Vec::new();
+    // Lockers whose lock a recorded holder holds on its own fd: the same lock, not another holder
+    // (`pid-guard run` hands its fd to the command; the table still names the wrapper).
+    let mut covered: Vec<u32> = Vec::new();
     for (pid, fd) in shared.iter().filter_map(|(_, h)| recorded_fd(h)) {
         if let kernel_locks::Holds::Yes { exclusive } = kernel_locks::fd_holds(pid, fd, id) {
             proven.push((pid, exclusive));
+            covered.extend(kernel_locks::fd_locker(pid, fd));
         }
     }
     let mut explained = !proven.is_empty();
     if let Some(table) = kernel_locks::holders(id) {
         for k in table {
-            if proven.iter().any(|&(p, _)| p == k.pid) {
+            if proven.iter().any(|&(p, _)| p == k.pid) || covered.contains(&k.pid) {
                 continue;
             }
             match kernel_locks::pid_holds(k.pid, id) {
@@ -385,7 +495,7 @@ fn who_holds(
     let busy = flock::probe(f);
     if busy != flock::Busy::Free {
         for (pid, ex) in kernel_locks::scan(id).holders {
-            if !proven.iter().any(|&(p, _)| p == pid) {
+            if !proven.iter().any(|&(p, _)| p == pid) && !covered.contains(&pid) {
                 proven.push((pid, ex));
             }
         }
@@ -452,6 +562,7 @@ pub fn inspect(l: &Layout) -> Result<Status> {
     drop(lock_file);
 
     let mut st = empty_status(l);
+    st.marker_key = lock_id.map(|id| marker::key(Some(id), &l.lock));
     st.detection = match seen.busy {
         _ if !seen.proven.is_empty() => "kernel",
         Some(flock::Busy::Unknown) => "process",
@@ -521,6 +632,13 @@ pub fn inspect(l: &Layout) -> Result<Status> {
                 _ => Holder::proven(pid, ex, None, "kernel", None),
             });
         }
+        // Orphans of earlier holders the record still carries (a restart found them).
+        if let (Some(key), Some(rec)) = (&st.marker_key, &files.record) {
+            if !rec.previous.is_empty() {
+                let live: Vec<u32> = st.holders.iter().filter_map(|h| h.pid).collect();
+                st.orphans = orphans_of(key, rec, false, &live);
+            }
+        }
         return Ok(st);
     }
     // Held, and no process here shows it. Where there is no /proc to prove it, a live process
@@ -544,7 +662,15 @@ pub fn inspect(l: &Layout) -> Result<Status> {
 }
 
 fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u32, Holder)]) {
-    if !files.any() && shared.is_empty() {
+    // A holder that died (its pid file is still there) or earlier ones the record carries:
+    // what they started and left running. A holder that released cleanly is not asked: what
+    // it left running, it left on purpose.
+    if let (Some(key), Some(rec)) = (&st.marker_key, &files.record) {
+        if files.any() || !rec.previous.is_empty() {
+            st.orphans = orphans_of(key, rec, files.any(), &[]);
+        }
+    }
+    if !files.any() && shared.is_empty() && st.orphans.is_empty() {
         return;
     }
     let mut reasons = Vec::new();
@@ -552,7 +678,9 @@ fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u
         reasons.push(p.clone());
     }
     if let Some(h) = candidate {
-        reasons.push(h.stale_reason());
+        if files.any() {
+            reasons.push(h.stale_reason());
+        }
         st.holders.push(h);
     } else if files.record_exists && files.record.is_none() {
         reasons.push("the record is unreadable".into());
@@ -561,26 +689,39 @@ fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u
         reasons.push(format!("shared holder: {}", h.stale_reason()));
         st.holders.push(h.clone());
     }
-    if files.any() || !shared.is_empty() {
-        st.state = State::Stale;
-        if let Some(owner) = files.record.as_ref().and_then(port_owner) {
-            if owner.matches_record {
-                st.state = State::Orphaned;
-                let pid = owner.pid.unwrap_or(0);
-                reasons.push(format!(
-                    "no process holds the guard, but pid {pid} (running the recorded command) still listens on port {}",
-                    owner.port
-                ));
-                let mut h = Holder::examine(pid, None, "port", None);
-                h.record = files.record.clone();
-                st.holders.insert(0, h);
+    st.state = State::Stale;
+    if let Some(owner) = files.record.as_ref().and_then(port_owner) {
+        // Whether the port's owner carries the holder's marker cannot always be read (another
+        // user's process as non-root): that is unknown, said, and never acted on.
+        if let (Some(pid), Some(key)) = (owner.pid, &st.marker_key) {
+            if !st.orphans.iter().any(|o| o.pid == pid) {
+                if let marker::Read::Unknown(why) = marker::read(pid, key) {
+                    reasons.push(format!(
+                        "port {} is served by pid {pid}, but {why}, so whether the holder started it is unknown",
+                        owner.port
+                    ));
+                }
             }
-            st.port_owner = Some(owner);
         }
-        st.stale_reason = Some(if reasons.is_empty() {
-            "files are left over from a holder that is gone".into()
-        } else {
-            reasons.join("; ")
-        });
+        st.port_owner = Some(owner);
     }
+    if !st.orphans.is_empty() {
+        st.state = State::Orphaned;
+        let list: Vec<String> = st.orphans.iter().map(describe_marked).collect();
+        reasons.push(format!(
+            "the holder is gone, but {} it started (carrying its marker) {} still running: {}",
+            if list.len() == 1 {
+                "a process"
+            } else {
+                "processes"
+            },
+            if list.len() == 1 { "is" } else { "are" },
+            list.join("; ")
+        ));
+    }
+    st.stale_reason = Some(if reasons.is_empty() {
+        "files are left over from a holder that is gone".into()
+    } else {
+        reasons.join("; ")
+    });
 }

@@ -3,6 +3,7 @@
 
 use crate::error::{Code, Error, Result};
 use crate::layout::{self, Layout};
+use crate::marker::Marked;
 use crate::signal::{self, Verified};
 use crate::status::{self, PortOwner, State};
 use crate::takeover::verify_holder;
@@ -28,9 +29,20 @@ pub struct Stopped {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct NotSignalled {
+    pub pid: u32,
+    pub why: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StopReport {
     pub name: Option<String>,
     pub stopped: Vec<Stopped>,
+    /// Orphans that were found but not signalled (not verified: another user's, another PID
+    /// namespace...), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_signalled: Vec<NotSignalled>,
     /// Every process exited.
     pub ok: bool,
 }
@@ -74,6 +86,24 @@ fn describe_owner(o: &PortOwner) -> String {
     format!("port {} is listened on by {who} ({cmd})", o.port)
 }
 
+/// Pins every verified orphan in `orphans` (see [`crate::marker::pin`]); the others, and
+/// those that fail the check, are returned with why.
+pub fn pin_orphans(orphans: &[Marked], key: Option<&str>) -> (Vec<Verified>, Vec<NotSignalled>) {
+    let mut pinned = Vec::new();
+    let mut refused = Vec::new();
+    for o in orphans {
+        let res = match key {
+            Some(k) => crate::marker::pin(o, k),
+            None => Err("the guard's lock file is gone, so its marker is unknown".into()),
+        };
+        match res {
+            Ok(v) => pinned.push(v),
+            Err(why) => refused.push(NotSignalled { pid: o.pid, why }),
+        }
+    }
+    (pinned, refused)
+}
+
 /// Stops an orphan (or, with force, whatever owns the port): verified by pidfd and by its
 /// command line still being the one found.
 fn stop_port_owner(o: &PortOwner, opts: &StopOptions) -> Result<Vec<Stopped>> {
@@ -101,20 +131,40 @@ fn stop_port_owner(o: &PortOwner, opts: &StopOptions) -> Result<Vec<Stopped>> {
 pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<StopReport> {
     layout::validate_name(name)?;
     let st = status::status(name, dir)?;
-    let report = |stopped: Vec<Stopped>| StopReport {
+    let report = |stopped: Vec<Stopped>, not_signalled: Vec<NotSignalled>| StopReport {
         name: Some(name.to_string()),
-        ok: stopped.iter().all(|s| s.exited),
+        ok: stopped.iter().all(|s| s.exited) && not_signalled.is_empty(),
         stopped,
+        not_signalled,
     };
+    // What a dead holder started, proven by its marker (never by a command line).
+    let (orphans, refused) = pin_orphans(&st.orphans, st.marker_key.as_deref());
     match (&st.state, &st.port_owner) {
         (State::Held, _) => {}
-        (State::Orphaned, Some(owner)) => return Ok(report(stop_port_owner(owner, o)?)),
-        (State::Stale, Some(owner)) if o.force => return Ok(report(stop_port_owner(owner, o)?)),
+        (State::Orphaned, _) if orphans.is_empty() => {
+            let mut e = Error::new(
+                Code::NotVerified,
+                format!(
+                    "will not stop \"{name}\": its holder is gone and what it left running cannot be verified ({}). Nothing was signalled",
+                    refused
+                        .iter()
+                        .map(|r| r.why.clone())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            );
+            e.holders = st.holders.clone();
+            return Err(e);
+        }
+        (State::Orphaned, _) => return Ok(report(stop_verified(orphans, o)?, refused)),
+        (State::Stale, Some(owner)) if o.force => {
+            return Ok(report(stop_port_owner(owner, o)?, Vec::new()))
+        }
         (State::Stale, Some(owner)) => {
             return Err(Error::new(
                 Code::NotVerified,
                 format!(
-                    "\"{name}\" is not running, and {} which is not the command \"{name}\" recorded ({}); it is not stopped without force",
+                    "\"{name}\" is not running, and {} which carries no marker of its holder (its command line proves nothing; the recorded one was {}); it is not stopped without force",
                     describe_owner(owner),
                     st.holders
                         .iter()
@@ -151,7 +201,9 @@ pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<Stop
             }
         }
     }
-    Ok(report(stop_verified(targets, o)?))
+    // Orphans of earlier holders that the record still carries go with the holder.
+    targets.extend(orphans);
+    Ok(report(stop_verified(targets, o)?, refused))
 }
 
 /// Stops what listens on `port`: the holder (or orphan) of a guard in `dir` that recorded this
@@ -174,15 +226,18 @@ pub fn stop_port(port: u16, dir: Option<&Path>, o: &StopOptions) -> Result<StopR
     };
     // A guard whose live holder owns the port: stop it by name (the verified path).
     for st in status::list(dir)? {
-        let recorded_port = |h: &crate::holder::Holder| {
-            h.record
-                .as_ref()
-                .and_then(|r| r.meta.get("port"))
-                .and_then(|p| p.as_u64())
-                == Some(port as u64)
-        };
+        let recorded_port =
+            |h: &crate::holder::Holder| h.record.as_ref().and_then(|r| r.port()) == Some(port);
         let owns = st.holders.iter().any(|h| h.pid == owner_pid && h.alive);
         if owns && st.holders.iter().any(recorded_port) {
+            return stop_name(&st.name, dir, o);
+        }
+        // An orphan of the guard serves it (the guard recorded the port, or the orphan is the
+        // owner): stop the guard's orphans by name.
+        let orphan_owns = st.orphans.iter().any(|m: &Marked| {
+            Some(m.pid) == owner_pid || m.ports.as_ref().is_some_and(|p| p.contains(&port))
+        });
+        if orphan_owns {
             return stop_name(&st.name, dir, o);
         }
     }
@@ -210,6 +265,7 @@ pub fn stop_port(port: u16, dir: Option<&Path>, o: &StopOptions) -> Result<StopR
         name: None,
         ok: stopped.iter().all(|s| s.exited),
         stopped,
+        not_signalled: Vec::new(),
     })
 }
 
@@ -229,6 +285,7 @@ pub fn stop_pid(pid: u32, o: &StopOptions) -> Result<StopReport> {
         name: None,
         ok: stopped.iter().all(|s| s.exited),
         stopped,
+        not_signalled: Vec::new(),
     })
 }
 

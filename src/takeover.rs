@@ -103,7 +103,10 @@ pub fn acquire_takeover(
 ) -> Result<Guard> {
     let started = Instant::now();
     let (holders, lock_path) = match guard::acquire(name, opts) {
-        Ok(g) => return Ok(g),
+        Ok(mut g) => {
+            stop_orphans(name, &mut g, t);
+            return Ok(g);
+        }
         Err(e) if e.code == Code::Locked => {
             let lock = guard::prepare(name, opts)?.lock;
             (e.holders, lock)
@@ -149,6 +152,7 @@ pub fn acquire_takeover(
         }
         Err(e) => return Err(e),
     };
+    stop_orphans(name, &mut guard, t);
     let waited = started.elapsed().as_millis() as u64;
     for v in &targets {
         guard.push_recovered(Recovered {
@@ -165,7 +169,69 @@ pub fn acquire_takeover(
             removed: Vec::new(),
             signals: signals.clone(),
             waited_ms: Some(waited),
+            orphans: Vec::new(),
         });
     }
     Ok(guard)
+}
+
+/// Takeover of what a dead holder left running: its verified orphans (see
+/// [`crate::marker::pin`]) get the takeover signal, then SIGKILL after the grace period; the
+/// signals are noted in their `recovered` entry. Unverified ones are only reported.
+fn stop_orphans(name: &str, g: &mut Guard, t: &TakeoverOptions) {
+    let key = g.marker().map(|(k, _)| k.to_string());
+    let mut gone_marks = Vec::new();
+    for r in g.recovered_mut().iter_mut() {
+        if r.orphans.is_empty() {
+            continue;
+        }
+        let (pinned, refused) = crate::stop::pin_orphans(&r.orphans, key.as_deref());
+        if pinned.is_empty() {
+            for n in &refused {
+                r.reason
+                    .push_str(&format!("; pid {} not signalled: {}", n.pid, n.why));
+            }
+            continue;
+        }
+        let started = Instant::now();
+        let mut signals = vec![signal::signal_name(t.signal)];
+        for v in &pinned {
+            debug(format_args!(
+                "{name}: takeover: sending {} to orphan pid {}",
+                signals[0], v.pid
+            ));
+            let _ = v.send(t.signal);
+        }
+        let deadline = started + t.grace;
+        let mut all = pinned.iter().all(|v| v.wait_exit(deadline));
+        if !all {
+            signals.push("SIGKILL".into());
+            for v in pinned.iter().filter(|v| !v.exited()) {
+                let _ = v.send(signal::SIGKILL);
+            }
+            let deadline = Instant::now() + t.kill_wait;
+            all = pinned.iter().all(|v| v.wait_exit(deadline));
+        }
+        let pids: Vec<String> = pinned.iter().map(|v| v.pid.to_string()).collect();
+        r.reason.push_str(&format!(
+            "; taken over: sent {} to pid {}, {} after {} ms",
+            signals.join(" then "),
+            pids.join(", "),
+            if all { "it exited" } else { "still running" },
+            started.elapsed().as_millis()
+        ));
+        for n in &refused {
+            r.reason
+                .push_str(&format!("; pid {} not signalled: {}", n.pid, n.why));
+        }
+        r.signals = signals;
+        r.waited_ms = Some(started.elapsed().as_millis() as u64);
+        if all && refused.is_empty() {
+            gone_marks.extend(r.orphans.iter().map(|o| o.mark.clone()));
+        }
+    }
+    // Their holders need no more carrying: the record stops naming them.
+    if let Err(e) = g.forget_previous(&gone_marks) {
+        debug(format_args!("{name}: takeover: {e}"));
+    }
 }

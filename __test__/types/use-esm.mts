@@ -17,6 +17,8 @@ const s: Status = status('types-esm')
 const state: 'free' | 'held' | 'stale' | 'orphaned' | 'unsafe' = s.state
 console.log(s.problem?.code, s.problem?.path)
 console.log(s.portOwner?.matchesRecord)
+for (const o of s.orphans) console.log(o.pid, o.verified, o.problem, o.mark.pid, o.mark.startId, o.ports?.[0], o.cmdline?.join(' '))
+for (const r of g.recovered) console.log(r.orphans?.[0]?.pid)
 const h: Holder | undefined = s.holders[0]
 console.log(h?.pid, h?.alive, h?.verified, h?.meta, h?.record?.startedAt, s.pidFile.valid, s.staleReason)
 const all: Status[] = list({ dir: '/tmp' })
@@ -36,6 +38,14 @@ async function lifecycle(): Promise<void> {
   console.log(w.recovered[0]?.signals, t.recovered[0]?.waitedMs)
   const r: StopReport = await stop('x', { timeoutMs: 10, force: true, signal: 'SIGTERM' })
   const r2: StopReport = await stop({ pid: 123 })
-  console.log(r.ok, r.stopped[0]?.exited, r2.name)
+  console.log(r.ok, r.stopped[0]?.exited, r2.name, r.notSignalled?.[0]?.why)
 }
 void lifecycle
+
+async function orphans(): Promise<void> {
+  const { healthSync } = await import('pid-guard')
+  const r = healthSync('web')
+  for (const o of r.orphans ?? []) console.log(o.pid, o.verified)
+  for (const s of r.strays ?? []) console.log(s.pid, s.problem)
+}
+void orphans

@@ -6,6 +6,8 @@
 
 const { writeOut, writeErr, onStdoutClosed, parse, UsageError, green, red, yellow, dim, duration } = require('./output')
 
+const { MAX_PID } = require('../health')
+
 const usage = `Usage: pid-guard health [name] [--pid N | --port N] [--url URL]
                         [--expect FIELD=VALUE]... [--min-children N] [--children F]
                         [--json | --prometheus] [--watch[=MS]] [--dir DIR]
@@ -111,7 +113,7 @@ function parseOptions(argv) {
   if (values['min-children'] !== undefined) options.minChildren = integer('--min-children', values['min-children'], 0, 1000000)
 
   let target
-  if (values.pid !== undefined) target = { pid: integer('--pid', values.pid, 1, 4194304) }
+  if (values.pid !== undefined) target = { pid: integer('--pid', values.pid, 1, MAX_PID) }
   const port = values.port !== undefined ? integer('--port', values.port, 1, 65535) : undefined
   if (name !== undefined) {
     target = name
@@ -171,6 +173,8 @@ function exitCode({ all, results }) {
     return results.every((r) => !r.error && r.healthy) ? 0 : 1
   }
   const [r] = results
+  // A dead holder's orphans still run: not "not running", unhealthy.
+  if (!r.error && r.orphans?.length) return 1
   if (r.error || !r.alive) return 3
   return r.healthy ? 0 : 1
 }
@@ -216,10 +220,11 @@ function describe(h) {
   const who = h.name != null
     ? `${h.name} (pid ${h.pid ?? 'unknown'})`
     : h.pid != null ? `pid ${h.pid}` : h.port ? `port ${h.port.number}` : 'process'
-  const verdict = !h.alive ? red('not running') : h.healthy ? green('healthy') : red('unhealthy')
+  const orphans = h.orphans ?? []
+  const verdict = !h.alive && orphans.length ? red('orphaned') : !h.alive ? red('not running') : h.healthy ? green('healthy') : red('unhealthy')
   const lines = [`${who}: ${verdict}`]
   if (!h.alive) {
-    lines.push(line(bad, 'running', 'no'))
+    lines.push(line(bad, 'running', orphans.length ? `no; the holder is gone, pid ${orphans.map((o) => o.pid).join(', ')} it started still running` : 'no'))
   } else {
     const up = typeof h.uptimeMs === 'number' ? `up ${duration(h.uptimeMs)}` : h.pid == null ? 'yes, pid unknown (another user\'s process?)' : 'up ?'
     const since = typeof h.startedAt === 'number' ? `, since ${new Date(h.startedAt).toISOString()}` : ''

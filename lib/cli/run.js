@@ -126,7 +126,8 @@ async function run(argv) {
   /** Releases and exits as the command did: the same signal (so our parent sees it) or code. */
   const exitAs = (code, signal) => {
     stopForwarding()
-    guard?.release()
+    // The command is gone: what it started and left running becomes its orphans.
+    guard?._releaseAtExit()
     if (signal) {
       process.kill(process.pid, signal)
       return 128 + (require('node:os').constants.signals[signal] ?? 0)

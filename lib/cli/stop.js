@@ -10,10 +10,12 @@ const usage = `Usage: pid-guard stop <name> [--signal SIG] [--timeout MS] [--for
 
 Sends SIGTERM (or --signal) to the verified holder of <name> (or to pid N), waits up to
 --timeout ms (default 10000) for it to exit, then SIGKILLs it with --force.
-Only a process whose start time matches what it recorded is ever signalled. When nothing
-holds <name> but the port it recorded is still listened on by a process running the
-recorded command (an orphan), that process is stopped; a port owner that does not match
-is stopped only with --force. --port N stops the holder of the guard that recorded port N.
+Only a process whose start time matches what it recorded is ever signalled. When the holder
+of <name> is gone but processes it started still run (orphans: they carry its marker, the
+variable PID_GUARD_HOLDER_<hash> a holder's children inherit, and run as its user in this
+PID namespace), those are stopped; another user's or another namespace's are named, never
+signalled. A port owner without the marker is stopped only with --force, whatever its
+command line. --port N stops the holder (or the orphans) of the guard that recorded port N.
 Exit 0 stopped, 1 still running or not verifiable, 3 not running.
 `
 
@@ -60,6 +62,7 @@ async function run(argv) {
   }
   if (values.json) writeOut(JSON.stringify(report, null, 2) + '\n')
   else {
+    for (const n of report.notSignalled ?? []) writeErr(`pid ${n.pid} was not signalled: ${n.why}\n`)
     for (const s of report.stopped) {
       writeOut(
         s.exited

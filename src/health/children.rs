@@ -61,7 +61,7 @@ pub fn links(pairs: impl IntoIterator<Item = (u32, u32)>) -> HashMap<u32, Vec<u3
 #[cfg(target_os = "linux")]
 pub mod linux {
     use super::{links, walk, Child};
-    use crate::health::process::linux::read_stat;
+    use crate::sys::linux::read_stat;
 
     /// Direct children from the task `children` files; `None` when the kernel has no such file.
     pub fn children_files(pid: u32) -> Option<Vec<u32>> {

@@ -260,6 +260,9 @@ fn ports_problem(e: &PortsError, doing: &str) -> String {
             "cannot {doing}: listening ports are not available on {} yet",
             std::env::consts::OS
         ),
+        PortsError::OtherNetNs => format!(
+            "cannot {doing}: it is in another network namespace (a container); check from inside that namespace"
+        ),
         PortsError::Io(m) => format!("cannot {doing}: {m}"),
     }
 }
@@ -298,6 +301,11 @@ fn port_check(
         owned_by_pid: None,
         owner: None,
     };
+    // In another network namespace, the port is its own there: nothing seen from here says
+    // whether it listens (the sentence about the namespace is already in the problems).
+    if matches!(listening, Err(PortsError::OtherNetNs)) {
+        return check;
+    }
     match ports::owner_of_port(port) {
         Ok(None) => {
             check.listening = Some(false);

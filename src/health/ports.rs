@@ -48,6 +48,9 @@ pub enum PortsError {
     Gone,
     /// This OS gives no supported way (yet).
     Unsupported,
+    /// The process is in another network namespace (a container): its sockets are not in the
+    /// table this process can read.
+    OtherNetNs,
     Io(String),
 }
 
@@ -58,6 +61,9 @@ pub fn listening(pid: u32) -> Result<Vec<Listening>, PortsError> {
         let inodes = linux::socket_inodes(pid)?;
         if inodes.is_empty() {
             return Ok(Vec::new());
+        }
+        if linux::other_net_ns(pid) {
+            return Err(PortsError::OtherNetNs);
         }
         let all = linux::listening_sockets().map_err(|e| PortsError::Io(e.to_string()))?;
         let mut mine: Vec<Listening> = all
@@ -384,6 +390,16 @@ pub mod linux {
     use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+    /// Whether `pid` lives in another network namespace than this process (both links readable
+    /// and different). Its listening sockets are then not in our sock_diag dump.
+    pub fn other_net_ns(pid: u32) -> bool {
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/net")).ok();
+        match (ns(&pid.to_string()), ns("self")) {
+            (Some(a), Some(b)) => a != b,
+            _ => false,
+        }
+    }
+
     /// The inodes of the sockets in `all` that listen on `port`.
     pub fn inodes_on_port(all: &[Socket], port: u16) -> HashSet<u64> {
         all.iter()
@@ -599,7 +615,7 @@ pub mod linux {
             let mut hit = false;
             let _ = each_socket(pid, |ino| hit |= inodes.contains(&ino));
             if hit {
-                let ppid = crate::health::process::linux::read_stat(pid)
+                let ppid = crate::sys::linux::read_stat(pid)
                     .map(|s| s.ppid)
                     .unwrap_or(0);
                 owners.insert(pid, ppid);

@@ -30,48 +30,7 @@ pub enum Read {
     Alive(Sample),
 }
 
-/// The fields of `/proc/PID/stat` this module uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stat {
-    pub name: String,
-    pub state: u8,
-    pub ppid: u32,
-    pub utime: u64,
-    pub stime: u64,
-    pub threads: u32,
-    pub start_ticks: u64,
-    pub vsize: u64,
-    pub rss_pages: u64,
-}
-
-/// Parses a `/proc/PID/stat` line. The command name (field 2) may hold spaces and parentheses,
-/// so it runs from the first `(` to the last `)` and fields are counted after that.
-pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
-    let open = stat.iter().position(|&b| b == b'(')?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    if close < open {
-        return None;
-    }
-    let name = String::from_utf8_lossy(&stat[open + 1..close]).into_owned();
-    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    let f: Vec<&str> = rest.split_ascii_whitespace().take(22).collect();
-    if f.len() < 22 {
-        return None;
-    }
-    let n = |i: usize| f[i].parse::<u64>().ok();
-    Some(Stat {
-        name,
-        state: *f[0].as_bytes().first()?,
-        ppid: f[1].parse().ok()?,
-        utime: n(11)?,
-        stime: n(12)?,
-        threads: f[17].parse().ok()?,
-        start_ticks: n(19)?,
-        vsize: n(20)?,
-        // rss can read as a negative number in odd kernel states; treat that as unknown (0).
-        rss_pages: f[21].parse::<i64>().ok()?.max(0) as u64,
-    })
-}
+pub use crate::sys::procfs::{parse_stat, Stat};
 
 /// Reads one process now.
 pub fn read(pid: u32) -> Read {
@@ -133,46 +92,8 @@ pub fn percent(cpu0_ns: u64, cpu1_ns: u64, wall: Duration) -> f64 {
 
 #[cfg(target_os = "linux")]
 pub mod linux {
-    use super::{parse_stat, Read, Sample, Stat};
-    use std::sync::OnceLock;
-
-    pub fn clock_ticks() -> u64 {
-        static TICKS: OnceLock<u64> = OnceLock::new();
-        // SAFETY: sysconf has no preconditions.
-        *TICKS.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
-            n if n > 0 => n as u64,
-            _ => 100,
-        })
-    }
-
-    pub fn page_size() -> u64 {
-        static PAGE: OnceLock<u64> = OnceLock::new();
-        // SAFETY: sysconf has no preconditions.
-        *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-            n if n > 0 => n as u64,
-            _ => 4096,
-        })
-    }
-
-    /// Boot time in ms since the epoch (the `btime` line of /proc/stat), read once; the same
-    /// base `identity` uses, so `startedAt` agrees with what `status` reports.
-    pub fn boot_time_ms() -> Option<u64> {
-        static BTIME: OnceLock<Option<u64>> = OnceLock::new();
-        *BTIME.get_or_init(|| {
-            let stat = std::fs::read_to_string("/proc/stat").ok()?;
-            parse_btime(&stat)
-        })
-    }
-
-    pub fn parse_btime(proc_stat: &str) -> Option<u64> {
-        let line = proc_stat.lines().find(|l| l.starts_with("btime "))?;
-        line[6..].trim().parse::<u64>().ok().map(|s| s * 1000)
-    }
-
-    pub fn read_stat(pid: u32) -> Result<Stat, std::io::Error> {
-        let raw = std::fs::read(format!("/proc/{pid}/stat"))?;
-        parse_stat(&raw).ok_or_else(|| std::io::Error::other("unparsable /proc/PID/stat"))
-    }
+    use super::{Read, Sample, Stat};
+    use crate::sys::linux::{boot_time_ms, clock_ticks, page_size, read_stat, read_statm_rss};
 
     pub fn sample_from(st: &Stat) -> Sample {
         let hz = clock_ticks();
@@ -183,21 +104,6 @@ pub mod linux {
             virt: Some(st.vsize),
             threads: Some(st.threads),
         }
-    }
-
-    /// The resident set size in bytes from `/proc/PID/statm` (its second field, in pages).
-    pub fn read_statm_rss(pid: u32) -> Option<u64> {
-        let raw = std::fs::read(format!("/proc/{pid}/statm")).ok()?;
-        parse_statm_rss(&raw).map(|pages| pages * page_size())
-    }
-
-    pub fn parse_statm_rss(statm: &[u8]) -> Option<u64> {
-        std::str::from_utf8(statm)
-            .ok()?
-            .split_ascii_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
     }
 
     pub fn read(pid: u32) -> Read {
@@ -338,14 +244,14 @@ mod tests {
     #[test]
     fn reads_self_and_btime() {
         assert_eq!(
-            linux::parse_btime("cpu 1 2\nbtime 1700000000\n"),
+            crate::sys::procfs::parse_btime("cpu 1 2\nbtime 1700000000\n"),
             Some(1_700_000_000_000)
         );
         assert_eq!(
-            linux::parse_statm_rss(b"5000 321 100 1 0 200 0\n"),
+            crate::sys::procfs::parse_statm_rss(b"5000 321 100 1 0 200 0\n"),
             Some(321)
         );
-        assert_eq!(linux::parse_statm_rss(b"5000"), None);
+        assert_eq!(crate::sys::procfs::parse_statm_rss(b"5000"), None);
         let Read::Alive(s) = read(std::process::id()) else {
             panic!("self not readable")
         };

@@ -1,13 +1,13 @@
 //! napi glue for the lifecycle: acquire off the main thread (with AbortSignal support through
 //! a canceller), and stop.
 
-use super::guard::{parse_args, run_acquire, NativeGuard, Parsed};
-use super::{invalid, json, to_js, JsonTask};
-use crate::stop::{self, StopOptions};
-use crate::wait::Cancel;
+use crate::guard::{parse_args, run_acquire, NativeGuard, Parsed};
+use crate::{invalid, json, to_js, JsonTask};
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
+use pid_guard_core::stop::{self, StopOptions};
+use pid_guard_core::wait::Cancel;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ pub struct AcquireTask {
 }
 
 impl Task for AcquireTask {
-    type Output = crate::guard::Guard;
+    type Output = pid_guard_core::guard::Guard;
     type JsValue = NativeGuard;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
@@ -102,8 +102,8 @@ pub fn stop_async(args_json: String) -> napi::Result<AsyncTask<JsonTask>> {
     let args: StopArgs =
         serde_json::from_str(&args_json).map_err(|e| invalid(format!("bad stop options: {e}")))?;
     let signal = match args.signal.as_deref() {
-        None => crate::signal::SIGTERM,
-        Some(s) => crate::signal::parse_signal(s)
+        None => pid_guard_core::signal::SIGTERM,
+        Some(s) => pid_guard_core::signal::parse_signal(s)
             .ok_or_else(|| invalid(format!("signal {s:?} is not a signal name like 'SIGTERM'")))?,
     };
     let timeout = match args.timeout_ms {

@@ -7,9 +7,9 @@ pub mod health;
 pub mod lifecycle;
 pub mod prune;
 
-use crate::error::{Code, Error};
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
+use pid_guard_core::error::{Code, Error};
 use serde::Serialize;
 
 /// Errors reach JS as `Error { message: '<json>' }`; lib/native.js rebuilds them.

@@ -1,12 +1,12 @@
 //! napi glue for the guard: acquire, status, list and the guard handle.
 
-use super::{invalid, json, to_js};
-use crate::guard::{self, AcquireOptions, Guard};
-use crate::mode::Mode;
-use crate::record;
-use crate::takeover::TakeoverOptions;
-use crate::wait::Cancel;
+use crate::{invalid, json, to_js};
 use napi_derive::napi;
+use pid_guard_core::guard::{self, AcquireOptions, Guard};
+use pid_guard_core::mode::Mode;
+use pid_guard_core::record;
+use pid_guard_core::takeover::TakeoverOptions;
+use pid_guard_core::wait::Cancel;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,6 +64,15 @@ impl NativeGuard {
         self.inner.release().map_err(to_js)
     }
 
+    /// Release at exit: first notes in the record any processes this holder started that still
+    /// run, so they are seen as its orphans once it is gone.
+    #[napi]
+    pub fn release_at_exit(&mut self) -> napi::Result<()> {
+        let noted = self.inner.note_leftovers();
+        self.inner.release().map_err(to_js)?;
+        noted.map_err(to_js)
+    }
+
     /// The lock's fd, to hand to a child process (`pid-guard run`); -1 when released.
     #[napi]
     pub fn fd(&self) -> i32 {
@@ -89,6 +98,15 @@ impl NativeGuard {
             .hand_over(pid, cmdline, child_fd)
             .map_err(to_js)?;
         self.info()
+    }
+
+    /// `[name, value]` of the marker variable children of this holder inherit (the JS layer sets
+    /// it in `process.env`); null once released.
+    #[napi]
+    pub fn marker(&self) -> Option<Vec<String>> {
+        self.inner
+            .marker()
+            .map(|(k, v)| vec![k.to_string(), v.to_string()])
     }
 
     #[napi]
@@ -149,8 +167,8 @@ pub fn parse_args(json_text: &str) -> napi::Result<Parsed> {
         "wait" => Conflict::Wait(timeout),
         "takeover" => Conflict::Takeover(TakeoverOptions {
             signal: match a.takeover_signal.as_deref() {
-                None => crate::signal::SIGTERM,
-                Some(s) => crate::signal::parse_signal(s).ok_or_else(|| {
+                None => pid_guard_core::signal::SIGTERM,
+                Some(s) => pid_guard_core::signal::parse_signal(s).ok_or_else(|| {
                     invalid(format!(
                         "takeoverSignal {s:?} is not a signal name like 'SIGTERM'"
                     ))
@@ -174,7 +192,11 @@ pub fn parse_args(json_text: &str) -> napi::Result<Parsed> {
 }
 
 /// Acquires under the conflict policy; `cancel` stops a wait or takeover early.
-pub fn run_acquire(name: &str, p: &Parsed, cancel: Option<&Cancel>) -> crate::error::Result<Guard> {
+pub fn run_acquire(
+    name: &str,
+    p: &Parsed,
+    cancel: Option<&Cancel>,
+) -> pid_guard_core::error::Result<Guard> {
     let opts = AcquireOptions {
         dir: p.dir.as_deref(),
         mode: p.mode,
@@ -182,8 +204,8 @@ pub fn run_acquire(name: &str, p: &Parsed, cancel: Option<&Cancel>) -> crate::er
     };
     match &p.conflict {
         Conflict::Fail => guard::acquire(name, &opts),
-        Conflict::Wait(t) => crate::wait::acquire_waiting(name, &opts, *t, cancel),
-        Conflict::Takeover(t) => crate::takeover::acquire_takeover(name, &opts, t, cancel),
+        Conflict::Wait(t) => pid_guard_core::wait::acquire_waiting(name, &opts, *t, cancel),
+        Conflict::Takeover(t) => pid_guard_core::takeover::acquire_takeover(name, &opts, t, cancel),
     }
 }
 
@@ -197,10 +219,16 @@ pub fn acquire(name: String, options_json: String) -> napi::Result<NativeGuard> 
 
 #[napi]
 pub fn status(name: String, dir: Option<String>) -> napi::Result<String> {
-    json(&crate::status::status(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
+    json(&pid_guard_core::status::status(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
+}
+
+/// Processes carrying the marker of the guard's live holder that no longer descend from it.
+#[napi]
+pub fn strays(name: String, dir: Option<String>) -> napi::Result<String> {
+    json(&pid_guard_core::status::strays(&name, dir.as_deref().map(Path::new)).map_err(to_js)?)
 }
 
 #[napi]
 pub fn list(dir: Option<String>) -> napi::Result<String> {
-    json(&crate::status::list(dir.as_deref().map(Path::new)).map_err(to_js)?)
+    json(&pid_guard_core::status::list(dir.as_deref().map(Path::new)).map_err(to_js)?)
 }

@@ -1,10 +1,10 @@
 //! napi glue for health checks: target and options arrive as JSON, the report leaves as JSON.
 //! `health` runs on the libuv thread pool (the CPU window sleeps there, not on the JS thread).
 
-use super::{invalid, json, JsonTask};
-use crate::health::{self, Options, Target};
+use crate::{invalid, json, JsonTask};
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
+use pid_guard_core::health::{self, Options, Target};
 
 fn parse(target_json: &str, options_json: &str) -> napi::Result<(Target, Options)> {
     let target: Target = serde_json::from_str(target_json).map_err(|e| {
