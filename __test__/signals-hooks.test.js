@@ -94,7 +94,7 @@ function secondCopy(t) {
 // Found by an outside attack: with two copies loaded, each counted the other's listener as the
 // app's, so nobody re-raised and the process ignored SIGTERM, SIGINT and SIGHUP.
 for (const sig of SIGNALS) {
-  test(`two copies of pid-guard in one process: ${sig} still kills it, both guards released`, async (t) => {
+  test(`two copies of pid-guard in one process: ${sig} still kills it, both guards released`, { skip: POSIX_SIGNALS }, async (t) => {
     const app = await start(t, ['acquire', 'acquireCopy'], { copy: secondCopy(t) })
     app.child.kill(sig)
     const ex = await waitExit(app)
@@ -103,7 +103,7 @@ for (const sig of SIGNALS) {
   })
 }
 
-test("two copies of pid-guard and the app's own once handler between them: the app decides", async (t) => {
+test("two copies of pid-guard and the app's own once handler between them: the app decides", { skip: POSIX_SIGNALS }, async (t) => {
   const app = await start(t, ['acquire', 'once', 'acquireCopy'], { copy: secondCopy(t), signals: ['SIGTERM'] })
   app.child.kill('SIGTERM')
   await app.next((m) => m.handler === 'start')
