@@ -150,7 +150,7 @@ export interface AcquireOptions {
   timeoutMs?: number
   /** `'takeover'`: how long the old holder gets to exit after `takeoverSignal` (default 5000). */
   graceMs?: number
-  /** `'takeover'`: the first signal (default `'SIGTERM'`). Windows: TerminateProcess. */
+  /** `'takeover'`: the first signal (default `'SIGTERM'`). Windows: SIGTERM, SIGINT, SIGHUP, SIGBREAK or SIGKILL only; SIGKILL is TerminateProcess, the others WM_CLOSE to a windowed process (the grace then applies), else TerminateProcess. */
   takeoverSignal?: string
 }
 

@@ -9,7 +9,6 @@ const path = require('node:path')
 const h = require('./helpers')
 
 const ROOT = JSON.stringify(path.join(__dirname, '..'))
-const linux = process.platform === 'linux'
 
 /** A child script: `body` is an async function of (pg, dir, n) run between two fd counts. */
 function script(dir, n, body) {
@@ -85,7 +84,7 @@ const CASES = {
 }
 
 for (const [what, [n, body]] of Object.entries(CASES)) {
-  test(`no fd is left behind: ${what} x ${n}`, { skip: !linux && 'counts /proc/self/fd' }, async (t) => {
+  test(`no fd is left behind: ${what} x ${n}`, { skip: h.linuxOnly('counts /proc/self/fd') }, async (t) => {
     const dir = h.tmpDir(t)
     const r = await h.node(t, script(dir, n, body), { timeout: 120000 })
     assert.equal(r.code, 0, r.stdout + r.stderr)
@@ -95,7 +94,7 @@ for (const [what, [n, body]] of Object.entries(CASES)) {
   })
 }
 
-test('2,000 acquireAsync cycles succeed under ulimit -n 256', { skip: !linux && 'sh ulimit' }, async (t) => {
+test('2,000 acquireAsync cycles succeed under ulimit -n 256', { skip: h.linuxOnly('sh ulimit') }, async (t) => {
   const dir = h.tmpDir(t)
   const code = script(dir, 2000, `async (pg, dir, n) => {
     for (let i = 0; i < n; i++) (await pg.acquireAsync('u', { dir })).release()

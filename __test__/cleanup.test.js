@@ -71,7 +71,7 @@ test('an uncaught exception removes the pid file and the exit code stays 1', asy
 })
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  test(`${sig} with no app handler: the process still dies of ${sig} and the pid file is removed`, async (t) => {
+  test(`${sig} with no app handler: the process still dies of ${sig} and the pid file is removed`, { skip: h.posixOnly('dies of a signal') }, async (t) => {
     const { dir, holder, pidPath } = await holderIn(t)
     holder.child.kill(sig)
     assert.deepEqual(await h.waitExit(holder), { code: null, signal: sig })
@@ -79,7 +79,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   })
 }
 
-test('SIGTERM with no app handler: a shell sees exit status 143', async (t) => {
+test('SIGTERM with no app handler: a shell sees exit status 143', { skip: h.posixOnly('sh and exit status 143') }, async (t) => {
   const dir = h.tmpDir(t)
   const args = JSON.stringify({ name: 'svc', dir })
   const { spawn } = require('node:child_process')
@@ -99,7 +99,7 @@ test('SIGTERM with no app handler: a shell sees exit status 143', async (t) => {
   assert.equal(fs.existsSync(path.join(dir, 'svc.pid')), false)
 })
 
-test("with the app's own SIGTERM handler the app decides; the guard is held until it exits", async (t) => {
+test("with the app's own SIGTERM handler the app decides; the guard is held until it exits", { skip: h.posixOnly('a SIGTERM handler') }, async (t) => {
   const { dir, holder, pidPath } = await holderIn(t, { handler: 'SIGTERM' })
   holder.child.kill('SIGTERM')
   await holder.next((m) => m.signal === 'SIGTERM')
@@ -120,7 +120,7 @@ test("with the app's own SIGTERM handler the app decides; the guard is held unti
   assertCleaned(dir, pidPath)
 })
 
-test('a shared holder removes its own pid file on SIGTERM and still dies of it', async (t) => {
+test('a shared holder removes its own pid file on SIGTERM and still dies of it', { skip: h.posixOnly('dies of a signal') }, async (t) => {
   const dir = h.tmpDir(t)
   const a = await h.hold(t, { name: 'svc', dir, mode: 'shared' })
   const b = await h.hold(t, { name: 'svc', dir, mode: 'shared' })
@@ -135,7 +135,7 @@ test('a shared holder removes its own pid file on SIGTERM and still dies of it',
 })
 
 for (const how of ['exit', 'SIGTERM']) {
-  test(`cleanup: false leaves the files (${how}); status then says stale`, async (t) => {
+  test(`cleanup: false leaves the files (${how}); status then says stale`, { skip: how === 'SIGTERM' && h.posixOnly('dies of a signal') }, async (t) => {
     const { dir, holder, pidPath } = await holderIn(t, { cleanup: false })
     if (how === 'exit') {
       holder.send('exit 0')

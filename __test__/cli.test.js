@@ -7,11 +7,13 @@
 const test = require('node:test')
 const assert = require('node:assert')
 const fs = require('node:fs')
-const os = require('node:os')
 const net = require('node:net')
 const path = require('node:path')
 const { spawn, execFileSync } = require('node:child_process')
 const testDeps = require('../scripts/test-deps')
+const h = require('./helpers')
+
+const { posixOnly } = h
 
 const ROOT = path.join(__dirname, '..')
 const CLI = path.join(ROOT, 'cli.js')
@@ -21,10 +23,7 @@ const ESC = '\x1b['
 const STACK = /\n\s+at .+[:(]\d+:\d+/
 
 function tmpDir(t, prefix = 'pg-cli-') {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-  fs.chmodSync(dir, 0o700)
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  return dir
+  return h.tmpDir(t, prefix)
 }
 
 function alive(child) {
@@ -188,7 +187,7 @@ test('usage errors exit 2 with the usage text and no stack trace', async (t) => 
   assert.match(help.stdout, /--prometheus/)
 })
 
-test('unknown name, dead pid and a port nobody listens on exit 3 with a plain message', async (t) => {
+test('unknown name, dead pid and a port nobody listens on exit 3 with a plain message', { skip: posixOnly('parses --prometheus with python3') }, async (t) => {
   const dir = tmpDir(t)
   // A pid that surely is gone: a child we started and waited for.
   const dead = spawn(process.execPath, ['-e', '0'])
@@ -209,7 +208,7 @@ test('unknown name, dead pid and a port nobody listens on exit 3 with a plain me
   noStack(none)
 })
 
-test('a healthy service: exit 0, one line per check, no escape codes off a TTY', async (t) => {
+test('a healthy service: exit 0, one line per check, no escape codes off a TTY', { skip: h.wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir, children: 2 })
   const r = await cli(t, ['health', 'api', '--dir', dir])
@@ -242,7 +241,7 @@ test('a healthy service: exit 0, one line per check, no escape codes off a TTY',
   assert.strictEqual(h.endpoint.status, 200)
 })
 
-test('--json has the Health schema', async (t) => {
+test('--json has the Health schema', { skip: h.wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir, children: 2 })
   const r = await cli(t, ['health', 'api', '--json', '--sample', '200', '--dir', dir])
@@ -258,7 +257,7 @@ test('--json has the Health schema', async (t) => {
   assertHealthSchema(arr[0], svc, 'api')
 })
 
-test('--prometheus output is accepted by the real parser', async (t) => {
+test('--prometheus output is accepted by the real parser', { skip: posixOnly('the Prometheus parser runs in python3') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir })
   await startService(t, { name: 'worker', dir, status: 503 })
@@ -280,7 +279,7 @@ test('--prometheus output is accepted by the real parser', async (t) => {
   // Label escaping of odd names is covered in prometheus.test.js (guard names are [A-Za-z0-9._-]).
 })
 
-test('an unhealthy service exits 1 and says why; a killed one exits 3', async (t) => {
+test('an unhealthy service exits 1 and says why; a killed one exits 3', { skip: h.wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir, status: 500 })
   const r = await cli(t, ['health', 'api', '--dir', dir])
@@ -332,7 +331,7 @@ test('an unhealthy service exits 1 and says why; a killed one exits 3', async (t
   assert.match(gone.stdout + gone.stderr, /not running/)
 })
 
-test('colours on a TTY only, never with NO_COLOR', async (t) => {
+test('colours on a TTY only, never with NO_COLOR', { skip: posixOnly('a pseudo-terminal from script(1)') }, async (t) => {
   const dir = tmpDir(t)
   await startService(t, { name: 'api', dir })
   const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} health api --dir ${JSON.stringify(dir)}`
@@ -348,7 +347,7 @@ test('colours on a TTY only, never with NO_COLOR', async (t) => {
   assert.ok(!noColor.stdout.includes('\x1b'), JSON.stringify(noColor.stdout))
 })
 
-test('--watch prints a sample per interval and exits 0 on SIGINT', async (t) => {
+test('--watch prints a sample per interval and exits 0 on SIGINT', { skip: posixOnly('SIGINT to a child') }, async (t) => {
   const dir = tmpDir(t)
   await startService(t, { name: 'api', dir })
   for (const format of [[], ['--json']]) {
@@ -377,7 +376,7 @@ test('--watch prints a sample per interval and exits 0 on SIGINT', async (t) => 
   }
 })
 
-test('--watch on a TTY redraws in place and still exits 0 on SIGINT', async (t) => {
+test('--watch on a TTY redraws in place and still exits 0 on SIGINT', { skip: posixOnly('a pseudo-terminal from script(1)') }, async (t) => {
   const dir = tmpDir(t)
   await startService(t, { name: 'api', dir })
   // On a pseudo-terminal (script(1)); timeout(1) delivers the Ctrl-C (SIGINT) after 3 s.
@@ -392,7 +391,7 @@ test('--watch on a TTY redraws in place and still exits 0 on SIGINT', async (t) 
   assert.ok(!r.stdout.includes('\x1b[32m'), 'NO_COLOR: no colours even on a TTY')
 })
 
-test('works through npm exec / npx from the package root', async (t) => {
+test('works through npm exec / npx from the package root', { skip: posixOnly('spawns npm (npm.cmd on Windows)') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir })
   // A fresh npm cache, as on a fresh machine: npx then installs this checkout as a file:
@@ -414,7 +413,7 @@ test('works through npm exec / npx from the package root', async (t) => {
   assert.deepStrictEqual(addon.map((f) => fs.statSync(path.join(ROOT, f)).mtimeMs), before, 'npx did not rebuild the addon')
 })
 
-test('inside npm lifecycle scripts: prestart check and health honour exit codes and streams', async (t) => {
+test('inside npm lifecycle scripts: prestart check and health honour exit codes and streams', { skip: posixOnly('spawns npm (npm.cmd on Windows)') }, async (t) => {
   const dir = tmpDir(t)
   const app = tmpDir(t, 'pg-app-')
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({

@@ -10,7 +10,7 @@ const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
 const { spawn, execFileSync } = require('node:child_process')
-const { tmpDir, track, withDeadline, hold, cli, waitFor, snapshot, isRunning } = require('./helpers')
+const { tmpDir, track, withDeadline, hold, cli, waitFor, snapshot, isRunning, posixOnly, wineGap } = require('./helpers')
 const testDeps = require('../scripts/test-deps')
 const pg = require('..')
 const { health, healthSync, toPrometheus } = pg
@@ -83,7 +83,7 @@ function promtool(t, text) {
   execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
 }
 
-test('a daemon whose server is its child: the port is the service\'s, ownedByPid, owner = the child', async (t) => {
+test('a daemon whose server is its child: the port is the service\'s, ownedByPid, owner = the child', { skip: wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const d = await startDaemon(t, { name: 'pool', dir })
   const h = await health('pool', { dir, sampleMs: 0 })
@@ -100,7 +100,7 @@ test('a daemon whose server is its child: the port is the service\'s, ownedByPid
   assert.deepEqual(other.problems, [`port ${d.msg.port} is owned by pid ${d.msg.serverPid}, not ${d.msg.sleeps[0]}`])
 })
 
-test('expect on a keep-alive endpoint body: stuck=1 against stuck=0 is one sentence; met, healthy', async (t) => {
+test('expect on a keep-alive endpoint body: stuck=1 against stuck=0 is one sentence; met, healthy', { skip: wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   await startDaemon(t, { name: 'pool', dir, body: { status: 'ok', sessions: { stuck: 1, active: '3' } } })
   const ok = await health('pool', { dir, sampleMs: 0, timeoutMs: 5000, expect: { 'sessions.active': 3, status: 'ok' } })
@@ -124,7 +124,7 @@ test('expect on a keep-alive endpoint body: stuck=1 against stuck=0 is one sente
   assert.equal(met.code, 0, met.stdout + met.stderr)
 })
 
-test('expectations recorded by the holder in meta.health are checked by `pid-guard health NAME` without flags', async (t) => {
+test('expectations recorded by the holder in meta.health are checked by `pid-guard health NAME` without flags', { skip: posixOnly('children named sleep') }, async (t) => {
   const dir = tmpDir(t)
   await startDaemon(t, { name: 'pool', dir, body: { stuck: 1 }, sleeps: 1, meta: { health: { expect: { stuck: 0 }, minChildren: 2, children: 'sleep' } } })
   const r = await cli(t, ['health', 'pool', '--dir', dir, '--json'])
@@ -138,7 +138,7 @@ test('expectations recorded by the holder in meta.health are checked by `pid-gua
   assert.equal(over.code, 0, over.stdout)
 })
 
-test('minChildren: too few children is unhealthy with one sentence; enough is healthy', async (t) => {
+test('minChildren: too few children is unhealthy with one sentence; enough is healthy', { skip: posixOnly('children named sleep') }, async (t) => {
   const dir = tmpDir(t)
   const d = await startDaemon(t, { name: 'pool', dir, sleeps: 2 })
   const few = healthSync('pool', { dir, minChildren: 3, children: 'sleep' })
@@ -186,7 +186,7 @@ test("another user's listening process: alive with pid unknown by port, sockets 
   assertUniqueSeries(parseProm(prom))
 })
 
-test('prune removes the files of free and stale guards, never those of a held one; health with no name skips free guards', async (t) => {
+test('prune removes the files of free and stale guards, never those of a held one; health with no name skips free guards', { skip: wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const held = await hold(t, { name: 'live', dir })
   // "gone": acquired and released (only its lock file is left). "dead": its holder was SIGKILLed.
@@ -232,7 +232,7 @@ test('prune removes the files of free and stale guards, never those of a held on
   held.child.kill('SIGKILL')
 })
 
-test('prune keeps a stale guard whose recorded port is still listened on (a possible orphan)', async (t) => {
+test('prune keeps a stale guard whose recorded port is still listened on (a possible orphan)', { skip: wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const s = net.createServer().listen(0, '127.0.0.1')
   await new Promise((r) => s.on('listening', r))
@@ -251,7 +251,7 @@ test('prune keeps a stale guard whose recorded port is still listened on (a poss
   assert.deepEqual(fs.readdirSync(dir).sort(), before)
 })
 
-test('Prometheus: two down port targets are two series labelled by port; an up port target is labelled by port, not pid', async (t) => {
+test('Prometheus: two down port targets are two series labelled by port; an up port target is labelled by port, not pid', { skip: posixOnly('the Prometheus text parser runs in python3') }, async (t) => {
   const [p1, p2] = [await freePort(), await freePort()]
   const down = [await health({ port: p1 }, { sampleMs: 0 }), await health({ port: p2 }, { sampleMs: 0 })]
   const text = toPrometheus(down)
@@ -276,7 +276,7 @@ test('Prometheus: two down port targets are two series labelled by port; an up p
   assert.match(cliText, new RegExp(`^pid_guard_up\\{port="${p1}"\\} 0$`, 'm'))
 })
 
-test('RSS is the exact figure ps reports (statm), not the per-CPU approximation in stat', async (t) => {
+test('RSS is the exact figure ps reports (statm), not the per-CPU approximation in stat', { skip: posixOnly('ps(1)') }, async (t) => {
   const child = track(t, spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000); require("node:worker_threads"); process.stdout.write("ok\\n")'], { stdio: ['ignore', 'pipe', 'ignore'] }))
   await withDeadline(new Promise((r) => child.stdout.once('data', r)), DEADLINE, 'node child ready')
   const ps = () => Number(execFileSync('ps', ['-o', 'rss=', '-p', String(child.pid)], { encoding: 'utf8' }).trim()) * 1024
@@ -293,7 +293,7 @@ test('RSS is the exact figure ps reports (statm), not the per-CPU approximation 
 
 // Found by an outside attack: healthSync never calls the endpoint, so recorded expectations are
 // unchecked (ok: null); it said healthy: true all the same. Unchecked is not met.
-test('healthSync with expectations it cannot check is not healthy, and says why', (t) => {
+test('healthSync with expectations it cannot check is not healthy, and says why', { skip: wineGap('noOwner') }, (t) => {
   const dir = tmpDir(t)
   const g = pg.acquire('exp', { dir, meta: { url: 'http://127.0.0.1:9/health', health: { expect: { 'sessions.stuck': 0 } } } })
   t.after(() => g.release())

@@ -12,7 +12,7 @@ const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { performance } = require('node:perf_hooks')
 const pg = require('..')
-const { tmpDir, track, lineReader, waitExit, withDeadline, isRunning, waitFor, spawnSleep } = require('./helpers')
+const { tmpDir, track, lineReader, waitExit, withDeadline, isRunning, waitFor, spawnSleep, diedOf, posixOnly } = require('./helpers')
 
 const LIFE = path.join(__dirname, 'fixtures', 'life-holder.js')
 const now = () => performance.timeOrigin + performance.now()
@@ -206,7 +206,7 @@ test('takeover: a holder that exits on SIGTERM is replaced; recovered says SIGTE
   t.after(() => g.release())
   assert.equal(g.pid, process.pid)
   const ex = await waitExit(h)
-  assert.equal(ex.signal, 'SIGTERM', 'the old copy died of SIGTERM')
+  assert.ok(diedOf(ex, 'SIGTERM'), `the old copy died of SIGTERM: ${JSON.stringify(ex)}`)
   const rec = g.recovered.find((r) => r.pid === h.pid && r.signals)
   assert.ok(rec, `recovered names the old holder: ${JSON.stringify(g.recovered)}`)
   assert.deepEqual(rec.signals, ['SIGTERM'])
@@ -217,7 +217,7 @@ test('takeover: a holder that exits on SIGTERM is replaced; recovered says SIGTE
   assert.equal(pg.status('svc', { dir }).holders[0].pid, process.pid)
 })
 
-test('takeover: a holder that ignores SIGTERM is SIGKILLed after graceMs; recovered shows SIGKILL', async (t) => {
+test('takeover: a holder that ignores SIGTERM is SIGKILLed after graceMs; recovered shows SIGKILL', { skip: posixOnly('a process that ignores SIGTERM') }, async (t) => {
   const dir = tmpDir(t)
   const h = await holder(t, dir, 'svc', { onTerm: 'ignore' })
   const t0 = now()
@@ -242,7 +242,7 @@ test('takeover: a takeoverSignal other than SIGTERM is what the holder gets', as
   const g = pg.acquire('svc', { dir, onConflict: 'takeover', takeoverSignal: 'SIGINT', graceMs: 5000 })
   t.after(() => g.release())
   const ex = await waitExit(h)
-  assert.equal(ex.signal, 'SIGINT')
+  assert.ok(diedOf(ex, 'SIGINT'), JSON.stringify(ex))
   assert.deepEqual(g.recovered.find((r) => r.pid === h.pid)?.signals, ['SIGINT'])
 })
 
@@ -257,8 +257,8 @@ test('takeover of a shared guard stops every shared holder', async (t) => {
   t.after(() => g.release())
   assert.equal(g.mode, 'exclusive')
   const [ea, eb] = await Promise.all([waitExit(a), waitExit(b)])
-  assert.equal(ea.signal, 'SIGTERM')
-  assert.equal(eb.signal, 'SIGTERM')
+  assert.ok(diedOf(ea, 'SIGTERM'), JSON.stringify(ea))
+  assert.ok(diedOf(eb, 'SIGTERM'), JSON.stringify(eb))
   const pids = g.recovered.filter((r) => r.signals?.length).map((r) => r.pid).sort()
   assert.deepEqual(pids, [a.pid, b.pid].sort(), `recovered: ${JSON.stringify(g.recovered)}`)
   for (const r of g.recovered.filter((r) => r.signals?.length)) assert.deepEqual(r.signals, ['SIGTERM'])
@@ -287,7 +287,7 @@ function assertSleepUntouched(s) {
   assert.equal(s.child.signalCode, null)
 }
 
-test('takeover never signals a process whose start time differs from the record: a planted pid of a live sleep', async (t) => {
+test('takeover never signals a process whose start time differs from the record: a planted pid of a live sleep', { skip: posixOnly('a kernel lock table naming the real holder (Windows has none: the holder is unknown, and nothing is signalled)') }, async (t) => {
   const { dir, h, s } = await plantedSleep(t, 'ignore')
   const g = await pg.acquireAsync('svc', { dir, onConflict: 'takeover', graceMs: 200 })
   t.after(() => g.release())
@@ -305,16 +305,16 @@ test('takeover never signals a process whose start time differs from the record:
   assertSleepUntouched(s)
 })
 
-test('stop(name) with a planted pid of a live sleep stops the real lock holder, never the sleep', async (t) => {
+test('stop(name) with a planted pid of a live sleep stops the real lock holder, never the sleep', { skip: posixOnly('a kernel lock table naming the real holder (Windows has none: the holder is unknown, and nothing is signalled)') }, async (t) => {
   const { dir, h, s } = await plantedSleep(t, 'default')
   const r = await pg.stop('svc', { dir, timeoutMs: 5000 })
   assert.deepEqual(r.stopped.map((x) => x.pid), [h.pid])
   assert.equal(r.ok, true)
-  assert.equal((await waitExit(h)).signal, 'SIGTERM')
+  assert.ok(diedOf(await waitExit(h), 'SIGTERM'))
   assertSleepUntouched(s)
 })
 
-test('status with a planted pid of a live sleep names the kernel-reported holder, not the sleep', async (t) => {
+test('status with a planted pid of a live sleep names the kernel-reported holder, not the sleep', { skip: posixOnly('a kernel lock table naming the real holder (Windows has none: the holder is unknown, and nothing is signalled)') }, async (t) => {
   const { dir, h, s } = await plantedSleep(t, 'default')
   const st = pg.status('svc', { dir })
   assert.equal(st.state, 'held')
@@ -345,11 +345,11 @@ test('stop by name: SIGTERM, waits for the exit, reports it', async (t) => {
   assert.equal(typeof r.stopped[0].waitedMs, 'number')
   // stop() resolved after the exit: the process is gone already (the exit event may lag a little).
   assert.equal(isRunning(h.pid), false)
-  assert.equal((await waitExit(h)).signal, 'SIGTERM')
+  assert.ok(diedOf(await waitExit(h), 'SIGTERM'))
   assert.equal(pg.status('svc', { dir }).state === 'held', false)
 })
 
-test('stop without force leaves a SIGTERM-ignoring holder running and says so', async (t) => {
+test('stop without force leaves a SIGTERM-ignoring holder running and says so', { skip: posixOnly('a process that ignores SIGTERM') }, async (t) => {
   const dir = tmpDir(t)
   const h = await holder(t, dir, 'svc', { onTerm: 'ignore' })
   const r = await pg.stop('svc', { dir, timeoutMs: 200 })
@@ -361,7 +361,7 @@ test('stop without force leaves a SIGTERM-ignoring holder running and says so', 
   assert.ok(isRunning(h.pid))
 })
 
-test('stop with force SIGKILLs a SIGTERM-ignoring holder after timeoutMs', async (t) => {
+test('stop with force SIGKILLs a SIGTERM-ignoring holder after timeoutMs', { skip: posixOnly('a process that ignores SIGTERM') }, async (t) => {
   const dir = tmpDir(t)
   const h = await holder(t, dir, 'svc', { onTerm: 'ignore' })
   const r = await pg.stop('svc', { dir, timeoutMs: 200, force: true })
@@ -389,7 +389,7 @@ test('stop by pid: a sleep this test started gets SIGTERM', async (t) => {
   assert.equal(r.name, null)
   assert.equal(r.stopped[0].pid, s.pid)
   assert.deepEqual(r.stopped[0].signals, ['SIGTERM'])
-  assert.equal((await withDeadline(s.exited, 8000, 'sleep did not exit')).signal, 'SIGTERM')
+  assert.ok(diedOf(await withDeadline(s.exited, 8000, 'sleep did not exit'), 'SIGTERM'))
 })
 
 test('stop refuses pid 1 and its own pid (ENOTVERIFIED), and a pid that is not running is ENOTFOUND', async (t) => {
@@ -424,6 +424,34 @@ test('stop by name on a stale guard whose pid file names a live sleep: ENOTFOUND
   assert.equal(s.child.signalCode, null)
 })
 
+test('a guard its holder released cleanly, the holder living on, is free: status names nobody, stop(name) is ENOTFOUND, the holder is never signalled', async (t) => {
+  // Found by the suite under Wine: the record left by a clean release named the live releaser as holder.
+  const dir = tmpDir(t)
+  const h = await holder(t, dir, 'svc')
+  h.send('release')
+  await h.next((m) => m.released)
+  const st = pg.status('svc', { dir })
+  assert.notEqual(st.state, 'held', JSON.stringify(st))
+  assert.ok(st.holders.every((x) => !x.verified), JSON.stringify(st))
+  await rejectsWithCode(pg.stop('svc', { dir, timeoutMs: 200, force: true }), 'ENOTFOUND')
+  assert.ok(isRunning(h.pid), 'the releaser was never signalled')
+  assert.equal(h.child.signalCode, null)
+})
+
+test('a pid file naming a live process, with no record and a free lock, is not held', async (t) => {
+  // Found by the suite under Wine: any live pid in N.pid made the guard held.
+  const dir = tmpDir(t)
+  pg.acquire('svc', { dir }).release()
+  const s = spawnSleep(t)
+  await waitFor(() => isRunning(s.pid), 'sleep running')
+  fs.writeFileSync(path.join(dir, 'svc.pid'), `${s.pid}\n`)
+  const st = pg.status('svc', { dir })
+  assert.equal(st.state, 'stale', JSON.stringify(st))
+  assert.ok(st.holders.every((x) => !x.verified), JSON.stringify(st))
+  await rejectsWithCode(pg.stop('svc', { dir, timeoutMs: 200, force: true }), 'ENOTFOUND')
+  assert.ok(isRunning(s.pid), 'the process was never signalled')
+})
+
 test('stop of a guard nobody ever took is ENOTFOUND; bad targets and options are EINVALIDOPTION', async (t) => {
   const dir = tmpDir(t)
   await rejectsWithCode(pg.stop('never', { dir }), 'ENOTFOUND')
@@ -432,4 +460,11 @@ test('stop of a guard nobody ever took is ENOTFOUND; bad targets and options are
   await assert.rejects(pg.stop('svc', { dir, timeoutMs: -1 }), (e) => e.code === 'EINVALIDOPTION')
   assert.throws(() => pg.acquire('svc', { dir, onConflict: 'nope' }), (e) => e.code === 'EINVALIDOPTION')
   assert.throws(() => pg.acquire('svc', { dir, signal: new AbortController().signal }), (e) => e.code === 'EINVALIDOPTION')
+  // A name no OS knows, and on Windows one it cannot act on, is refused, never turned into a
+  // TerminateProcess (found under Wine: every name was accepted there).
+  const unknown = process.platform === 'win32' ? ['SIGNOPE', 'SIGUSR1', 'SIGQUIT'] : ['SIGNOPE']
+  for (const signal of unknown) {
+    await assert.rejects(pg.stop('svc', { dir, signal }), (e) => e.code === 'EINVALIDOPTION', signal)
+    assert.throws(() => pg.acquire('svc', { dir, onConflict: 'takeover', takeoverSignal: signal }), (e) => e.code === 'EINVALIDOPTION', signal)
+  }
 })

@@ -14,7 +14,7 @@ const h = require('./helpers')
 
 const SERVER = path.join(__dirname, 'fixtures', 'orphan-server.js')
 /** Port owners are read from the kernel on Linux (netlink) and macOS (libproc) only. */
-const portsUnknown = !['linux', 'darwin'].includes(process.platform) && 'port owners are read on Linux and macOS only'
+const portsUnknown = h.wineGap('noOwner') || (!['linux', 'darwin', 'win32'].includes(process.platform) && 'port owners are read on Linux, macOS and Windows only')
 
 /** Starts the fixture server; resolves with { child, pid, port }. */
 function startServer(t, extraArg) {

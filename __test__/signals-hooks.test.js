@@ -9,7 +9,10 @@ const assert = require('node:assert')
 const fs = require('node:fs')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
-const { tmpDir, track, lineReader, waitExit } = require('./helpers')
+const { tmpDir, track, lineReader, waitExit, posixOnly } = require('./helpers')
+
+// Signals sent to a process and its handlers: Windows has neither.
+const POSIX_SIGNALS = posixOnly('signals and signal handlers')
 
 const APP = path.join(__dirname, 'fixtures', 'signals-app.js')
 
@@ -44,7 +47,7 @@ const DIE_CASES = [
 
 for (const steps of DIE_CASES) {
   for (const sig of SIGNALS) {
-    test(`dies of ${sig} with ${steps.join(' then ')}; released; signal-exit callbacks ran`, async (t) => {
+    test(`dies of ${sig} with ${steps.join(' then ')}; released; signal-exit callbacks ran`, { skip: POSIX_SIGNALS }, async (t) => {
       const app = await start(t, steps)
       assert.ok(fs.existsSync(app.ready.pidPath), 'pid file while held')
       app.child.kill(sig)
@@ -63,7 +66,7 @@ for (const steps of DIE_CASES) {
 // until the process really exits (found by an outside attack: it was released at the signal, and a
 // second copy started beside the first), then it is released.
 for (const steps of [['se4keep', 'acquire'], ['acquire', 'se4keep']]) {
-  test(`signal-exit 4 keeping the process alive keeps the guard: ${steps.join(' then ')}`, async (t) => {
+  test(`signal-exit 4 keeping the process alive keeps the guard: ${steps.join(' then ')}`, { skip: POSIX_SIGNALS }, async (t) => {
     const { acquire } = require('..')
     const app = await start(t, steps, { shutdownMs: 300 })
     app.child.kill('SIGTERM')
@@ -91,7 +94,7 @@ function secondCopy(t) {
 // Found by an outside attack: with two copies loaded, each counted the other's listener as the
 // app's, so nobody re-raised and the process ignored SIGTERM, SIGINT and SIGHUP.
 for (const sig of SIGNALS) {
-  test(`two copies of pid-guard in one process: ${sig} still kills it, both guards released`, async (t) => {
+  test(`two copies of pid-guard in one process: ${sig} still kills it, both guards released`, { skip: POSIX_SIGNALS }, async (t) => {
     const app = await start(t, ['acquire', 'acquireCopy'], { copy: secondCopy(t) })
     app.child.kill(sig)
     const ex = await waitExit(app)
@@ -100,7 +103,7 @@ for (const sig of SIGNALS) {
   })
 }
 
-test("two copies of pid-guard and the app's own once handler between them: the app decides", async (t) => {
+test("two copies of pid-guard and the app's own once handler between them: the app decides", { skip: POSIX_SIGNALS }, async (t) => {
   const app = await start(t, ['acquire', 'once', 'acquireCopy'], { copy: secondCopy(t), signals: ['SIGTERM'] })
   app.child.kill('SIGTERM')
   await app.next((m) => m.handler === 'start')
@@ -144,7 +147,7 @@ const HANDLER_CASES = [
 
 for (const steps of HANDLER_CASES) {
   for (const sig of SIGNALS) {
-    test(`the app's own ${sig} handler runs to completion with ${steps.join(' then ')}`, async (t) => {
+    test(`the app's own ${sig} handler runs to completion with ${steps.join(' then ')}`, { skip: POSIX_SIGNALS }, async (t) => {
       const app = await start(t, steps)
       app.child.kill(sig)
       await app.next((m) => m.handler === 'start')
@@ -165,7 +168,7 @@ for (const steps of [
   ['on', 'se4', 'acquire', 'removeApp'],
   ['se3', 'acquire', 'once', 'removeApp'],
 ]) {
-  test(`dies of SIGTERM once the app removed its handler: ${steps.join(' then ')}`, async (t) => {
+  test(`dies of SIGTERM once the app removed its handler: ${steps.join(' then ')}`, { skip: POSIX_SIGNALS }, async (t) => {
     const app = await start(t, steps)
     app.child.kill('SIGTERM')
     const ex = await waitExit(app)

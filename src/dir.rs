@@ -130,6 +130,22 @@ fn open_as(dir: &Path, origin: Origin, purpose: Use) -> std::result::Result<Arc<
             check(dir, &m, purpose).map_err(OpenError::Refused)?;
             Ok(Arc::new(d))
         }
+        // Windows says "path not found" where Unix says ENOTDIR: a parent that is a file.
+        #[cfg(windows)]
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && dir
+                    .ancestors()
+                    .skip(1)
+                    .find_map(|a| std::fs::symlink_metadata(a).ok())
+                    .is_some_and(|m| !m.is_dir()) =>
+        {
+            Err(OpenError::Refused(Error::io(
+                &std::io::Error::from(std::io::ErrorKind::NotADirectory),
+                "open the directory",
+                dir,
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(OpenError::Missing),
         Err(e) => {
             // Say what is there: a link where our own directory should be, or no directory.
@@ -179,6 +195,8 @@ fn check(dir: &Path, m: &std::fs::Metadata, purpose: Use) -> Result<()> {
         )
         .at(dir));
     }
+    #[cfg(not(unix))]
+    let _ = purpose; // no owner or mode to check here
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

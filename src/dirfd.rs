@@ -340,6 +340,21 @@ mod imp {
         ))
     }
 
+    /// `GetFileInformationByHandle` of the entry at `at` itself (a link is not followed), or
+    /// `None` when it cannot be opened even for no access (delete pending, gone meanwhile).
+    pub(crate) fn info_at(at: &Path) -> Option<crate::sys::windows::FileInfo> {
+        use std::os::windows::fs::OpenOptionsExt;
+        use windows_sys::Win32::Storage::FileSystem::{
+            FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT,
+        };
+        let f = OpenOptions::new()
+            .access_mode(0)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
+            .open(at)
+            .ok()?;
+        crate::sys::windows::file_info(&f).ok()
+    }
+
     fn entry_of(m: &std::fs::Metadata) -> Entry {
         let t = m.file_type();
         Entry {
@@ -380,11 +395,24 @@ mod imp {
         }
 
         pub fn lstat(&self, p: &Path) -> io::Result<Option<Entry>> {
-            match std::fs::symlink_metadata(self.at(p)) {
-                Ok(m) => Ok(Some(entry_of(&m))),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
+            let at = self.at(p);
+            let mut e = match std::fs::symlink_metadata(&at) {
+                Ok(m) => entry_of(&m),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if e.kind == Kind::File {
+                // The link count and the file's identity (volume, index) are in no Metadata:
+                // open the entry itself, for no access, never through a reparse point.
+                if let Some(i) = info_at(&at) {
+                    e.nlink = u64::from(i.links);
+                    e.stamp.id = fsio::FileId {
+                        dev: u64::from(i.volume),
+                        ino: i.index,
+                    };
+                }
             }
+            Ok(Some(e))
         }
 
         pub(super) fn unlink_raw(&self, p: &Path, dir: bool) -> io::Result<()> {
@@ -530,7 +558,7 @@ impl Dir {
             let _ = self.unlink_raw(p, false);
             return Err(e);
         }
-        Ok(fsio::stamp_of(&f.metadata()?))
+        fsio::stamp_of_file(&f)
     }
 
     /// Removes `p` if it is a file of ours ([`ours`]); `Ok(false)` if nothing is there. A link,

@@ -103,7 +103,7 @@ impl Error {
     pub fn io(err: &io::Error, doing: &str, path: &Path) -> Self {
         let errno = err.raw_os_error();
         let p = path.display();
-        let (code, advice) = match classify(err) {
+        let (code, advice) = match classify_at(err, path) {
             _ if crate::dirfd::untrusted_of(err).is_some() => {
                 let u = crate::dirfd::untrusted_of(err).expect("checked");
                 (
@@ -143,7 +143,42 @@ impl Error {
     }
 }
 
+/// [`classify`], and on Windows "the path was not found" when a parent of `path` is a file:
+/// Windows says ERROR_PATH_NOT_FOUND where Unix says ENOTDIR.
+fn classify_at(err: &io::Error, path: &Path) -> Code {
+    #[cfg(windows)]
+    if err.raw_os_error() == Some(WIN_ERROR_PATH_NOT_FOUND as i32)
+        && path
+            .ancestors()
+            .skip(1)
+            .find_map(|a| std::fs::symlink_metadata(a).ok())
+            .is_some_and(|m| !m.is_dir())
+    {
+        return Code::NotDir;
+    }
+    #[cfg(not(windows))]
+    let _ = path;
+    classify(err)
+}
+
+#[cfg(windows)]
+const WIN_ERROR_PATH_NOT_FOUND: u32 = windows_sys::Win32::Foundation::ERROR_PATH_NOT_FOUND;
+
 fn classify(err: &io::Error) -> Code {
+    #[cfg(windows)]
+    if let Some(n) = err.raw_os_error() {
+        use windows_sys::Win32::Foundation::*;
+        match n as u32 {
+            ERROR_DIRECTORY => return Code::NotDir,
+            ERROR_ACCESS_DENIED | ERROR_PRIVILEGE_NOT_HELD => return Code::Access,
+            ERROR_WRITE_PROTECT => return Code::ReadOnly,
+            ERROR_DISK_FULL | ERROR_HANDLE_DISK_FULL | ERROR_DISK_QUOTA_EXCEEDED => {
+                return Code::NoSpace
+            }
+            ERROR_CANT_RESOLVE_FILENAME | ERROR_STOPPED_ON_SYMLINK => return Code::Symlink,
+            _ => {}
+        }
+    }
     #[cfg(unix)]
     if let Some(n) = err.raw_os_error() {
         return match n {
@@ -171,3 +206,33 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(all(test, windows))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_errors_get_their_codes() {
+        let d = std::env::temp_dir().join(format!("pg-err-win-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let file = d.join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let sub = file.join("sub");
+        let e = std::fs::create_dir(&sub).unwrap_err();
+        assert_eq!(Error::io(&e, "create", &sub).code, Code::NotDir, "{e:?}");
+        let e = std::fs::File::create(file.join("x.lock")).unwrap_err();
+        assert_eq!(
+            Error::io(&e, "create", &file.join("x.lock")).code,
+            Code::NotDir,
+            "{e:?}"
+        );
+        // A parent that is missing (not a file) stays what it is.
+        let gone = d.join("missing").join("x");
+        let e = std::fs::File::create(&gone).unwrap_err();
+        assert_ne!(Error::io(&e, "create", &gone).code, Code::NotDir, "{e:?}");
+        let e = io::Error::from_raw_os_error(267);
+        assert_eq!(classify(&e), Code::NotDir);
+        assert_eq!(classify(&io::Error::from_raw_os_error(112)), Code::NoSpace);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -130,6 +130,22 @@ pub fn stamp_of(m: &std::fs::Metadata) -> Stamp {
     }
 }
 
+/// The stamp of an open file. On Windows its identity (volume serial, file index) is not in
+/// the metadata std gives: it comes from `GetFileInformationByHandle`, as `Dir::lstat` reads it.
+pub fn stamp_of_file(f: &File) -> io::Result<Stamp> {
+    #[allow(unused_mut)]
+    let mut s = stamp_of(&f.metadata()?);
+    #[cfg(windows)]
+    {
+        let i = crate::sys::windows::file_info(f)?;
+        s.id = FileId {
+            dev: u64::from(i.volume),
+            ino: i.index,
+        };
+    }
+    Ok(s)
+}
+
 /// Reads up to `max + 1` bytes from the start of an open file, without moving its offset.
 /// `size_hint` (the size from an `fstat` the caller already made) makes it one `pread`: a
 /// short read of a regular file means its end.
@@ -253,13 +269,28 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
     }
     #[cfg(not(unix))]
     {
-        // Windows never unlinks an open lock file, so the path keeps naming it.
-        let _ = (dir, path);
+        // The open file's identity and links from GetFileInformationByHandle; the path must
+        // still name that same file (volume serial and file index), as on Unix.
+        let i = crate::sys::windows::file_info(f)?;
+        if i.directory || i.reparse {
+            return Err(not_regular());
+        }
+        let names = i.links > 0
+            && match dir.lstat(path)? {
+                Some(p) => {
+                    p.stamp.id
+                        == FileId {
+                            dev: u64::from(i.volume),
+                            ino: i.index,
+                        }
+                }
+                None => false,
+            };
         Ok(OpenCheck {
-            names: true,
+            names,
             owner: None,
-            links: 1,
-            size: f.metadata().map(|m| m.len()).unwrap_or(0),
+            links: u64::from(i.links),
+            size: f.metadata()?.len(),
             writable_by_others: false,
             id: None,
         })

@@ -442,10 +442,7 @@ mod tests {
 
     #[test]
     fn reaped_child_is_gone_and_running_child_differs_from_us() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
+        let mut child = crate::test_child::sleeper(30);
         let pid = child.id();
         let Probe::Alive(Some(id)) = probe(pid) else {
             panic!("child not alive")

@@ -26,3 +26,6 @@ pub mod stop;
 pub mod sys;
 pub mod takeover;
 pub mod wait;
+
+#[cfg(test)]
+pub(crate) mod test_child;

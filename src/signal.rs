@@ -35,8 +35,27 @@ pub fn parse_signal(name: &str) -> Option<i32> {
     }
     #[cfg(not(unix))]
     {
-        let _ = name;
-        Some(15)
+        // The names Node knows on Windows and pid-guard can act on (see `Verified::send`);
+        // anything else is refused as on Unix, never turned into a TerminateProcess.
+        let n = name.trim().to_ascii_uppercase();
+        let n = n.strip_prefix("SIG").unwrap_or(&n);
+        let sig = match n {
+            "HUP" => WIN_SIGHUP,
+            "INT" => WIN_SIGINT,
+            "KILL" => WIN_SIGKILL,
+            "TERM" => WIN_SIGTERM,
+            "BREAK" => WIN_SIGBREAK,
+            other => other.parse().ok()?,
+        };
+        [
+            WIN_SIGHUP,
+            WIN_SIGINT,
+            WIN_SIGKILL,
+            WIN_SIGTERM,
+            WIN_SIGBREAK,
+        ]
+        .contains(&sig)
+        .then_some(sig)
     }
 }
 
@@ -56,10 +75,28 @@ pub fn signal_name(sig: i32) -> String {
     }
     #[cfg(not(unix))]
     {
-        let _ = sig;
-        "TerminateProcess".into()
+        match sig {
+            WIN_SIGHUP => "SIGHUP".into(),
+            WIN_SIGINT => "SIGINT".into(),
+            WIN_SIGKILL => "SIGKILL".into(),
+            WIN_SIGTERM => "SIGTERM".into(),
+            WIN_SIGBREAK => "SIGBREAK".into(),
+            n => format!("signal {n}"),
+        }
     }
 }
+
+// Node's numbers for the signals it knows on Windows (os.constants.signals).
+#[cfg(not(unix))]
+const WIN_SIGHUP: i32 = 1;
+#[cfg(not(unix))]
+const WIN_SIGINT: i32 = 2;
+#[cfg(not(unix))]
+const WIN_SIGKILL: i32 = 9;
+#[cfg(not(unix))]
+const WIN_SIGTERM: i32 = 15;
+#[cfg(not(unix))]
+const WIN_SIGBREAK: i32 = 21;
 
 pub const SIGKILL: i32 = {
     #[cfg(unix)]
@@ -68,7 +105,7 @@ pub const SIGKILL: i32 = {
     }
     #[cfg(not(unix))]
     {
-        9
+        WIN_SIGKILL
     }
 };
 
@@ -79,7 +116,7 @@ pub const SIGTERM: i32 = {
     }
     #[cfg(not(unix))]
     {
-        15
+        WIN_SIGTERM
     }
 };
 
@@ -183,24 +220,17 @@ impl Verified {
         }
         #[cfg(windows)]
         {
-            let _ = sig;
-            use windows_sys::Win32::Foundation::CloseHandle;
-            use windows_sys::Win32::System::Threading::{
-                OpenProcess, TerminateProcess, PROCESS_TERMINATE,
-            };
-            // SAFETY: documented Win32 calls; the handle is closed after use.
-            unsafe {
-                let h = OpenProcess(PROCESS_TERMINATE, 0, self.pid);
-                if h.is_null() {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let ok = TerminateProcess(h, 1);
-                CloseHandle(h);
-                if ok == 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+            // Windows has no signals. SIGKILL is TerminateProcess. The others ask first: a
+            // process with top-level windows gets WM_CLOSE (what closing it by hand does) and
+            // the caller's grace applies; one without (a console program, a service) is
+            // terminated, as Node's process.kill does. CTRL_BREAK is not sent: it reaches only
+            // a process group sharing our console, Windows cannot tell whether a pid leads a
+            // group, and for one that does not the event can reach the whole console, this
+            // process included.
+            if sig != SIGKILL && crate::sys::windows::close_windows(self.pid) > 0 {
+                return Ok(());
             }
-            Ok(())
+            crate::sys::windows::terminate(self.pid)
         }
     }
 
@@ -256,10 +286,7 @@ mod tests {
 
     #[test]
     fn signals_a_verified_child_and_refuses_a_wrong_start_time() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
+        let mut child = crate::test_child::sleeper(30);
         let pid = child.id();
         let err = verify(pid, Some("linux-ticks:1")).err().unwrap();
         assert!(err.contains("another process"), "{err}");
@@ -268,6 +295,8 @@ mod tests {
         v.send(SIGTERM).unwrap();
         assert!(v.wait_exit(Instant::now() + Duration::from_secs(10)));
         let status = child.wait().unwrap();
+        #[cfg(not(unix))]
+        let _ = status;
         #[cfg(unix)]
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
@@ -282,5 +311,24 @@ mod tests {
         assert_eq!(parse_signal("9"), Some(SIGKILL));
         assert_eq!(parse_signal("SIGNOPE"), None);
         assert_eq!(parse_signal("0"), None);
+        assert_eq!(
+            parse_signal("SIGINT").map(signal_name).as_deref(),
+            Some("SIGINT")
+        );
+        assert_eq!(signal_name(SIGTERM), "SIGTERM");
+        #[cfg(windows)]
+        {
+            // Only what Windows can act on; never any name at all.
+            assert_eq!(
+                parse_signal("SIGBREAK").map(signal_name).as_deref(),
+                Some("SIGBREAK")
+            );
+            assert_eq!(parse_signal("SIGUSR1"), None);
+            assert_eq!(
+                parse_signal("SIGHUP").map(signal_name).as_deref(),
+                Some("SIGHUP")
+            );
+            assert_eq!(parse_signal("64"), None);
+        }
     }
 }

@@ -295,10 +295,7 @@ mod tests {
 
     #[test]
     fn stop_pid_terminates_a_child_and_refuses_pid_1() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
+        let mut child = crate::test_child::sleeper(30);
         let o = StopOptions {
             signal: signal::SIGTERM,
             timeout: Duration::from_secs(10),

@@ -30,7 +30,7 @@ async function reusedGuard(t, { keepPidFile = true } = {}) {
   const alive = () => {
     assert.equal(sleepExited, false, 'the sleep was signalled')
     assert.equal(h.isRunning(sleep.pid), true, 'the sleep is running')
-    assert.deepEqual(h.signalMasks(sleep.pid).pending, '0000000000000000', 'no signal pending for the sleep')
+    if (!h.WIN) assert.deepEqual(h.signalMasks(sleep.pid).pending, '0000000000000000', 'no signal pending for the sleep')
     t.diagnostic(`reused pid ${sleep.pid}: still running, never signalled`)
   }
   return { dir, sleep, rec, alive }

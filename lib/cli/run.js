@@ -150,16 +150,20 @@ async function run(argv) {
   return new Promise((resolve) => {
     // The listeners run between ticks: none has run since acquireAsync resolved, so `received`
     // is still unset and the command is spawned and handed the record in this one tick.
+    // Windows: the lock is a handle, not an fd a child can inherit through spawn, so this
+    // wrapper keeps holding it while the record names the command (a stop reaches the command,
+    // whose exit releases the guard); Node's job object ends the command with the wrapper.
     const fd = guard._fd()
+    const handed = fd >= 0
     child = spawn(command[0], command.slice(1), {
-      stdio: ['inherit', 'inherit', 'inherit', fd],
-      env: { ...process.env, PID_GUARD_NAME: name, PID_GUARD_FD: '3' },
+      stdio: handed ? ['inherit', 'inherit', 'inherit', fd] : 'inherit',
+      env: handed ? { ...process.env, PID_GUARD_NAME: name, PID_GUARD_FD: '3' } : { ...process.env, PID_GUARD_NAME: name },
       // Its own session and process group off a terminal (Unix): see the top.
       detached: process.platform !== 'win32' && !onTerminal,
     })
     if (child.pid !== undefined) {
       try {
-        guard._handOver(child.pid, command, 3)
+        guard._handOver(child.pid, command, handed ? 3 : undefined)
       } catch (err) {
         // ENOTFOUND: the command already exited; its exit is reported below.
         if (err?.code !== 'ENOTFOUND') writeErr(`pid-guard run: ${err.message}\n`)

@@ -83,6 +83,9 @@ pub fn listening(pid: u32) -> Result<Vec<Listening>, PortsError> {
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
+        #[cfg(windows)]
+        return win::listening(pid);
+        #[allow(unreachable_code)]
         let _ = pid;
         Err(PortsError::Unsupported)
     }
@@ -126,6 +129,9 @@ pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
+        #[cfg(windows)]
+        return win::owner_of_port(port);
+        #[allow(unreachable_code)]
         let _ = port;
         Err(PortsError::Unsupported)
     }
@@ -191,6 +197,9 @@ pub fn owner_among(port: u16, pids: &[u32]) -> Option<u32> {
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
+        #[cfg(windows)]
+        return win::owner_among(port, pids);
+        #[allow(unreachable_code)]
         let _ = (port, pids);
         None
     }
@@ -616,6 +625,79 @@ pub mod linux {
     }
 }
 
+/// Windows: the machine's TCP table with owners (`GetExtendedTcpTable`, v4 and v6). An owner of
+/// 0 means the table could not name it (Wine does this for every socket): such a socket is
+/// someone's, never nobody's, and a process's own list is then not known to be complete.
+#[cfg(windows)]
+mod win {
+    use super::{pick_root, sort, Family, Listening, PortsError};
+    use crate::identity::{probe, Probe};
+    use crate::sys::windows::{tcp_listeners, TcpListener};
+
+    fn table() -> Result<Vec<TcpListener>, PortsError> {
+        tcp_listeners().map_err(|e| PortsError::Io(format!("cannot read the TCP table: {e}")))
+    }
+
+    fn listening_of(l: &TcpListener) -> Listening {
+        Listening {
+            address: l.address.to_string(),
+            port: l.port,
+            family: if l.address.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            },
+        }
+    }
+
+    pub fn listening(pid: u32) -> Result<Vec<Listening>, PortsError> {
+        let all = table()?;
+        let mut mine: Vec<Listening> = all
+            .iter()
+            .filter(|l| l.pid == pid)
+            .map(listening_of)
+            .collect();
+        if mine.is_empty() {
+            if probe(pid) == Probe::Gone {
+                return Err(PortsError::Gone);
+            }
+            if all.iter().any(|l| l.pid == 0) {
+                return Err(PortsError::Io(
+                    "the TCP table does not name the owner of some listening sockets".into(),
+                ));
+            }
+        }
+        sort(&mut mine);
+        mine.dedup();
+        Ok(mine)
+    }
+
+    pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
+        let on: Vec<u32> = table()?
+            .iter()
+            .filter(|l| l.port == port)
+            .map(|l| l.pid)
+            .collect();
+        if on.is_empty() {
+            return Ok(None);
+        }
+        // No parent links here: the lowest PID among the named owners.
+        let named: std::collections::HashMap<u32, u32> =
+            on.iter().filter(|&&p| p != 0).map(|&p| (p, 0)).collect();
+        Ok(Some(pick_root(&named)))
+    }
+
+    pub fn owner_among(port: u16, pids: &[u32]) -> Option<u32> {
+        let on: Vec<u32> = table()
+            .ok()?
+            .iter()
+            .filter(|l| l.port == port)
+            .map(|l| l.pid)
+            .collect();
+        pids.iter().copied().find(|p| on.contains(p))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::diag::*;
@@ -766,6 +848,38 @@ mod tests {
         drop(l4);
         assert_eq!(owner_of_port(p4).unwrap(), None);
         let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(listening(pid), Err(PortsError::Gone));
+    }
+}
+
+#[cfg(all(test, windows))]
+mod windows_tests {
+    use super::*;
+
+    #[test]
+    fn finds_our_own_listeners_and_the_owner_of_a_port() {
+        let l4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p4 = l4.local_addr().unwrap().port();
+        let me = std::process::id();
+        if crate::test_child::under_wine() {
+            // Wine's table names no owner (pid 0): listening, but whose is unknown, never
+            // "nothing" and never some other process.
+            assert_eq!(owner_of_port(p4).unwrap(), Some(None));
+            assert!(listening(me).is_err());
+        } else {
+            assert!(listening(me).unwrap().contains(&Listening {
+                address: "127.0.0.1".into(),
+                port: p4,
+                family: Family::Ipv4
+            }));
+            assert_eq!(owner_of_port(p4).unwrap(), Some(Some(me)));
+            assert_eq!(owner_among(p4, &[me]), Some(me));
+        }
+        drop(l4);
+        assert_eq!(owner_of_port(p4).unwrap(), None);
+        let mut child = crate::test_child::quick();
         let pid = child.id();
         child.wait().unwrap();
         assert_eq!(listening(pid), Err(PortsError::Gone));

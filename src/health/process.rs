@@ -284,7 +284,7 @@ mod tests {
         assert!(matches!(r, Read::Alive(_)));
         assert!(matches!(portable::read(std::process::id()), Read::Alive(_)));
 
-        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let mut child = crate::test_child::quick();
         let pid = child.id();
         child.wait().unwrap();
         assert_eq!(read(pid), Read::Gone);

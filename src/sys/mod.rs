@@ -9,3 +9,5 @@ pub mod linux;
 
 #[cfg(target_os = "macos")]
 pub mod macos;
+#[cfg(windows)]
+pub mod windows;

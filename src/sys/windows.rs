@@ -1,0 +1,243 @@
+//! Windows: listening sockets and their owners (`GetExtendedTcpTable`), a file's link count and
+//! kind (`GetFileInformationByHandle`), and the graceful and hard ways to stop a process
+//! (`WM_CLOSE` to its top-level windows, `TerminateProcess`).
+
+use std::io;
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_INSUFFICIENT_BUFFER, HWND, LPARAM, NO_ERROR,
+};
+use windows_sys::Win32::NetworkManagement::IpHelper::{
+    GetExtendedTcpTable, MIB_TCP6ROW_OWNER_PID, MIB_TCPROW_OWNER_PID, TCP_TABLE_OWNER_PID_LISTENER,
+};
+use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6};
+
+/// One listening TCP socket: its local address, port and owning process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpListener {
+    pub address: std::net::IpAddr,
+    pub port: u16,
+    pub pid: u32,
+}
+
+/// Every listening TCP socket of the machine, IPv4 and IPv6, with the owning PID. The table
+/// lists every process's sockets to every user, so there is no "hidden owner" on Windows.
+pub fn tcp_listeners() -> io::Result<Vec<TcpListener>> {
+    let mut out = Vec::new();
+    for af in [AF_INET, AF_INET6] {
+        let buf = table(af as u32)?;
+        // The table: a u32 count, then the rows (aligned as the struct requires).
+        let n = (buf[0] & 0xffff_ffff) as usize; // little-endian: the low half comes first
+        if af == AF_INET {
+            let rows = rows::<MIB_TCPROW_OWNER_PID>(&buf, n);
+            for r in rows {
+                out.push(TcpListener {
+                    // dwLocalAddr is in network byte order, as stored in memory.
+                    address: std::net::Ipv4Addr::from(r.dwLocalAddr.to_ne_bytes()).into(),
+                    port: net_port(r.dwLocalPort),
+                    pid: r.dwOwningPid,
+                });
+            }
+        } else {
+            for r in rows::<MIB_TCP6ROW_OWNER_PID>(&buf, n) {
+                out.push(TcpListener {
+                    address: std::net::Ipv6Addr::from(r.ucLocalAddr).into(),
+                    port: net_port(r.dwLocalPort),
+                    pid: r.dwOwningPid,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A port as the table stores it: the low 16 bits, in network byte order.
+pub fn net_port(raw: u32) -> u16 {
+    u16::from_be_bytes([(raw & 0xff) as u8, ((raw >> 8) & 0xff) as u8])
+}
+
+fn rows<T: Copy>(buf: &[u64], n: usize) -> Vec<T> {
+    let bytes = buf.len() * 8;
+    let align = std::mem::align_of::<T>().max(4);
+    let size = std::mem::size_of::<T>();
+    let n = n.min(bytes.saturating_sub(align) / size);
+    // SAFETY: buf is 8-aligned and holds at least `align + n * size` bytes (checked above); the
+    // rows are plain integers, any bit pattern is valid.
+    unsafe {
+        let first = (buf.as_ptr() as *const u8).add(align) as *const T;
+        (0..n)
+            .map(|i| std::ptr::read_unaligned(first.add(i)))
+            .collect()
+    }
+}
+
+fn table(af: u32) -> io::Result<Vec<u64>> {
+    let mut size: u32 = 16 * 1024;
+    for _ in 0..8 {
+        let mut buf = vec![0u64; (size as usize).div_ceil(8) + 1];
+        let mut got = (buf.len() * 8) as u32;
+        // SAFETY: the buffer is writable for `got` bytes; the call writes at most that.
+        let rc = unsafe {
+            GetExtendedTcpTable(
+                buf.as_mut_ptr().cast(),
+                &mut got,
+                0,
+                af,
+                TCP_TABLE_OWNER_PID_LISTENER,
+                0,
+            )
+        };
+        match rc {
+            NO_ERROR => return Ok(buf),
+            ERROR_INSUFFICIENT_BUFFER => size = got.max(size * 2),
+            e => return Err(io::Error::from_raw_os_error(e as i32)),
+        }
+    }
+    Err(io::Error::other("the TCP table kept growing"))
+}
+
+/// What `GetFileInformationByHandle` says of an open file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    pub links: u32,
+    /// A directory or a reparse point (a symbolic link or junction), not a plain file.
+    pub directory: bool,
+    pub reparse: bool,
+    pub volume: u32,
+    pub index: u64,
+}
+
+pub fn file_info(f: &std::fs::File) -> io::Result<FileInfo> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, FILE_ATTRIBUTE_DIRECTORY,
+        FILE_ATTRIBUTE_REPARSE_POINT,
+    };
+    // SAFETY: zeroed plain-data struct, filled by the call from a valid handle.
+    let mut i: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+    if unsafe { GetFileInformationByHandle(f.as_raw_handle() as _, &mut i) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(FileInfo {
+        links: i.nNumberOfLinks,
+        directory: i.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY != 0,
+        reparse: i.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT != 0,
+        volume: i.dwVolumeSerialNumber,
+        index: (u64::from(i.nFileIndexHigh) << 32) | u64::from(i.nFileIndexLow),
+    })
+}
+
+/// Posts `WM_CLOSE` to every top-level window of `pid` (what closing it by hand does); returns
+/// how many windows got it. A console program or a service has none.
+pub fn close_windows(pid: u32) -> usize {
+    use windows_sys::Win32::UI::WindowsAndMessaging::{
+        EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
+    };
+    struct Find {
+        pid: u32,
+        found: Vec<HWND>,
+    }
+    unsafe extern "system" fn each(hwnd: HWND, lp: LPARAM) -> windows_sys::core::BOOL {
+        // SAFETY: lp is the &mut Find passed below, alive for the whole EnumWindows call.
+        let f = unsafe { &mut *(lp as *mut Find) };
+        let mut owner = 0u32;
+        // SAFETY: a window handle given by EnumWindows; owner is a valid out pointer.
+        unsafe { GetWindowThreadProcessId(hwnd, &mut owner) };
+        if owner == f.pid {
+            f.found.push(hwnd);
+        }
+        1
+    }
+    let mut f = Find {
+        pid,
+        found: Vec::new(),
+    };
+    // SAFETY: the callback only touches `f` through lp, during the call.
+    unsafe { EnumWindows(Some(each), &mut f as *mut Find as LPARAM) };
+    f.found
+        .iter()
+        // SAFETY: posting a message to a window handle EnumWindows gave; a stale one fails.
+        .filter(|&&h| unsafe { PostMessageW(h, WM_CLOSE, 0, 0) } != 0)
+        .count()
+}
+
+/// `TerminateProcess(pid, 1)`; a process already gone is not an error.
+pub fn terminate(pid: u32) -> io::Result<()> {
+    use windows_sys::Win32::System::Threading::{OpenProcess, TerminateProcess, PROCESS_TERMINATE};
+    // SAFETY: documented Win32 calls; the handle is closed after use.
+    unsafe {
+        let h = OpenProcess(PROCESS_TERMINATE, 0, pid);
+        if h.is_null() {
+            let e = io::Error::last_os_error();
+            // ERROR_INVALID_PARAMETER: no such process (any more).
+            return if e.raw_os_error() == Some(87) {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        let ok = TerminateProcess(h, 1);
+        let e = io::Error::last_os_error();
+        CloseHandle(h);
+        if ok == 0 {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_in_network_order() {
+        // Port 8080 = 0x1f90, stored as bytes 1f 90 in memory: 0x901f read as a little-endian u32.
+        assert_eq!(net_port(0x901f), 8080);
+        assert_eq!(net_port(0x5000), 80);
+    }
+
+    #[test]
+    fn lists_our_own_listeners_v4_and_v6() {
+        let l4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p4 = l4.local_addr().unwrap().port();
+        let l6 = std::net::TcpListener::bind("[::1]:0").ok();
+        let all = tcp_listeners().unwrap();
+        let me = std::process::id();
+        // Wine's table names no owner (pid 0) for any socket: its gap, not ours.
+        let me_or_unknown = |pid: u32| pid == me || (crate::test_child::under_wine() && pid == 0);
+        assert!(
+            all.iter().any(|l| l.port == p4
+                && me_or_unknown(l.pid)
+                && l.address.to_string() == "127.0.0.1"),
+            "{all:?}"
+        );
+        if let Some(l6) = &l6 {
+            let p6 = l6.local_addr().unwrap().port();
+            assert!(
+                all.iter().any(|l| l.port == p6
+                    && me_or_unknown(l.pid)
+                    && l.address.to_string() == "::1"),
+                "{all:?}"
+            );
+        }
+        drop(l4);
+        assert!(!tcp_listeners().unwrap().iter().any(|l| l.port == p4));
+    }
+
+    #[test]
+    fn file_info_counts_hard_links() {
+        let d = std::env::temp_dir().join(format!("pg-sys-win-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let a = d.join("a");
+        std::fs::write(&a, "x").unwrap();
+        let f = std::fs::File::open(&a).unwrap();
+        assert_eq!(file_info(&f).unwrap().links, 1);
+        std::fs::hard_link(&a, d.join("b")).unwrap();
+        let i = file_info(&f).unwrap();
+        assert_eq!(i.links, 2);
+        assert!(!i.directory);
+        drop(f);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
