@@ -279,6 +279,42 @@ test('--prometheus output is accepted by the real parser', { skip: posixOnly('th
   // Label escaping of odd names is covered in prometheus.test.js (guard names are [A-Za-z0-9._-]).
 })
 
+test('--prometheus-file writes the textfile atomically (temp file, rename), and --watch rewrites it', { skip: posixOnly('the Prometheus parser runs in python3') }, async (t) => {
+  const dir = tmpDir(t)
+  const out = tmpDir(t, 'pg-textfile-')
+  await startService(t, { name: 'api', dir })
+  const file = path.join(out, 'api.prom')
+  const r = await cli(t, ['health', 'api', '--prometheus-file', file, '--dir', dir])
+  assert.strictEqual(r.code, 0, r.stderr)
+  assert.strictEqual(r.stdout, '', 'nothing on stdout: the sample went to the file')
+  const get = (fs, n) => fs.find((f) => f.name === n)?.samples ?? []
+  assert.deepStrictEqual(get(parseProm(fs.readFileSync(file, 'utf8')), 'pid_guard_up'), [['pid_guard_up', { name: 'api' }, 1]])
+  assert.deepStrictEqual(fs.readdirSync(out), ['api.prom'], 'no temp file left beside it')
+  // A directory that cannot take it: exit 1 naming the file, never a half-written file.
+  const bad = await cli(t, ['health', 'api', '--prometheus-file', path.join(out, 'missing', 'x.prom'), '--dir', dir])
+  assert.strictEqual(bad.code, 1)
+  assert.match(bad.stderr, /cannot write .*missing.x\.prom/)
+  assert.strictEqual(fs.existsSync(path.join(out, 'missing')), false)
+  const usage = await cli(t, ['health', 'api', '--prometheus-file', file, '--json', '--dir', dir])
+  assert.strictEqual(usage.code, 2)
+
+  // --watch: the file is replaced (a new inode each time: rename, never an in-place rewrite).
+  const first = fs.statSync(file).ino
+  const w = spawn(process.execPath, [CLI, 'health', 'api', '--watch=100', '--prometheus-file', file, '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => alive(w) && w.kill('SIGKILL'))
+  const seen = new Set([first])
+  const deadline = Date.now() + DEADLINE
+  while (seen.size < 3 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 20))
+    try { seen.add(fs.statSync(file).ino) } catch {}
+  }
+  assert.ok(seen.size >= 3, `rewritten at least twice (${seen.size - 1})`)
+  w.kill('SIGINT')
+  const [code] = await new Promise((res) => w.on('exit', (...a) => res(a)))
+  assert.strictEqual(code, 0)
+  assert.deepStrictEqual(fs.readdirSync(out), ['api.prom'])
+})
+
 test('an unhealthy service exits 1 and says why; a killed one exits 3', { skip: h.wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir, status: 500 })

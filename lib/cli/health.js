@@ -27,6 +27,10 @@ Options:
   --url URL       also probe this health endpoint (http:// or https://)
   --json          print the result as JSON
   --prometheus    print the result in the Prometheus text format
+  --prometheus-file PATH
+                  write it to PATH instead, atomically (a temp file in the same directory,
+                  then rename: node_exporter's textfile collector never reads half a file);
+                  with --watch, rewritten at every sample
   --watch[=MS]    sample again every MS milliseconds (default 2000) until Ctrl-C
   --sample MS     CPU sampling window (default: 200 for people, 0 = not sampled for
                   --json and --prometheus, so scripts stay fast; always 200 with --watch)
@@ -60,6 +64,7 @@ function parseOptions(argv) {
     port: { type: 'string' },
     url: { type: 'string' },
     prometheus: { type: 'boolean' },
+    'prometheus-file': { type: 'string' },
     watch: { type: 'string' },
     sample: { type: 'string' },
     timeout: { type: 'string' },
@@ -70,6 +75,9 @@ function parseOptions(argv) {
   if (positionals.length > 1) throw new UsageError(`expects at most one guard name, got ${positionals.length}: ${positionals.join(' ')}`)
   const name = positionals[0]
   if (values.json && values.prometheus) throw new UsageError('--json and --prometheus cannot be used together: pick one output format')
+  const promFile = values['prometheus-file']
+  if (promFile !== undefined && values.json) throw new UsageError('--json and --prometheus-file cannot be used together: the file is in the Prometheus text format')
+  if (promFile === '') throw new UsageError('--prometheus-file expects a file path, e.g. /var/lib/node_exporter/textfile/web.prom')
   if (values.pid !== undefined && values.port !== undefined) throw new UsageError('--pid and --port cannot be used together: give the process either by pid or by the port it listens on')
   if (name !== undefined && values.pid !== undefined) throw new UsageError(`a guard name ("${name}") and --pid cannot be used together: the guard already says which process it is`)
 
@@ -120,13 +128,13 @@ function parseOptions(argv) {
     if (port !== undefined) options.port = port
   } else if (port !== undefined) target = { port }
 
-  const format = values.json ? 'json' : values.prometheus ? 'prometheus' : 'human'
+  const format = values.json ? 'json' : values.prometheus || promFile !== undefined ? 'prometheus' : 'human'
   let watchMs = null
   if (values.watch !== undefined) watchMs = values.watch === '' ? DEFAULT_WATCH_MS : integer('--watch', values.watch, 50, 86400000)
   const sampleMs = values.sample !== undefined
     ? integer('--sample', values.sample, 0, 60000)
     : watchMs !== null || format === 'human' ? 200 : 0
-  return { target, options, format, watchMs, sampleMs }
+  return { target, options, format, watchMs, sampleMs, promFile }
 }
 
 // --- sampling ------------------------------------------------------------------------------
@@ -288,10 +296,38 @@ function render({ all, free, results }, format, api) {
 
 // --- commands ------------------------------------------------------------------------------
 
+/**
+ * Replaces `file` with `text` atomically: written to a hidden temp file beside it (the textfile
+ * collector reads only *.prom), then renamed over it. Throws with the path on failure.
+ */
+function writeAtomic(file, text) {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp${process.pid}`)
+  try {
+    fs.writeFileSync(tmp, text, { flag: 'wx', mode: 0o644 })
+    fs.renameSync(tmp, file)
+  } catch (err) {
+    try { fs.unlinkSync(tmp) } catch {}
+    throw new Error(`cannot write ${file}: ${err.message}`)
+  }
+}
+
+/** Where a rendered sample goes: stdout, or the --prometheus-file. */
+function emit(opts, text) {
+  if (opts.promFile !== undefined) writeAtomic(opts.promFile, text)
+  else writeOut(text)
+}
+
 async function once(api, opts) {
   const s = await sample(api, opts)
   const text = render(s, opts.format, api)
-  writeOut(text)
+  try {
+    emit(opts, text)
+  } catch (err) {
+    writeErr(`pid-guard health: ${err.message}\n`)
+    return 1
+  }
   const code = exitCode(s)
   // A not-running single target also says so on stderr for scripts that hide stdout.
   if (opts.format !== 'human' && code === 3 && !s.all && s.results[0].error) writeErr(`${s.results[0].error.message}\n`)
@@ -336,7 +372,13 @@ function watch(api, opts) {
       if (stopped) return
       const text = render(s, opts.format, api)
       const stamp = opts.format === 'human' ? dim(`${new Date().toISOString()}  every ${opts.watchMs} ms, Ctrl-C to stop`) + '\n' : ''
-      if (redraw) writeOut(`${first ? '\x1b[2J' : ''}\x1b[H${(stamp + text).replace(/\n/g, '\x1b[K\n')}\x1b[J`)
+      if (opts.promFile !== undefined) {
+        try {
+          writeAtomic(opts.promFile, text)
+        } catch (err) {
+          writeErr(`pid-guard health: ${err.message}\n`) // said each time; the next sample tries again
+        }
+      } else if (redraw) writeOut(`${first ? '\x1b[2J' : ''}\x1b[H${(stamp + text).replace(/\n/g, '\x1b[K\n')}\x1b[J`)
       else writeOut((first ? '' : '\n') + stamp + text)
       first = false
       timer = setTimeout(tick, Math.max(0, opts.watchMs - (Date.now() - started)))
