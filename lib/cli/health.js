@@ -309,7 +309,7 @@ function writeAtomic(file, text) {
     fs.renameSync(tmp, file)
   } catch (err) {
     try { fs.unlinkSync(tmp) } catch {}
-    throw new Error(`cannot write ${file}: ${err.message}`)
+    throw new Error(`cannot write ${file}: ${err.message}`, { cause: err })
   }
 }
 
