@@ -288,3 +288,19 @@ test('a holder stopped by SIGTERM (its exit hook releases cleanly) still leaves 
   assert.equal(status('plain', { dir }).state, 'free')
   child.kill()
 })
+
+// Suspected by the outside attacker: the holder's uid that vouches for an orphan came from the
+// record, text that the lock file's owner writes. A record is believed only when its lock file
+// belongs to that uid: a lock file owned by another user (here: given to nobody, as one planted in
+// a shared directory would be) makes root's orphans unknown, and nothing is signalled.
+test("a record in a lock file another user owns never vouches for this user's orphans", { skip: linux || (!isRoot && 'needs root to chown') }, async (t) => {
+  const o = await orphaned(t)
+  fs.chownSync(path.join(o.dir, 'web.lock'), 65534, 65534)
+  const st = status('web', { dir: o.dir })
+  const named = st.orphans.find((x) => x.pid === o.server)
+  assert.ok(named, `the server is still named: ${JSON.stringify(st.orphans)}`)
+  assert.equal(named.verified, false, JSON.stringify(named))
+  const report = await stop('web', { dir: o.dir, timeoutMs: 2000 }).catch((e) => e)
+  assert.ok(!report.stopped?.some((s) => s.pid === o.server), JSON.stringify(report))
+  assert.equal(h.isRunning(o.server), true, 'the orphan was not signalled')
+})

@@ -624,7 +624,14 @@ fn carry_orphans(
     if !dead && old.previous.is_empty() {
         return;
     }
-    let orphans = status::orphans_of(key, &old, dead, &[identity::me().pid]);
+    // The lock file this acquire holds passed the owner check: it is ours.
+    let orphans = status::orphans_of(
+        key,
+        &old,
+        dead,
+        &[identity::me().pid],
+        identity::current_uid(),
+    );
     if orphans.is_empty() {
         return;
     }

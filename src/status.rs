@@ -224,8 +224,22 @@ fn orphan_marks(rec: &Record, dead: bool) -> Vec<(Mark, Option<u32>)> {
 
 /// Orphans of `rec` (see [`Status::orphans`]): processes carrying `key` with the mark of a
 /// holder of `rec` that is gone, never one in `exclude` (ourselves, a live holder).
-pub fn orphans_of(key: &str, rec: &Record, dead: bool, exclude: &[u32]) -> Vec<Marked> {
-    let marks = orphan_marks(rec, dead);
+/// `lock_owner` is the lock file's owner: a holder's uid is believed only when the file that
+/// carries its record belongs to that uid (a record is text its file's owner could have written:
+/// another user's lock file in a shared directory must not vouch for root's processes).
+pub fn orphans_of(
+    key: &str,
+    rec: &Record,
+    dead: bool,
+    exclude: &[u32],
+    lock_owner: Option<u32>,
+) -> Vec<Marked> {
+    let mut marks = orphan_marks(rec, dead);
+    for (_, uid) in marks.iter_mut() {
+        if lock_owner.is_some() && *uid != lock_owner {
+            *uid = None;
+        }
+    }
     if marks.is_empty() {
         return Vec::new();
     }
@@ -610,7 +624,7 @@ pub fn inspect(l: &Layout) -> Result<Status> {
                 return Ok(st);
             }
         }
-        stale(&mut st, &files, candidate, &shared);
+        stale(&mut st, &files, candidate, &shared, lock_owner);
         return Ok(st);
     };
     st.state = State::Held;
@@ -636,7 +650,7 @@ pub fn inspect(l: &Layout) -> Result<Status> {
         if let (Some(key), Some(rec)) = (&st.marker_key, &files.record) {
             if !rec.previous.is_empty() {
                 let live: Vec<u32> = st.holders.iter().filter_map(|h| h.pid).collect();
-                st.orphans = orphans_of(key, rec, false, &live);
+                st.orphans = orphans_of(key, rec, false, &live, lock_owner);
             }
         }
         return Ok(st);
@@ -661,13 +675,19 @@ pub fn inspect(l: &Layout) -> Result<Status> {
     Ok(st)
 }
 
-fn stale(st: &mut Status, files: &Files, candidate: Option<Holder>, shared: &[(u32, Holder)]) {
+fn stale(
+    st: &mut Status,
+    files: &Files,
+    candidate: Option<Holder>,
+    shared: &[(u32, Holder)],
+    lock_owner: Option<u32>,
+) {
     // A holder that died (its pid file is still there) or earlier ones the record carries:
     // what they started and left running. A holder that released cleanly is not asked: what
     // it left running, it left on purpose.
     if let (Some(key), Some(rec)) = (&st.marker_key, &files.record) {
         if files.any() || !rec.previous.is_empty() {
-            st.orphans = orphans_of(key, rec, files.any(), &[]);
+            st.orphans = orphans_of(key, rec, files.any(), &[], lock_owner);
         }
     }
     if !files.any() && shared.is_empty() && st.orphans.is_empty() {
