@@ -90,24 +90,12 @@ pub fn probe(pid: u32) -> Probe {
 fn kinfo(pid: u32) -> Option<data::KinfoStart> {
     let p = c_pid(pid)?;
     let mut buf = [0u8; data::KINFO_PROC_LEN];
-    let mut len = buf.len();
-    let mut mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, p];
-    // SAFETY: mib has 4 entries; buf is valid for len bytes and len is updated to what was
-    // written (0 when there is no such process).
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_mut_ptr(),
-            4,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    data::parse_kinfo_proc(&buf[..len.min(buf.len())]).filter(|k| k.pid == pid)
+    // 0 bytes when there is no such process.
+    let len = sysctl_bytes(
+        &mut [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, p],
+        &mut buf,
+    )?;
+    data::parse_kinfo_proc(&buf[..len]).filter(|k| k.pid == pid)
 }
 
 /// `kill(pid, 0)`: EPERM means alive but not ours.
@@ -144,20 +132,53 @@ pub fn uid_of(pid: u32) -> Option<u32> {
     short_info(pid).map(|s| s.pbsi_uid)
 }
 
-fn sysctl_string(name: &CStr) -> Option<String> {
-    let mut buf = [0u8; 128];
-    let mut len = buf.len();
-    // SAFETY: buf is valid for len bytes; no new value is set.
+/// `sysctl(mib)` read into `buf` (nothing is set): the number of bytes written, or `None`.
+fn sysctl_bytes(mib: &mut [libc::c_int], buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: buf is valid for its length.
+    unsafe { sysctl_raw(mib, buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+/// `sysctl(mib)` read into one plain value `v`: the number of bytes written, or `None`.
+fn sysctl_value<T: Copy>(mib: &mut [libc::c_int], v: &mut T) -> Option<usize> {
+    // SAFETY: v is valid for size_of::<T>() bytes, and T is plain data (Copy).
+    unsafe { sysctl_raw(mib, (v as *mut T).cast(), std::mem::size_of::<T>()) }
+}
+
+/// # Safety
+/// `out` must be valid for writes of `cap` bytes.
+unsafe fn sysctl_raw(mib: &mut [libc::c_int], out: *mut libc::c_void, cap: usize) -> Option<usize> {
+    let mut len = cap;
+    // SAFETY: mib is valid for mib.len() entries, out for cap bytes (the caller's contract);
+    // len is updated to what was written; no new value is set.
     let rc = unsafe {
-        libc::sysctlbyname(
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
+        libc::sysctl(
+            mib.as_mut_ptr(),
+            mib.len() as libc::c_uint,
+            out,
             &mut len,
             std::ptr::null_mut(),
             0,
         )
     };
-    if rc != 0 || len == 0 || len > buf.len() {
+    (rc == 0).then_some(len.min(cap))
+}
+
+/// `sysctlbyname(name)` read into `buf` (nothing is set), or only its size asked (`None`): the
+/// length the kernel reports, or `None` on failure.
+fn sysctl_by_name(name: &CStr, buf: Option<&mut [u8]>) -> Option<usize> {
+    let (out, mut len) = match buf {
+        Some(b) => (b.as_mut_ptr().cast(), b.len()),
+        None => (std::ptr::null_mut(), 0),
+    };
+    // SAFETY: out is valid for len bytes, or null with len 0 (a size query); no new value is set.
+    let rc = unsafe { libc::sysctlbyname(name.as_ptr(), out, &mut len, std::ptr::null_mut(), 0) };
+    (rc == 0).then_some(len)
+}
+
+fn sysctl_string(name: &CStr) -> Option<String> {
+    let mut buf = [0u8; 128];
+    let len = sysctl_by_name(name, Some(&mut buf))?;
+    if len == 0 || len > buf.len() {
         return None;
     }
     let s = data::c_name(&buf[..len]);
@@ -172,20 +193,8 @@ pub fn boot_id() -> Option<String> {
     }
     // SAFETY: an all-zero timeval is valid.
     let mut tv: libc::timeval = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::timeval>();
-    let mut mib = [libc::CTL_KERN, libc::KERN_BOOTTIME];
-    // SAFETY: mib has 2 entries; tv is valid for len bytes.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_mut_ptr(),
-            2,
-            (&mut tv as *mut libc::timeval).cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    (rc == 0 && len == std::mem::size_of::<libc::timeval>() && tv.tv_sec > 0)
+    let len = sysctl_value(&mut [libc::CTL_KERN, libc::KERN_BOOTTIME], &mut tv)?;
+    (len == std::mem::size_of::<libc::timeval>() && tv.tv_sec > 0)
         .then(|| format!("boot-secs:{}", tv.tv_sec))
 }
 
@@ -206,43 +215,13 @@ pub fn exe_path(pid: u32) -> Option<String> {
 pub fn argv(pid: u32) -> Option<Vec<String>> {
     let p = c_pid(pid)?;
     let mut argmax: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>();
-    let mut mib = [libc::CTL_KERN, libc::KERN_ARGMAX];
-    // SAFETY: argmax is valid for len bytes.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_mut_ptr(),
-            2,
-            (&mut argmax as *mut libc::c_int).cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    let size = if rc == 0 && argmax > 0 {
-        argmax as usize
-    } else {
-        1 << 20
+    let size = match sysctl_value(&mut [libc::CTL_KERN, libc::KERN_ARGMAX], &mut argmax) {
+        Some(_) if argmax > 0 => argmax as usize,
+        _ => 1 << 20,
     };
     let mut buf = vec![0u8; size];
-    let mut len = buf.len();
-    let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, p];
-    // SAFETY: mib has 3 entries; buf is valid for len bytes and len is updated to what was
-    // written.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_mut_ptr(),
-            3,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    data::parse_procargs2(&buf[..len.min(buf.len())]).map(|(_, argv)| argv)
+    let len = sysctl_bytes(&mut [libc::CTL_KERN, libc::KERN_PROCARGS2, p], &mut buf)?;
+    data::parse_procargs2(&buf[..len]).map(|(_, argv)| argv)
 }
 
 /// Every pid on the system.
@@ -345,34 +324,10 @@ pub fn listening(pid: u32) -> Result<Vec<Listening>, PortsError> {
 pub fn tcp_listeners() -> Option<Vec<data::PcbListener>> {
     let name = c"net.inet.tcp.pcblist_n";
     for _ in 0..4 {
-        let mut len = 0usize;
-        // SAFETY: a null buffer asks for the size.
-        let rc = unsafe {
-            libc::sysctlbyname(
-                name.as_ptr(),
-                std::ptr::null_mut(),
-                &mut len,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        if rc != 0 || len == 0 {
-            return None;
-        }
+        let len = sysctl_by_name(name, None).filter(|&n| n > 0)?;
         // Room for sockets opened between the two calls.
         let mut buf = vec![0u8; len + len / 4 + 4096];
-        let mut got = buf.len();
-        // SAFETY: buf is valid for `got` bytes; got is updated to what was written.
-        let rc = unsafe {
-            libc::sysctlbyname(
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                &mut got,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        if rc == 0 {
+        if let Some(got) = sysctl_by_name(name, Some(&mut buf)) {
             return data::parse_pcblist_n(&buf[..got.min(buf.len())]);
         }
         if errno() != libc::ENOMEM {
