@@ -256,6 +256,16 @@ fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
 
+/// The poll(2) timeout until `deadline`: -1 (forever) without one, `None` once it has passed.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn poll_timeout_ms(deadline: Option<Instant>) -> Option<i32> {
+    match remaining(deadline) {
+        None => Some(-1),
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d.as_millis().clamp(1, i32::MAX as u128) as i32),
+    }
+}
+
 #[cfg(target_os = "linux")]
 pub struct Watcher {
     /// `None` when inotify could not be had (its per-user limits are small): then the attempt
@@ -351,10 +361,8 @@ impl Watcher {
             if cancel.is_some_and(|c| c.is_cancelled()) {
                 return Woke::Cancelled;
             }
-            let timeout_ms = match remaining(deadline) {
-                None => -1,
-                Some(d) if d.is_zero() => return Woke::TimedOut,
-                Some(d) => d.as_millis().clamp(1, i32::MAX as u128) as i32,
+            let Some(timeout_ms) = poll_timeout_ms(deadline) else {
+                return Woke::TimedOut;
             };
             // Without inotify, poll only the cancel pipe, for at most 10 ms; without the pipe,
             // wake every 10 ms to look at the flag.
@@ -486,10 +494,8 @@ impl Watcher {
             if cancel.is_some_and(|c| c.is_cancelled()) {
                 return Woke::Cancelled;
             }
-            let timeout_ms = match remaining(deadline) {
-                None => -1,
-                Some(d) if d.is_zero() => return Woke::TimedOut,
-                Some(d) => d.as_millis().clamp(1, i32::MAX as u128) as i32,
+            let Some(timeout_ms) = poll_timeout_ms(deadline) else {
+                return Woke::TimedOut;
             };
             let Some(kq) = self.kq.as_mut() else {
                 // No kqueue: poll only the cancel pipe, for at most 10 ms, then try again.
