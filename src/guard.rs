@@ -1199,7 +1199,7 @@ mod tests {
         let me = std::process::id();
         if cfg!(windows) {
             assert!(e.message.contains(&format!("(taskkill /PID {me})")), "{e}");
-            assert!(!e.message.contains("kill {me}"), "{e}");
+            assert!(!e.message.contains(&format!("(kill {me})")), "{e}");
         } else {
             assert!(e.message.contains(&format!("(kill {me})")), "{e}");
         }
