@@ -11,13 +11,21 @@ class PidGuardError extends Error {
   #holders
 
   constructor(info) {
-    super(info.message)
+    // Deeper than usual, once: our own frames are dropped from it below (see trimStack).
+    const limit = Error.stackTraceLimit
+    const deeper = typeof limit === 'number' && limit > 0
+    if (deeper) Error.stackTraceLimit = limit + 12
+    try {
+      super(info.message)
+    } finally {
+      if (deeper) Error.stackTraceLimit = limit
+    }
     this.name = 'PidGuardError'
     this.code = info.code
     if (info.path !== undefined) this.path = info.path
     if (info.errno !== undefined) this.errno = info.errno
     if (info.holders !== undefined) this.holders = info.holders
-    trimStack(this)
+    if (deeper) trimStack(this, limit)
   }
 
   /** Every holder the error names (ELOCKED): kept out of the printed error, which names them already. */
@@ -30,17 +38,10 @@ class PidGuardError extends Error {
 
 /**
  * The stack starts at the caller's line (their `acquire(...)`), not inside pid-guard: an
- * uncaught error then prints the message and where the user called us, nothing else.
+ * uncaught error then prints the message and where the user called us, nothing else. The stack
+ * was captured `limit + 12` deep; at most `limit` of the caller's frames are kept.
  */
-function trimStack(err) {
-  const limit = Error.stackTraceLimit
-  if (typeof limit !== 'number' || limit <= 0) return
-  Error.stackTraceLimit = limit + 12
-  try {
-    Error.captureStackTrace(err, err.constructor)
-  } finally {
-    Error.stackTraceLimit = limit
-  }
+function trimStack(err, limit) {
   const lines = String(err.stack).split('\n')
   const head = lines.findIndex((l) => /^\s+at /.test(l))
   if (head < 0) return
@@ -54,4 +55,4 @@ function invalidOption(message) {
   return new PidGuardError({ code: 'EINVALIDOPTION', message: `pid-guard: ${message}` })
 }
 
-module.exports = { PidGuardError, invalidOption, trimStack }
+module.exports = { PidGuardError, invalidOption }
