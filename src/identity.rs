@@ -394,27 +394,9 @@ mod portable {
     /// When the process table hides a PID, `kill(pid, 0)` still tells whether it exists:
     /// EPERM means alive but not ours (as start-stop-daemon reads it).
     fn alive_by_signal(pid: u32) -> Probe {
-        #[cfg(unix)]
-        {
-            let Ok(p) = libc::pid_t::try_from(pid) else {
-                return Probe::Gone;
-            };
-            if p <= 0 {
-                return Probe::Gone;
-            }
-            // SAFETY: signal 0 performs only the existence and permission checks; p > 0 so it
-            // never addresses a process group.
-            let rc = unsafe { libc::kill(p, 0) };
-            let errno = std::io::Error::last_os_error().raw_os_error();
-            if rc == 0 || errno == Some(libc::EPERM) {
-                return Probe::Alive(None);
-            }
-            Probe::Gone
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = pid;
-            Probe::Gone
+        match super::exists_by_signal(pid) {
+            true => Probe::Alive(None),
+            false => Probe::Gone,
         }
     }
 

@@ -185,9 +185,10 @@ pub fn uid_of(pid: u32) -> Option<u32> {
 pub fn same_pid_ns(pid: u32) -> Option<bool> {
     #[cfg(target_os = "linux")]
     {
-        let mine = std::fs::read_link("/proc/self/ns/pid").ok()?;
+        // Ours is read once per process (identity::pid_ns); theirs, now.
         let theirs = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
-        Some(mine == theirs)
+        let theirs = crate::identity::parse_ns_link(theirs.to_str()?)?;
+        Some(theirs == crate::identity::pid_ns()?)
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -183,7 +183,7 @@ fn empty_status(l: &Layout) -> Status {
         lock_path: l.lock.clone(),
         record_path: l.record.clone(),
         stale_reason: None,
-        detection: detection_method(None),
+        detection: "process",
         port_owner: None,
         problem: None,
         orphans: Vec::new(),
@@ -283,6 +283,8 @@ pub fn strays(name: &str, dir: Option<&Path>) -> Result<Vec<Marked>> {
     if st.state != State::Held {
         return Ok(Vec::new());
     }
+    // One scan of every process's environment, whatever the number of holders.
+    let marked = marker::scan(key);
     let mut out = Vec::new();
     for h in st.holders.iter().filter(|h| h.alive && h.verified) {
         let (Some(pid), Some(rec)) = (h.pid, h.record.as_ref()) else {
@@ -291,25 +293,18 @@ pub fn strays(name: &str, dir: Option<&Path>) -> Result<Vec<Marked>> {
         let Some(mark) = rec.holder_mark() else {
             continue;
         };
-        for (p, m) in marker::scan(key) {
-            if m == mark
+        for (p, m) in &marked {
+            let p = *p;
+            if *m == mark
                 && p != pid
                 && !marker::descends_from(p, pid)
                 && !marker::descends_from(p, mark.pid)
             {
-                out.push(marker::describe(p, m, rec.uid));
+                out.push(marker::describe(p, m.clone(), rec.uid));
             }
         }
     }
     Ok(out)
-}
-
-fn detection_method(kernel: Option<&Vec<kernel_locks::KernelLock>>) -> &'static str {
-    if kernel.is_some() {
-        "kernel"
-    } else {
-        "process"
-    }
 }
 
 /// What the files of an exclusive holder say.

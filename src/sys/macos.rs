@@ -98,14 +98,11 @@ fn kinfo(pid: u32) -> Option<data::KinfoStart> {
     data::parse_kinfo_proc(&buf[..len]).filter(|k| k.pid == pid)
 }
 
-/// `kill(pid, 0)`: EPERM means alive but not ours.
+/// `kill(pid, 0)` (see [`crate::identity::exists_by_signal`]): EPERM means alive but not ours.
 fn alive_by_signal(p: libc::c_int) -> Probe {
-    // SAFETY: signal 0 only checks existence and permission; p > 0 so never a group.
-    let rc = unsafe { libc::kill(p, 0) };
-    if rc == 0 || errno() == libc::EPERM {
-        Probe::Alive(None)
-    } else {
-        Probe::Gone
+    match crate::identity::exists_by_signal(p as u32) {
+        true => Probe::Alive(None),
+        false => Probe::Gone,
     }
 }
 
