@@ -104,11 +104,7 @@ class Guard {
 
   /** Removes the pid file and frees the lock. Safe to call more than once. */
   release() {
-    if (this.#released) return
-    this.#released = true
-    hooks.untrack(this)
-    unmark(this.#marker)
-    call(() => this.#native.release())
+    this.#finish((n) => n.release())
   }
 
   /**
@@ -117,11 +113,16 @@ class Guard {
    * them as its orphans once this process is gone.
    */
   _releaseAtExit() {
+    this.#finish((n) => n.releaseAtExit())
+  }
+
+  /** Once: no longer tracked, the marker off the environment, then the native release. */
+  #finish(releaseNative) {
     if (this.#released) return
     this.#released = true
     hooks.untrack(this)
     unmark(this.#marker)
-    call(() => this.#native.releaseAtExit())
+    call(() => releaseNative(this.#native))
   }
 
   /** @internal for `pid-guard run`: the lock fd to share with the child. */

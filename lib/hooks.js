@@ -39,8 +39,7 @@ function releaseAll() {
     if (!cleanup) continue
     try {
       // At exit: what this holder started and leaves running is noted as its orphans.
-      if (typeof guard._releaseAtExit === 'function') guard._releaseAtExit()
-      else guard.release()
+      guard._releaseAtExit()
     } catch {
       // Exiting: nothing useful can be done with the error; the next acquire recovers.
     }

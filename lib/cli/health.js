@@ -1,5 +1,5 @@
 'use strict'
-// `pid-guard health [name] [--pid N | --port N] [--url URL] [--json | --prometheus] [--watch[=MS]]`:
+// `pid-guard health [name] [--pid N | --port N] [--url URL] [--json | --prometheus | --prometheus-file PATH] [--watch[=MS]]`:
 // is the service running, how much CPU and memory it uses, does it listen on its port, does its
 // health endpoint answer, are its body's fields and its children as expected. Exit 0 healthy,
 // 1 unhealthy, 3 not running / unknown, 2 usage error.
@@ -10,7 +10,8 @@ const { MAX_PID } = require('../health')
 
 const usage = `Usage: pid-guard health [name] [--pid N | --port N] [--url URL]
                         [--expect FIELD=VALUE]... [--min-children N] [--children F]
-                        [--json | --prometheus] [--watch[=MS]] [--dir DIR]
+                        [--json | --prometheus | --prometheus-file PATH] [--watch[=MS]]
+                        [--dir DIR]
 
 Checks a guarded service: running, CPU, memory, the port it should listen on (its own or a
 child's), its health endpoint (the JSON fields it answers with) and its child processes.
