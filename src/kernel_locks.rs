@@ -145,38 +145,42 @@ pub fn parse_fdinfo_locker(info: &str) -> Option<u32> {
         })
 }
 
-/// The locker named on fd `fd` of process `pid` (see [`parse_fdinfo_locker`]).
-pub fn fd_locker(pid: u32, fd: i32) -> Option<u32> {
+/// [`fd_holds`], with the locker the same fdinfo names (see [`parse_fdinfo_locker`]): one read.
+pub fn fd_holds_and_locker(pid: u32, fd: i32, id: FileId) -> (Holds, Option<u32>) {
     #[cfg(target_os = "linux")]
     {
-        parse_fdinfo_locker(&std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?)
+        linux::fd_holds_and_locker(pid, &fd.to_string(), id)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (pid, fd);
-        None
+        let _ = (pid, fd, id);
+        (Holds::Unknown, None)
     }
 }
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use super::{parse_fdinfo, FileId, Holds, Scan};
+    use super::{parse_fdinfo, parse_fdinfo_locker, FileId, Holds, Scan};
     use std::os::unix::fs::MetadataExt;
 
     pub fn fd_holds(pid: u32, fd: &str, id: FileId) -> Holds {
+        fd_holds_and_locker(pid, fd, id).0
+    }
+
+    pub fn fd_holds_and_locker(pid: u32, fd: &str, id: FileId) -> (Holds, Option<u32>) {
         match std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) {
             Ok(m) if m.dev() == id.dev && m.ino() == id.ino => {}
-            Ok(_) => return Holds::No,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Holds::No,
-            Err(_) => return Holds::Unknown,
+            Ok(_) => return (Holds::No, None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Holds::No, None),
+            Err(_) => return (Holds::Unknown, None),
         }
         match std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) {
             Ok(info) => match parse_fdinfo(&info) {
-                Some(exclusive) => Holds::Yes { exclusive },
-                None => Holds::No,
+                Some(exclusive) => (Holds::Yes { exclusive }, parse_fdinfo_locker(&info)),
+                None => (Holds::No, None),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Holds::No,
-            Err(_) => Holds::Unknown,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Holds::No, None),
+            Err(_) => (Holds::Unknown, None),
         }
     }
 

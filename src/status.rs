@@ -443,8 +443,8 @@ struct Seen {
 }
 
 /// Finds the holders of the lock on `f` (file `id`). On Linux a process counts only when the
-/// kernel shows the lock on one of its own fds: the recorded holder's fd first (one small
-/// read), then the lockers the system-wide table names (the table names the process that took
+/// kernel shows the lock on one of its own fds: the recorded holder's fd first (two small
+/// reads), then the lockers the system-wide table names (the table names the process that took
 /// the lock, which may be dead, its pid reused, while a child keeps the fd), then, when that
 /// does not account for the lock, every process's fds. Whenever nothing proves the lock held,
 /// the lock itself is tried: a busy lock is held, seen or not.
@@ -478,9 +478,11 @@ fn who_holds(
     // (`pid-guard run` hands its fd to the command; the table still names the wrapper).
     let mut covered: Vec<u32> = Vec::new();
     for (pid, fd) in shared.iter().filter_map(|(_, h)| recorded_fd(h)) {
-        if let kernel_locks::Holds::Yes { exclusive } = kernel_locks::fd_holds(pid, fd, id) {
+        if let (kernel_locks::Holds::Yes { exclusive }, locker) =
+            kernel_locks::fd_holds_and_locker(pid, fd, id)
+        {
             proven.push((pid, exclusive));
-            covered.extend(kernel_locks::fd_locker(pid, fd));
+            covered.extend(locker);
         }
     }
     let mut explained = !proven.is_empty();
