@@ -210,13 +210,16 @@ pub fn file_id(_f: &File) -> io::Result<(FileId, u64)> {
 #[cfg(unix)]
 pub fn file_id(f: &File) -> io::Result<(FileId, u64)> {
     let m = f.metadata()?;
-    Ok((
-        FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-        },
-        m.nlink(),
-    ))
+    Ok((id_of(&m), m.nlink()))
+}
+
+/// The (dev, inode) of metadata already read: no second `fstat`.
+#[cfg(unix)]
+pub fn id_of(m: &std::fs::Metadata) -> FileId {
+    FileId {
+        dev: m.dev(),
+        ino: m.ino(),
+    }
 }
 
 /// What one `fstat` + one `lstat` say about an open lock file.

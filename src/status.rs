@@ -540,10 +540,11 @@ pub fn inspect(l: &Layout) -> Result<Status> {
         .map_err(|e| Error::io(&e, "open the lock file", &l.lock))?;
     let lock_meta = lock_file.as_ref().and_then(|f| f.metadata().ok());
     let lock_owner = owner_of(lock_meta.as_ref());
-    let lock_id = lock_file
-        .as_ref()
-        .and_then(|f| fsio::file_id(f).ok())
-        .map(|(id, _)| id);
+    // From the fstat just made; off Unix there is no (dev, inode) to match a lock table with.
+    #[cfg(unix)]
+    let lock_id = lock_meta.as_ref().map(fsio::id_of);
+    #[cfg(not(unix))]
+    let lock_id: Option<fsio::FileId> = None;
     let lock_content = match &lock_file {
         Some(f) => Some(
             fsio::read_start(f, record::MAX_RECORD_BYTES, None)
