@@ -11,6 +11,11 @@ const { eachLine, parse: parseLine } = require('./fixtures/lines')
 const ROOT = path.join(__dirname, '..')
 const HOLDER = path.join(__dirname, 'fixtures', 'holder.js')
 const CLI = path.join(ROOT, 'cli.js')
+/**
+ * The native command under test: PID_GUARD_BIN, else the one scripts/build-cli.js put in this
+ * machine's platform package folder (npm/<platform>/pid-guard).
+ */
+const BIN = process.env.PID_GUARD_BIN || path.join(ROOT, 'npm', require('../lib/platform').platformId(), require('../lib/platform').BIN_NAME)
 // Generous: the suite shares 2 cores with builds; under Wine a node.exe takes 0.5-1.5 s to start.
 const DEADLINE = process.platform === 'win32' && process.env.PID_GUARD_WINE === '1' ? 45000 : 15000
 
@@ -180,10 +185,15 @@ function withDeadline(promise, timeout, what) {
 }
 
 /** Runs a node script to completion: { code, signal, stdout, stderr }. */
-function run(t, args, { env = {}, input, timeout = DEADLINE, nodeArgs = [], cwd } = {}) {
+function run(t, args, { nodeArgs = [], ...opts } = {}) {
+  return runFile(t, process.execPath, [...nodeArgs, ...args], opts)
+}
+
+/** Runs a program to completion: { code, signal, stdout, stderr, pid }. */
+function runFile(t, file, args, { env = {}, input, timeout = DEADLINE, cwd } = {}) {
   const child = track(
     t,
-    spawn(process.execPath, [...nodeArgs, ...args], {
+    spawn(file, args, {
       cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, PID_GUARD_LOG: '', ...env },
@@ -197,12 +207,12 @@ function run(t, args, { env = {}, input, timeout = DEADLINE, nodeArgs = [], cwd 
   const done = new Promise((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, pid: child.pid })),
   )
-  return withDeadline(done, timeout, `node ${args.join(' ')} did not finish`)
+  return withDeadline(done, timeout, `${path.basename(file)} ${args.join(' ')} did not finish`)
 }
 
-/** Runs the CLI: { code, stdout, stderr }. */
+/** Runs the native command: { code, signal, stdout, stderr, pid }. */
 function cli(t, args, opts) {
-  return run(t, [CLI, ...args], opts)
+  return runFile(t, BIN, args, opts)
 }
 
 /** Runs a snippet in a fresh node process (CommonJS). */
@@ -274,6 +284,8 @@ module.exports = {
   ROOT,
   HOLDER,
   CLI,
+  BIN,
+  runFile,
   tmpDir,
   track,
   lineReader,

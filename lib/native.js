@@ -2,17 +2,7 @@
 // Loads the native addon and turns its JSON-encoded errors into PidGuardError.
 
 const { PidGuardError } = require('./errors')
-
-/** The platform package napi-rs names for this machine, e.g. linux-x64-gnu, darwin-arm64. */
-function platformId() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    const glibc = process.report?.getReport?.()?.header?.glibcVersionRuntime
-    return `${platform}-${arch}-${glibc ? 'gnu' : 'musl'}`
-  }
-  if (platform === 'win32') return `${platform}-${arch}-msvc`
-  return `${platform}-${arch}`
-}
+const { platformId } = require('./platform')
 
 let binding
 try {
