@@ -113,7 +113,9 @@ test('list and status without a name show every guard', async (t) => {
 test('--version, --help, and usage errors exit 2', async (t) => {
   const v = await h.cli(t, ['--version'])
   assert.equal(v.code, 0)
-  assert.equal(v.stdout.trim(), pkg.version)
+  // "<version> (native binary)": the version first, then which one ran.
+  assert.equal(v.stdout.split(' ')[0].trim(), pkg.version)
+  assert.match(v.stdout, /^\S+ \(native binary\b/)
 
   const help = await h.cli(t, ['--help'])
   assert.equal(help.code, 0)
