@@ -178,7 +178,8 @@ test('usage errors exit 2 with the usage text and no stack trace', async (t) => 
   for (const args of cases) {
     const r = await cli(t, ['health', ...args, '--dir', dir])
     assert.strictEqual(r.code, 2, `${args.join(' ')} -> ${r.code}\n${r.stdout}${r.stderr}`)
-    assert.match(r.stderr, /Usage: pid-guard health/, args.join(' '))
+    // One line naming the command and where its usage is (issue 12), not the whole usage text.
+    assert.match(r.stderr, /^pid-guard health: .+ \(see pid-guard health --help\)\n$/, args.join(' '))
     assert.strictEqual(r.stdout, '', args.join(' '))
     noStack(r)
   }
