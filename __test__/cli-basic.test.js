@@ -147,3 +147,19 @@ test('--version, --help, and usage errors exit 2', async (t) => {
   }
   assert.deepEqual(fs.readdirSync(dir), [])
 })
+
+test('status colours its state on a terminal only, never with NO_COLOR or into a pipe', { skip: h.posixOnly('a pseudo-terminal from script(1)') }, async (t) => {
+  const dir = h.tmpDir(t)
+  await h.hold(t, { name: 'svc', dir })
+  const cmd = `${JSON.stringify(h.BIN)} status svc --dir ${JSON.stringify(dir)}`
+  const env = { TERM: 'xterm', NO_COLOR: undefined }
+  // util-linux script(1) runs the command on a real pseudo-terminal.
+  const tty = await h.runFile(t, 'script', ['-qefc', cmd, '/dev/null'], { env })
+  assert.equal(tty.code, 0, tty.stdout)
+  assert.ok(tty.stdout.includes('svc: \x1b[32mheld\x1b[0m'), JSON.stringify(tty.stdout))
+  const noColor = await h.runFile(t, 'script', ['-qefc', cmd, '/dev/null'], { env: { ...env, NO_COLOR: '1' } })
+  assert.match(noColor.stdout, /svc: held/)
+  assert.ok(!noColor.stdout.includes('\x1b'), JSON.stringify(noColor.stdout))
+  const piped = await h.cli(t, ['status', 'svc', '--dir', dir], { env: { TERM: 'xterm' } })
+  assert.ok(!piped.stdout.includes('\x1b'), JSON.stringify(piped.stdout))
+})

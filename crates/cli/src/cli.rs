@@ -94,9 +94,14 @@ pub fn top_help() -> String {
     lines.join("\n")
 }
 
-/// The grammar with the top-level help in place.
+/// The grammar with the top-level help in place. An option given twice takes the last value
+/// (`--dir A status --dir B` is B), as the JS CLI did; repeatable ones (`--meta`, `--expect`)
+/// still collect every value.
 pub fn command() -> clap::Command {
-    Cli::command().override_help(top_help())
+    Cli::command()
+        .override_help(top_help())
+        .args_override_self(true)
+        .mut_subcommands(|c| c.args_override_self(true))
 }
 
 #[derive(Args, Debug)]

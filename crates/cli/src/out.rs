@@ -312,6 +312,32 @@ mod tests {
     }
 
     #[test]
+    fn an_option_given_twice_takes_the_last_value_and_repeatable_ones_collect() {
+        use clap::FromArgMatches;
+        let parse = |args: &[&str]| {
+            let m = crate::cli::command()
+                .try_get_matches_from(std::iter::once("pid-guard").chain(args.iter().copied()))
+                .unwrap();
+            crate::cli::Cli::from_arg_matches(&m).unwrap()
+        };
+        let c = parse(&[
+            "--dir", "a", "status", "x", "--dir", "b", "--json", "--json",
+        ]);
+        assert_eq!(c.global.dir.as_deref(), Some(std::path::Path::new("b")));
+        assert!(c.global.json);
+        let c = parse(&["run", "x", "--meta", "a=1", "--meta", "b=2", "--", "true"]);
+        match c.command {
+            Some(crate::cli::Command::Run(r)) => assert_eq!(r.meta, ["a=1", "b=2"]),
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&["health", "x", "--expect", "a=1", "--expect", "b=2"]);
+        match c.command {
+            Some(crate::cli::Command::Health(h)) => assert_eq!(h.expect, ["a=1", "b=2"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn core_messages_lose_only_their_prefix() {
         assert_eq!(bare("pid-guard: a thing"), "a thing");
         assert_eq!(bare("other"), "other");
