@@ -163,3 +163,24 @@ test('status colours its state on a terminal only, never with NO_COLOR or into a
   const piped = await h.cli(t, ['status', 'svc', '--dir', dir], { env: { TERM: 'xterm' } })
   assert.ok(!piped.stdout.includes('\x1b'), JSON.stringify(piped.stdout))
 })
+
+/** Root with util-linux unshare: a PID namespace of its own with its own /proc. */
+function unshareSkip() {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'needs root on Linux (unshare --pid)'
+  const r = require('node:child_process').spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore', timeout: 5000 })
+  return r.status === 0 ? false : 'unshare --pid --fork --mount-proc is not available here'
+}
+
+test('status and check from another PID namespace: held by a process this user cannot see, never free', { skip: unshareSkip() }, async (t) => {
+  const dir = h.tmpDir(t)
+  await h.hold(t, { name: 'svc', dir })
+  const inNs = (args) => h.runFile(t, 'unshare', ['--pid', '--fork', '--mount-proc', h.BIN, ...args])
+  const st = await inNs(['status', 'svc', '--dir', dir])
+  assert.equal(st.code, 0, st.stdout + st.stderr)
+  assert.match(st.stdout, /^svc: held \(exclusive\)\n {2}held by a process this user cannot see\n/)
+  const j = JSON.parse((await inNs(['status', 'svc', '--json', '--dir', dir])).stdout)
+  assert.deepEqual(j.holders.map((x) => [x.pid, x.alive, x.verified, x.meta]), [[null, true, false, null]])
+  const c = await inNs(['check', 'svc', '--dir', dir])
+  assert.equal(c.code, 1, c.stdout + c.stderr)
+  assert.match(c.stderr, /held by a process this user cannot see/)
+})

@@ -89,9 +89,8 @@ pub fn describe(s: &Status) -> String {
         };
         // A busy lock with no visible holder: another user's process, or another PID namespace.
         match h.pid {
-            None if s.state == State::Held => {
-                lines.push(format!("  held by a process this user cannot see{uid}"))
-            }
+            // "a process this user cannot see, uid N": the core's words (Holder::describe).
+            None if s.state == State::Held => lines.push(format!("  held by {}", h.describe())),
             pid => lines.push(format!(
                 "  pid {}{alive}{started}{uid}{meta}",
                 pid.map(|p| p.to_string())
