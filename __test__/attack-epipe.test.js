@@ -7,9 +7,13 @@ const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
 const h = require('./helpers')
 
-/** Runs the CLI with stdout a pipe that is closed after the first byte arrives. */
-function cliClosingAfterOneByte(t, args, env = {}) {
-  const child = h.track(t, spawn(process.execPath, [h.CLI, ...args], {
+/**
+ * Runs the CLI with stdout a pipe that is closed after the first byte arrives: the JS one, or
+ * with `native` the native command (h.BIN).
+ */
+function cliClosingAfterOneByte(t, args, env = {}, native = false) {
+  const [file, argv] = native ? [h.BIN, args] : [process.execPath, [h.CLI, ...args]]
+  const child = h.track(t, spawn(file, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PID_GUARD_LOG: '', ...env },
   }))
@@ -65,7 +69,7 @@ test('health --watch into a pipe closed after one byte ends, quietly', async (t)
   const dir = h.tmpDir(t)
   await h.hold(t, { name: 'w', dir })
   for (let trial = 0; trial < 3; trial++) {
-    const r = await cliClosingAfterOneByte(t, ['health', 'w', '--dir', dir, '--watch=50'])
+    const r = await cliClosingAfterOneByte(t, ['health', 'w', '--dir', dir, '--watch=50'], {}, true)
     assert.equal(r.stderr, '', `stderr: ${r.stderr}`)
     assert.equal(r.signal, null)
     assert.equal(r.code, 0)
