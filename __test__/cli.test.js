@@ -316,6 +316,41 @@ test('--prometheus-file writes the textfile atomically (temp file, rename), and 
   assert.deepStrictEqual(fs.readdirSync(out), ['api.prom'])
 })
 
+test('--prometheus-file: a failed write names the file and says what to do; --watch says so each time, recovers, and stops on SIGTERM leaving no temp file', { skip: posixOnly('SIGTERM to a child') }, async (t) => {
+  const dir = tmpDir(t)
+  const out = tmpDir(t, 'pg-textfile-')
+  await startService(t, { name: 'api', dir })
+  const missing = path.join(out, 'missing', 'x.prom')
+  const r = await cli(t, ['health', 'api', '--prometheus-file', missing, '--dir', dir])
+  assert.strictEqual(r.code, 1)
+  assert.match(r.stderr, new RegExp(`cannot write ${missing.replace(/[.]/g, '\\.')}: the directory .*missing does not exist; create it`), r.stderr)
+  noStack(r)
+  const isDir = await cli(t, ['health', 'api', '--prometheus-file', out, '--dir', dir])
+  assert.strictEqual(isDir.code, 1)
+  assert.match(isDir.stderr, /is a directory; give a file path inside it/, isDir.stderr)
+  assert.deepStrictEqual(fs.readdirSync(out), [], 'no temp file left')
+
+  // --watch into a directory that goes away and comes back: said at each sample, then written again.
+  const sub = path.join(out, 'sub')
+  fs.mkdirSync(sub)
+  const file = path.join(sub, 'api.prom')
+  const w = spawn(BIN, ['health', 'api', '--watch=100', '--prometheus-file', file, '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => alive(w) && w.kill('SIGKILL'))
+  let err = ''
+  w.stderr.setEncoding('utf8').on('data', (d) => (err += d))
+  await until(() => fs.existsSync(file), 'the first textfile')
+  fs.rmSync(sub, { recursive: true })
+  await until(() => (err.match(/cannot write .*sub.api\.prom: the directory .*sub does not exist/g) ?? []).length >= 2, `two failed samples said on stderr: ${err}`)
+  assert.ok(alive(w), 'a failed write does not end the watch')
+  fs.mkdirSync(sub)
+  await until(() => fs.existsSync(file), 'the textfile written again')
+  assert.strictEqual(parseProm(fs.readFileSync(file, 'utf8')).find((f) => f.name === 'pid_guard_up').samples[0][2], 1)
+  const exited = new Promise((res) => w.on('exit', (code, signal) => res({ code, signal })))
+  w.kill('SIGTERM')
+  assert.deepStrictEqual(await exited, { code: 0, signal: null }, 'SIGTERM ends the watch quietly')
+  assert.deepStrictEqual(fs.readdirSync(sub), ['api.prom'], 'no temp file left beside it')
+})
+
 test('an unhealthy service exits 1 and says why; a killed one exits 3', { skip: h.wineGap('noOwner') }, async (t) => {
   const dir = tmpDir(t)
   const svc = await startService(t, { name: 'api', dir, status: 500 })
