@@ -341,25 +341,45 @@ fn sample(o: &Opts) -> Result<Sample, Usage> {
         .into_iter()
         .map(|s| HealthTarget::Name(s.name))
         .collect();
-    let results = if targets.len() == 1 {
-        vec![sample_one(&targets[0], &o.options)]
-    } else {
-        std::thread::scope(|s| {
-            let running: Vec<_> = targets
-                .iter()
-                .map(|t| s.spawn(|| sample_one(t, &o.options)))
-                .collect();
-            running
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    };
+    let results = sample_all(&targets, &o.options);
     Ok(Sample {
         all: true,
         free,
         results: results.into_iter().collect::<Result<_, _>>()?,
     })
+}
+
+/// At most this many guards are sampled at the same time (each sample waits out its CPU window).
+const PARALLEL: usize = 64;
+
+/// Samples every target, up to [`PARALLEL`] at once; results in the targets' order.
+fn sample_all(targets: &[HealthTarget], o: &HealthOptions) -> Vec<Result<Outcome, Usage>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    if targets.len() <= 1 {
+        return targets.iter().map(|t| sample_one(t, o)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<Outcome, Usage>>>> =
+        targets.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..targets.len().min(PARALLEL) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(t) = targets.get(i) else { break };
+                let r = sample_one(t, o);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every target was sampled")
+        })
+        .collect()
 }
 
 fn exit_code(s: &Sample) -> i32 {
