@@ -1062,3 +1062,71 @@ fn stop_on_signals(tx: std::sync::mpsc::Sender<Event>) {
         SetConsoleCtrlHandler(Some(handler), 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_time_is_date_to_iso_string() {
+        assert_eq!(iso(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso(1_700_000_000_123.0), "2023-11-14T22:13:20.123Z");
+        assert_eq!(iso(951_782_400_000.0), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn to_fixed_rounds_ties_away_from_zero() {
+        assert_eq!(fixed1(0.25), "0.3");
+        assert_eq!(fixed1(12.75), "12.8");
+        assert_eq!(fixed1(12.5), "12.5");
+        assert_eq!(fixed1(0.04), "0.0");
+        assert_eq!(fixed1(99.96), "100.0");
+    }
+
+    #[test]
+    fn body_fields_in_one_line() {
+        assert_eq!(
+            fields(&serde_json::json!({ "status": "ok", "queue": 3, "x": [1.5, true] })),
+            "status=ok queue=3 x=[1.5,true]"
+        );
+        assert_eq!(
+            fields(&serde_json::json!("  hello\n\tworld ")),
+            "\" hello world \""
+        );
+        assert_eq!(fields(&serde_json::json!(null)), "");
+        assert_eq!(fields(&Value::String("x".repeat(200))).len(), 120);
+    }
+
+    #[test]
+    fn urls_need_http_or_https_and_a_host() {
+        for ok in [
+            "http://127.0.0.1:8080/health",
+            "https://[::1]:1/x?y#z",
+            "HTTP://a",
+            "http:host/x",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "not a url",
+            "/health",
+            "http://",
+            "http://a b/",
+            "http://h:99999/",
+            "1http://x",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_url("ftp://127.0.0.1/x")
+            .err()
+            .is_some_and(|Usage(m)| m.ends_with("not ftp:")));
+    }
+
+    #[test]
+    fn too_few_children_is_the_min_children_problem() {
+        assert!(too_few(
+            "1 child process matching \"w\", fewer than the 2 expected"
+        ));
+        assert!(!too_few("the 2 expected"));
+    }
+}
