@@ -5,6 +5,7 @@
 mod check;
 mod cli;
 mod health;
+mod health_bridge;
 mod list;
 mod out;
 mod prune;
