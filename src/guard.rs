@@ -17,7 +17,7 @@ use crate::dirfd::Dir;
 use crate::error::{Code, Error, Result};
 use crate::flock::{self, LockError};
 use crate::fsio;
-use crate::identity::{self, Probe};
+use crate::identity;
 use crate::layout::{self, Layout};
 use crate::log::debug;
 use crate::mode::Mode;
@@ -62,28 +62,30 @@ pub struct Recovered {
 }
 
 pub struct Guard {
-    file: Option<File>,
-    layout: Layout,
+    pub(crate) file: Option<File>,
+    pub(crate) layout: Layout,
     /// Where the holder's pid file and record are: the guard directory (exclusive) or
     /// `N.shared` (shared), open and checked; every write and removal goes through it.
     /// Closed on release.
-    files: Option<Arc<Dir>>,
-    mode: Mode,
-    pid_path: PathBuf,
+    pub(crate) files: Option<Arc<Dir>>,
+    pub(crate) mode: Mode,
+    pub(crate) pid_path: PathBuf,
     /// Exclusive: the lock file itself. Shared: `N.shared/<pid>.json`.
-    record_path: PathBuf,
-    record: Record,
+    pub(crate) record_path: PathBuf,
+    pub(crate) record: Record,
     /// Exclusive: bytes of the lock file the record region covers.
-    record_len: usize,
+    pub(crate) record_len: usize,
     /// Exclusive: the pid file this guard wrote, as written; release removes only that one,
     /// never a pid file someone else put there or rewrote meanwhile.
-    pid_file: Option<fsio::Stamp>,
-    recovered: Vec<Recovered>,
+    pub(crate) pid_file: Option<fsio::Stamp>,
+    pub(crate) recovered: Vec<Recovered>,
     /// The marker variable (name, value) this holder's children inherit; see [`crate::marker`].
-    marker: Option<(String, String)>,
+    pub(crate) marker: Option<(String, String)>,
+    /// This guard is the one `pid-guard run` passed to this process (see [`crate::adopt`]).
+    pub(crate) adopted: bool,
 }
 
-fn file_len(f: &File) -> usize {
+pub(crate) fn file_len(f: &File) -> usize {
     f.metadata().map(|m| m.len() as usize).unwrap_or(0)
 }
 
@@ -103,7 +105,7 @@ fn raw_fd_of(f: &File) -> Option<i32> {
 /// Shared holders of one process (worker threads) share a PID and so its files: count them.
 static SHARED_REFS: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
 
-fn shared_ref(path: &Path, delta: isize) -> usize {
+pub(crate) fn shared_ref(path: &Path, delta: isize) -> usize {
     let mut g = SHARED_REFS.lock().unwrap_or_else(|p| p.into_inner());
     let map = g.get_or_insert_with(HashMap::new);
     let n = map.entry(path.to_path_buf()).or_insert(0);
@@ -172,6 +174,9 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
 
 pub fn acquire(name: &str, opts: &AcquireOptions) -> Result<Guard> {
     let l = prepare(name, opts)?;
+    if let Some(g) = crate::adopt::inherited(&l, opts)? {
+        return Ok(g);
+    }
     for _ in 0..MAX_ATTEMPTS {
         match attempt(&l, open_lock(&l)?, opts)? {
             Attempt::Won(g) => return Ok(*g),
@@ -601,6 +606,7 @@ fn finish_exclusive(
         pid_file: Some(pid_file),
         recovered,
         marker,
+        adopted: false,
     })
 }
 
@@ -725,6 +731,7 @@ fn finish_shared(
         pid_file: None,
         marker,
         recovered,
+        adopted: false,
     })
 }
 
@@ -736,7 +743,7 @@ fn ensure_shared_dir(l: &Layout) -> Result<Dir> {
         .map_err(|e| Error::io(&e, "use the shared holders' directory", &l.shared_dir))
 }
 
-fn record_marker(
+pub(crate) fn record_marker(
     id: Option<fsio::FileId>,
     l: &Layout,
     record: &Record,
@@ -805,6 +812,11 @@ impl Guard {
             None => self.recovered.push(r),
         }
     }
+    /// Adopted from `pid-guard run` (see [`crate::adopt`]): the caller removes
+    /// [`crate::adopt::FD_VAR`] from its environment so its children do not try again.
+    pub fn adopted(&self) -> bool {
+        self.adopted
+    }
     pub fn is_released(&self) -> bool {
         self.file.is_none()
     }
@@ -866,69 +878,45 @@ impl Guard {
         Ok(())
     }
 
-    /// The lock's file descriptor, for handing the lock to a child process (`pid-guard run`):
-    /// the child then shares the lock, which lives until both have closed it.
+    /// `pid-guard run` on Unix, just before it execs the command in this very process: the
+    /// lock's fd is duplicated to `fd` (3) without close-on-exec, so the command holds the lock
+    /// from its first instruction and for as long as it (or a child it passes the fd to) runs,
+    /// and the record describes the command: its executable and argv as the OS will show them
+    /// after exec, and the fd it holds the lock on. The pid and start time stay this process's:
+    /// exec changes neither, so the pid file and the record name the command from the start.
+    /// If the exec then fails, [`Guard::release`] and exiting free everything.
     #[cfg(unix)]
-    pub fn raw_fd(&self) -> Option<i32> {
-        use std::os::fd::AsRawFd;
-        self.file.as_ref().map(|f| f.as_raw_fd())
-    }
-
-    /// Makes the pid file and record name `pid` (a child that shares the lock) instead of this
-    /// process, so `kill $(cat pidfile)` and `stop` reach the service itself. The pid file is
-    /// replaced atomically (readers never see it empty); the record as in [`Guard::update`].
-    pub fn hand_over(
+    pub fn prepare_exec(
         &mut self,
-        pid: u32,
+        fd: i32,
+        exe: Option<String>,
         cmdline: Vec<String>,
-        child_fd: Option<i32>,
     ) -> Result<()> {
-        self.ensure_held()?;
-        let Probe::Alive(identity) = identity::probe(pid) else {
-            return Err(Error::new(
-                Code::NotFound,
-                format!(
-                    "process {pid} exited before it could be recorded as the holder of \"{}\"",
-                    self.layout.name
-                ),
-            ));
+        use std::os::fd::AsRawFd;
+        let lock = self
+            .file
+            .as_ref()
+            .ok_or_else(|| self.released())?
+            .as_raw_fd();
+        // SAFETY: plain fd calls on an fd we own; dup2 leaves FD_CLOEXEC clear on the copy.
+        let ok = unsafe {
+            if lock == fd {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                flags >= 0 && libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == 0
+            } else {
+                libc::dup2(lock, fd) == fd
+            }
         };
+        if !ok {
+            let e = std::io::Error::last_os_error();
+            return Err(Error::io(&e, "pass on the lock file", &self.layout.lock));
+        }
         let mut rec = self.record.clone();
-        // The command's children carry our marker (it inherited our environment): say whose.
-        rec.mark = rec.holder_mark();
-        rec.pid = pid;
-        rec.start_id = identity.as_ref().map(|i| i.start_id.clone());
-        rec.started_at = identity.and_then(|i| i.started_at_ms);
-        rec.exe = identity::command_of(pid).0.or(rec.exe);
+        rec.exe = exe;
         rec.cmdline = cmdline;
-        rec.lock_fd = child_fd;
-        let (pid_path, record_path) = match self.mode {
-            Mode::Exclusive => (self.pid_path.clone(), self.record_path.clone()),
-            Mode::Shared => (self.layout.shared_pid(pid), self.layout.shared_record(pid)),
-        };
-        self.write_record(rec, &record_path)?;
-        let stamp = self
-            .files()?
-            .replace(&pid_path, pidfile::format(pid).as_bytes())
-            .map_err(|e| Error::io(&e, "write the pid file", &pid_path))?;
-        if self.mode == Mode::Exclusive {
-            self.pid_file = Some(stamp);
-        }
-        if self.mode == Mode::Shared && shared_ref(&self.pid_path, -1) == 0 {
-            let files = self.files()?;
-            let _ = files.remove_ours(&self.pid_path);
-            let _ = files.remove_ours(&self.record_path);
-        }
-        if self.mode == Mode::Shared {
-            shared_ref(&pid_path, 1);
-        }
-        debug(format_args!(
-            "{}: handed over to pid {pid}",
-            self.layout.name
-        ));
-        self.pid_path = pid_path;
-        self.record_path = record_path;
-        Ok(())
+        rec.lock_fd = Some(fd);
+        let path = self.record_path.clone();
+        self.write_record(rec, &path)
     }
 
     /// Before a release at exit (a signal, an uncaught exception, `run`'s command gone): if
