@@ -203,6 +203,8 @@ function runFile(t, file, args, { env = {}, input, timeout = DEADLINE, cwd } = {
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
+  // A native command can exit before its (empty) input is written: EPIPE then is not an error.
+  child.stdin.on('error', () => {})
   child.stdin.end(input ?? '')
   const done = new Promise((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, pid: child.pid })),

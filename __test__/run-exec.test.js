@@ -106,19 +106,48 @@ test('run: output into a closed pipe ends the command quietly, by SIGPIPE as wit
   assert.equal(viaRun.stderr, '', 'nothing is printed')
 })
 
-test('run: a SIGTERM to the process group reaches the service exactly once, and the parent sees it die of it', { skip }, async (t) => {
-  const dir = h.tmpDir(t)
-  const log = path.join(dir, 'signals')
-  const svc = `const fs = require('fs')
+/** `pid` and every descendant of it (from /proc), as a cgroup lists a service's processes. */
+function tree(pid) {
+  const parent = new Map()
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
+      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {}
+  }
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) for (const [c, pp] of parent) if (pp === out[i]) out.push(c)
+  return out
+}
+
+const lines = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [])
+
+const SIGNAL_LOGGER = (log) => `const fs = require('fs')
 for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => { fs.appendFileSync(${JSON.stringify(log)}, s + '\\n'); setTimeout(() => { process.removeAllListeners(s); process.kill(process.pid, s) }, 300) })
 console.log(JSON.stringify({ ready: process.pid }))
 setInterval(() => {}, 1 << 30)`
-  const r = startRun(t, 'grp', dir, [process.execPath, '-e', svc], { detached: true })
-  await r.reader.next((m) => m.ready)
-  process.kill(-r.child.pid, 'SIGTERM') // the group this test created (detached)
-  const exit = await h.waitExit({ exited: r.reader.exited, pid: r.child.pid })
-  assert.deepEqual(fs.readFileSync(log, 'utf8').split('\n').filter(Boolean), ['SIGTERM'])
-  assert.deepEqual(exit, { code: null, signal: 'SIGTERM' })
+
+test('run: a SIGTERM to the process group, or to each of its processes (systemd KillMode=control-group), reaches the service exactly once', { skip: h.linuxOnly('reads /proc') }, async (t) => {
+  const dir = h.tmpDir(t)
+  for (const how of ['group', 'each process']) {
+    const log = path.join(dir, `signals-${how}`)
+    const r = startRun(t, 'grp', dir, [process.execPath, '-e', SIGNAL_LOGGER(log)], { detached: true })
+    await r.reader.next((m) => m.ready)
+    if (how === 'group') process.kill(-r.child.pid, 'SIGTERM') // the group this test created (detached)
+    else {
+      // One by one, as systemd does, each after the last one's signal was handled (two
+      // SIGTERMs pending at once would merge into one). Only processes this test started.
+      for (const p of tree(r.child.pid).reverse()) {
+        const before = lines(log).length
+        process.kill(p, 'SIGTERM')
+        await h.waitFor(() => lines(log).length > before, 'the signal to be logged', 250).catch(() => {})
+      }
+    }
+    const exit = await h.waitExit({ exited: r.reader.exited, pid: r.child.pid })
+    assert.deepEqual(lines(log), ['SIGTERM'], how)
+    assert.deepEqual(exit, { code: null, signal: 'SIGTERM' }, how)
+  }
 })
 
 test('run: the command gets the lock as fd 3 (PID_GUARD_FD=3) and no other fd of pid-guard\'s', { skip: skip || (!havePython && 'needs python3') }, async (t) => {
@@ -179,12 +208,15 @@ test('run --mode shared: the service adopts a shared guard; asking for another m
 let wrong
 try { pg.acquire('sh', { dir: ${JSON.stringify(dir)} }) } catch (e) { wrong = e.code + ' ' + e.message }
 const g = pg.acquire('sh', { dir: ${JSON.stringify(dir)}, mode: 'shared' })
-console.log(JSON.stringify({ wrong, pid: g.pid, self: process.pid, mode: g.mode }))`
+const holders = pg.status('sh', { dir: ${JSON.stringify(dir)} }).holders.length
+g.release()
+// The adopted guard was the only hold on the lock: released, the guard is free.
+console.log(JSON.stringify({ wrong, pid: g.pid, self: process.pid, mode: g.mode, holders, after: pg.status('sh', { dir: ${JSON.stringify(dir)} }).state }))`
   const r = await h.cli(t, ['run', 'sh', '--dir', dir, '--mode', 'shared', '--', process.execPath, '-e', svc])
   assert.equal(r.code, 0, r.stderr)
   const out = JSON.parse(r.stdout)
   assert.match(out.wrong, /^ELOCKED .*shared mode/)
-  assert.deepEqual([out.pid, out.mode], [out.self, 'shared'])
+  assert.deepEqual([out.pid, out.mode, out.holders, out.after], [out.self, 'shared', 1, 'free'])
 })
 
 test('a forged PID_GUARD_FD never adopts: a stray fd of the lock file, a child of the service, another guard\'s name', { skip }, async (t) => {
