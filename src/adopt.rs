@@ -23,7 +23,7 @@
 //! does, through `process.env`, as it sets the holder's marker) so the service's own children do
 //! not try. A mode that differs from the one `run` was given is an error saying so.
 
-use crate::error::{Code, Error, Result};
+use crate::error::Result;
 use crate::guard::{AcquireOptions, Guard};
 use crate::layout::Layout;
 
@@ -52,6 +52,7 @@ pub(crate) fn inherited(l: &Layout, opts: &AcquireOptions) -> Result<Option<Guar
 #[cfg(unix)]
 mod unix {
     use super::*;
+    use crate::error::{Code, Error};
     use crate::fsio;
     use crate::identity;
     use crate::mode::Mode;

@@ -24,7 +24,6 @@ use pid_guard_core::guard::{self, AcquireOptions, Guard};
 use pid_guard_core::mode::Mode;
 use pid_guard_core::takeover::TakeoverOptions;
 use serde_json::{Map, Value};
-use std::ffi::OsString;
 use std::time::Duration;
 
 struct Usage(String);
@@ -158,7 +157,7 @@ fn report(e: &Error) -> i32 {
 mod exec {
     use super::*;
     use pid_guard_core::adopt::{FD_VAR, NAME_VAR, RUN_FD};
-    use std::ffi::{CString, OsStr};
+    use std::ffi::{CString, OsStr, OsString};
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     use std::path::{Path, PathBuf};
 
@@ -297,14 +296,20 @@ mod exec {
     }
 
     /// Standard streams that are closed get /dev/null (as Node and shells give them), so no
-    /// file we open lands on 0-2; fd 3 is taken (close-on-exec) until the lock is put there,
-    /// so nothing of ours sits on it. An fd 3 our parent passed is left as it is (the lock
-    /// replaces it at the exec, as it would under flock(1) given fd 3).
+    /// file we open lands on 0-2. Fd 3 is taken (close-on-exec) until the lock is put there, so
+    /// nothing of ours sits on it. An fd 3 our parent passed (an outer `pid-guard run` of
+    /// another guard: its lock) is moved to a free fd above it, still inherited, so the command
+    /// keeps holding it.
     fn reserve_fds() {
-        for fd in 0..=RUN_FD {
-            // SAFETY: F_GETFD only asks whether the fd is open; open() of /dev/null with a
-            // constant path; the new fd is the lowest free one, which is `fd`.
-            unsafe {
+        // SAFETY: fcntl/open/close on fd numbers only; open() of /dev/null with a constant path
+        // returns the lowest free fd, which is the one just found closed (or freed).
+        unsafe {
+            if libc::fcntl(RUN_FD, libc::F_GETFD) >= 0
+                && libc::fcntl(RUN_FD, libc::F_DUPFD, RUN_FD + 1) >= 0
+            {
+                libc::close(RUN_FD);
+            }
+            for fd in 0..=RUN_FD {
                 if libc::fcntl(fd, libc::F_GETFD) >= 0 {
                     continue;
                 }
