@@ -265,3 +265,33 @@ test('run: a command that cannot be started is named, exit 127 (not found) or 12
   assert.match(denied.stderr, new RegExp(`cannot start "${plain}"`))
   assert.equal(status('m', { dir }).state, 'free')
 })
+
+test('adoption only of a guard passed down: a guard this process acquired itself is never adopted a second time', { skip }, async (t) => {
+  const dir = h.tmpDir(t)
+  // The service drops the inherited lock (closing fd 3), acquires normally, then points
+  // PID_GUARD_FD at that guard's own fd (its record names this process and that fd): a second
+  // acquire must be ELOCKED, never a second owner of the fd.
+  const svc = `const pg = require(${JSON.stringify(ROOT)})
+require('fs').closeSync(3)
+const g = pg.acquire('twice', { dir: ${JSON.stringify(dir)} })
+const fd = pg.status('twice', { dir: ${JSON.stringify(dir)} }).holders[0].record.lockFd
+process.env.PID_GUARD_FD = String(fd)
+let again
+try { pg.acquire('twice', { dir: ${JSON.stringify(dir)} }); again = 'adopted' } catch (e) { again = e.code }
+console.log(JSON.stringify({ fd: fd > 3, again }))
+g.release()`
+  const r = await h.cli(t, ['run', 'twice', '--dir', dir, '--', process.execPath, '-e', svc])
+  assert.equal(r.code, 0, r.stderr)
+  assert.deepEqual(JSON.parse(r.stdout), { fd: true, again: 'ELOCKED' })
+})
+
+test('nested runs: `run a -- pid-guard run b -- cmd` keeps both locks for cmd; `run x -- pid-guard run x -- cmd` adopts', { skip: h.linuxOnly('reads /proc') }, async (t) => {
+  const dir = h.tmpDir(t)
+  const show = 'ls -l /proc/$$/fd | grep -o "[ab]\\.lock" | sort | tr "\\n" " "'
+  const both = await h.cli(t, ['run', 'a', '--dir', dir, '--', h.BIN, 'run', 'b', '--dir', dir, '--', 'sh', '-c', show])
+  assert.equal(both.code, 0, both.stderr)
+  assert.equal(both.stdout, 'a.lock b.lock ')
+  const same = await h.cli(t, ['run', 'x', '--dir', dir, '--', h.BIN, 'run', 'x', '--dir', dir, '--', 'sh', '-c', 'echo $PID_GUARD_FD'])
+  assert.equal(same.code, 0, same.stderr)
+  assert.equal(same.stdout, '3\n')
+})

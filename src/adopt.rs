@@ -5,7 +5,9 @@
 //! Its own `acquire(NAME)` must then get that guard, not `ELOCKED` naming itself. An
 //! environment variable is only a claim (a child inherits it, anyone can set it), so the
 //! inherited fd is adopted only when all of this holds, and otherwise acquire goes on as usual:
-//! - `PID_GUARD_FD` is a number above 2 and that fd is open; `PID_GUARD_NAME`, when set, is NAME;
+//! - `PID_GUARD_FD` is a number above 2, that fd is open and no guard this process holds owns it
+//!   (the inherited lock closed and the number reused by an acquire: never two owners of one
+//!   fd); `PID_GUARD_NAME`, when set, is NAME;
 //! - the fd is the very file `DIR/NAME.lock` names now (device and inode, looked up through the
 //!   guard directory opened and checked as for any acquire, never through a link), and that
 //!   file passes the checks a winner's lock file passes (ours, one link, not writable by others);
@@ -107,6 +109,12 @@ mod unix {
         // SAFETY: F_GETFD only asks whether the fd is open.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
             debug(l, &format!("fd {fd} is not open"));
+            return Ok(None);
+        }
+        if crate::guard::fd_is_held(fd) {
+            // A guard this process acquired itself lives on that fd (the inherited lock was
+            // closed and the number reused): never a second owner of it.
+            debug(l, &format!("fd {fd} belongs to a guard this process holds"));
             return Ok(None);
         }
         // Borrowed, not owned, until every check passed: a stray fd is never closed here.
@@ -215,6 +223,7 @@ mod unix {
         }
         let file = ManuallyDrop::into_inner(f);
         debug_assert_eq!(file.as_raw_fd(), fd);
+        crate::guard::hold_fd(Some(fd));
         if held == Mode::Shared {
             crate::guard::shared_ref(&pid_path, 1);
         }

@@ -117,6 +117,31 @@ pub(crate) fn shared_ref(path: &Path, delta: isize) -> usize {
     now
 }
 
+/// The fds of this process's live guards (Unix), so adoption never makes a second owner of one
+/// (see [`crate::adopt`]). A guard dropped without release leaves its number here: adoption of
+/// it is then refused, the safe side.
+static HELD_FDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+pub(crate) fn hold_fd(fd: Option<i32>) {
+    if let Some(fd) = fd {
+        HELD_FDS.lock().unwrap_or_else(|p| p.into_inner()).push(fd);
+    }
+}
+
+fn unhold_fd(fd: Option<i32>) {
+    let mut v = HELD_FDS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = fd.and_then(|fd| v.iter().position(|&x| x == fd)) {
+        v.swap_remove(i);
+    }
+}
+
+pub(crate) fn fd_is_held(fd: i32) -> bool {
+    HELD_FDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&fd)
+}
+
 /// One try at the lock on an open lock file.
 pub(crate) enum Attempt {
     Won(Box<Guard>),
@@ -594,6 +619,7 @@ fn finish_exclusive(
         }
     };
     debug(format_args!("{}: wrote {}", l.name, l.pid.display()));
+    hold_fd(raw_fd_of(&f));
     Ok(Guard {
         file: Some(f),
         files: Some(root),
@@ -719,6 +745,7 @@ fn finish_shared(
             return Err(e);
         }
     }
+    hold_fd(raw_fd_of(&f));
     Ok(Guard {
         file: Some(f),
         files: Some(d),
@@ -969,6 +996,7 @@ impl Guard {
         let Some(f) = self.file.take() else {
             return Ok(());
         };
+        unhold_fd(raw_fd_of(&f));
         let l = &self.layout;
         l.close_root();
         let Some(files) = self.files.take() else {

@@ -299,12 +299,17 @@ mod exec {
     /// file we open lands on 0-2. Fd 3 is taken (close-on-exec) until the lock is put there, so
     /// nothing of ours sits on it. An fd 3 our parent passed (an outer `pid-guard run` of
     /// another guard: its lock) is moved to a free fd above it, still inherited, so the command
-    /// keeps holding it.
-    fn reserve_fds() {
+    /// keeps holding it; this guard's own lock passed by an outer `run <name>` stays at 3.
+    fn reserve_fds(name: &str) {
+        // Unless it is this very guard, passed down by an outer `run <name>` that exec'd us: then
+        // it stays at 3 for acquire to adopt.
+        let same = std::env::var(FD_VAR).is_ok_and(|v| v == RUN_FD.to_string())
+            && std::env::var(NAME_VAR).is_ok_and(|n| n == name);
         // SAFETY: fcntl/open/close on fd numbers only; open() of /dev/null with a constant path
         // returns the lowest free fd, which is the one just found closed (or freed).
         unsafe {
-            if libc::fcntl(RUN_FD, libc::F_GETFD) >= 0
+            if !same
+                && libc::fcntl(RUN_FD, libc::F_GETFD) >= 0
                 && libc::fcntl(RUN_FD, libc::F_DUPFD, RUN_FD + 1) >= 0
             {
                 libc::close(RUN_FD);
@@ -358,7 +363,7 @@ mod exec {
     }
 
     pub(super) fn run(g: &Global, a: &RunArgs, mode: Mode, meta: Value, c: &Conflict) -> i32 {
-        reserve_fds();
+        reserve_fds(&a.name);
         let command = &a.command;
         let path = match resolve(&command[0]) {
             Ok(p) => p,
