@@ -264,6 +264,15 @@ test('run: a command that cannot be started is named, exit 127 (not found) or 12
   assert.equal(denied.code, 126)
   assert.match(denied.stderr, new RegExp(`cannot start "${plain}"`))
   assert.equal(status('m', { dir }).state, 'free')
+  // Found and executable, but the exec fails after the guard was won (its interpreter is
+  // missing): released first, so nothing is left, not even a stale pid file.
+  const broken = path.join(dir, 'broken')
+  fs.writeFileSync(broken, '#!/pid-guard/no/such/interpreter\n', { mode: 0o755 })
+  const failed = await h.cli(t, ['run', 'm', '--dir', dir, '--', broken])
+  assert.equal(failed.code, 127)
+  assert.match(failed.stderr, new RegExp(`cannot start "${broken}"`))
+  assert.equal(status('m', { dir }).state, 'free')
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('m.')), ['m.lock'])
 })
 
 test('adoption only of a guard passed down: a guard this process acquired itself is never adopted a second time', { skip }, async (t) => {
