@@ -118,8 +118,7 @@ pub(crate) fn shared_ref(path: &Path, delta: isize) -> usize {
 }
 
 /// The fds of this process's live guards (Unix), so adoption never makes a second owner of one
-/// (see [`crate::adopt`]). A guard dropped without release leaves its number here: adoption of
-/// it is then refused, the safe side.
+/// (see [`crate::adopt`]). Removed on release, or when a guard is dropped unreleased.
 static HELD_FDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 pub(crate) fn hold_fd(fd: Option<i32>) {
@@ -140,6 +139,15 @@ pub(crate) fn fd_is_held(fd: i32) -> bool {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .contains(&fd)
+}
+
+impl Drop for Guard {
+    /// A guard dropped without release (its fd closes with it) leaves no number behind.
+    fn drop(&mut self) {
+        if let Some(f) = &self.file {
+            unhold_fd(raw_fd_of(f));
+        }
+    }
 }
 
 /// One try at the lock on an open lock file.
