@@ -105,7 +105,7 @@ mod unix {
         out
     }
 
-    fn check(l: &Layout, opts: &AcquireOptions, fd: i32) -> Result<Option<Guard>> {
+    pub(super) fn check(l: &Layout, opts: &AcquireOptions, fd: i32) -> Result<Option<Guard>> {
         // SAFETY: F_GETFD only asks whether the fd is open.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
             debug(l, &format!("fd {fd} is not open"));
@@ -290,5 +290,69 @@ mod unix {
             out.insert(k.clone(), v.clone());
         }
         Some(serde_json::Value::Object(out))
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+    use crate::guard::{acquire, prepare};
+    use crate::mode::Mode;
+    use std::os::fd::AsRawFd;
+
+    /// The checks without the environment (the variables are the process's, shared by tests).
+    #[test]
+    fn only_the_fd_a_run_passed_down_is_adopted() {
+        let d = std::env::temp_dir().join(format!("pg-adopt-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let opts = AcquireOptions {
+            dir: Some(&d),
+            mode: Mode::Exclusive,
+            meta: serde_json::json!({}),
+        };
+        let mut g = acquire("a", &opts).unwrap();
+        let l = prepare("a", &opts).unwrap();
+        let own = g.file.as_ref().unwrap().as_raw_fd();
+        assert!(
+            unix::check(&l, &opts, own).unwrap().is_none(),
+            "a guard's own fd"
+        );
+        let stray = std::fs::File::open(d.join("a.lock")).unwrap();
+        assert!(
+            unix::check(&l, &opts, stray.as_raw_fd()).unwrap().is_none(),
+            "an fd of the lock file that holds nothing"
+        );
+        let other = std::fs::File::open(d.join("a.pid")).unwrap();
+        assert!(unix::check(&l, &opts, other.as_raw_fd()).unwrap().is_none());
+        assert!(
+            unix::check(&l, &opts, 901).unwrap().is_none(),
+            "a closed fd"
+        );
+        // What `run` does before its exec: the lock on fd 900, the record saying so.
+        const FD: i32 = 900;
+        g.prepare_exec(FD, None, vec!["cmd".into()]).unwrap();
+        // SAFETY: fcntl on the fd just made; close-on-exec again so no test's child keeps it.
+        unsafe { libc::fcntl(FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let shared = AcquireOptions {
+            dir: Some(&d),
+            mode: Mode::Shared,
+            meta: serde_json::json!({}),
+        };
+        let e = unix::check(&l, &shared, FD).err().expect("another mode");
+        assert_eq!(e.code, Code::Locked);
+        let mut a = unix::check(&l, &opts, FD).unwrap().expect("adopted");
+        assert!(a.adopted() && a.pid() == std::process::id());
+        assert!(crate::guard::fd_is_held(FD));
+        assert!(unix::check(&l, &opts, FD).unwrap().is_none(), "never twice");
+        a.release().unwrap();
+        assert!(!d.join("a.pid").exists(), "released as any guard");
+        // SAFETY: F_GETFD only asks whether it is open.
+        assert!(
+            unsafe { libc::fcntl(FD, libc::F_GETFD) } < 0,
+            "its fd closed"
+        );
+        drop(g);
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
