@@ -31,6 +31,8 @@ struct Usage(String);
 fn usage_error(msg: &str) -> i32 {
     use clap::CommandFactory;
     let mut cmd = crate::cli::Cli::command();
+    // Built, so the subcommand's usage says "pid-guard run".
+    cmd.build();
     let usage = cmd
         .find_subcommand_mut("run")
         .map(|c| c.render_usage().to_string())
