@@ -954,6 +954,65 @@ impl Guard {
         self.write_record(rec, &path)
     }
 
+    /// Windows `run` (no exec there): its wrapper keeps the lock handle and makes the pid file
+    /// and record name `pid`, the command it started, instead of itself, so `kill`/`stop` reach
+    /// the service, whose exit the wrapper then follows by releasing. The pid file is replaced
+    /// atomically (readers never see it empty); the record as in [`Guard::update`]. (Markers are
+    /// read on Linux only, so the record need not say that the command's children carry the
+    /// wrapper's.)
+    #[cfg(windows)]
+    pub fn hand_over(
+        &mut self,
+        pid: u32,
+        cmdline: Vec<String>,
+        child_fd: Option<i32>,
+    ) -> Result<()> {
+        self.ensure_held()?;
+        let identity::Probe::Alive(identity) = identity::probe(pid) else {
+            return Err(Error::new(
+                Code::NotFound,
+                format!(
+                    "process {pid} exited before it could be recorded as the holder of \"{}\"",
+                    self.layout.name
+                ),
+            ));
+        };
+        let mut rec = self.record.clone();
+        rec.pid = pid;
+        rec.start_id = identity.as_ref().map(|i| i.start_id.clone());
+        rec.started_at = identity.and_then(|i| i.started_at_ms);
+        rec.exe = identity::command_of(pid).0.or(rec.exe);
+        rec.cmdline = cmdline;
+        rec.lock_fd = child_fd;
+        let (pid_path, record_path) = match self.mode {
+            Mode::Exclusive => (self.pid_path.clone(), self.record_path.clone()),
+            Mode::Shared => (self.layout.shared_pid(pid), self.layout.shared_record(pid)),
+        };
+        self.write_record(rec, &record_path)?;
+        let stamp = self
+            .files()?
+            .replace(&pid_path, pidfile::format(pid).as_bytes())
+            .map_err(|e| Error::io(&e, "write the pid file", &pid_path))?;
+        if self.mode == Mode::Exclusive {
+            self.pid_file = Some(stamp);
+        }
+        if self.mode == Mode::Shared && shared_ref(&self.pid_path, -1) == 0 {
+            let files = self.files()?;
+            let _ = files.remove_ours(&self.pid_path);
+            let _ = files.remove_ours(&self.record_path);
+        }
+        if self.mode == Mode::Shared {
+            shared_ref(&pid_path, 1);
+        }
+        debug(format_args!(
+            "{}: handed over to pid {pid}",
+            self.layout.name
+        ));
+        self.pid_path = pid_path;
+        self.record_path = record_path;
+        Ok(())
+    }
+
     /// Before a release at exit (a signal, an uncaught exception, `run`'s command gone): if
     /// processes this holder started still run (they carry its marker), the record is made to
     /// carry this holder as an earlier one, so once this process is gone they are its orphans
