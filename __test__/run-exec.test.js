@@ -176,12 +176,20 @@ print(json.dumps({"fd": fd, "ino": st.st_ino, "busy": busy, "name": os.environ.g
   assert.ok(out.fds.length <= 5, `only stdio, the lock and the listing's own fd: ${out.fds}`)
 })
 
-test('run: a node service that acquires its own guard adopts it (sync and async), no ELOCKED naming itself', { skip }, async (t) => {
+test('run: a node service that acquires its own guard adopts it (sync, async, waiting, taking over), no ELOCKED naming itself', { skip }, async (t) => {
   const dir = h.tmpDir(t)
-  for (const how of ['acquire', 'acquireAsync']) {
+  const ways = [
+    ['acquire', ''],
+    ['acquireAsync', ''],
+    ['acquireAsync', ", onConflict: 'wait', timeoutMs: 2000"],
+    ['acquire', ", onConflict: 'wait', timeoutMs: 2000"],
+    ['acquireAsync', ", onConflict: 'takeover', graceMs: 500"],
+  ]
+  for (const [fn, more] of ways) {
+    const how = `${fn}(${more})`
     const svc = `const pg = require(${JSON.stringify(ROOT)})
 ;(async () => {
-  const g = await pg.${how}('svc', { dir: ${JSON.stringify(dir)}, meta: { version: '2' } })
+  const g = await pg.${fn}('svc', { dir: ${JSON.stringify(dir)}, meta: { version: '2' }${more} })
   const st = pg.status('svc', { dir: ${JSON.stringify(dir)} })
   let again
   try { pg.acquire('svc', { dir: ${JSON.stringify(dir)} }); again = 'acquired twice' } catch (e) { again = e.code }
