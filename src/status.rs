@@ -197,17 +197,7 @@ fn orphan_marks(rec: &Record, dead: bool) -> Vec<(Mark, Option<u32>)> {
     let mut out = Vec::new();
     if dead && crate::identity::same_boot(&rec.boot_id, crate::identity::boot_id()) {
         if let Some(m) = rec.holder_mark() {
-            // Gone: neither the process its children's marker names (under `run`, the
-            // wrapper) nor the recorded holder (the command) is still that process.
-            let recorded_alive = m.pid != rec.pid
-                && rec.start_id.as_deref().is_some_and(|s| {
-                    marker::holder_alive(&Mark {
-                        pid: rec.pid,
-                        start_id: s.to_string(),
-                    })
-                });
-            let gone = !marker::holder_alive(&m) && !recorded_alive;
-            if gone {
+            if !marker::holder_alive(&m) {
                 out.push((m, rec.uid));
             }
         }
