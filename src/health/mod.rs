@@ -5,11 +5,23 @@
 //! the target's fd table, two netlink dumps of LISTEN sockets, and the target's descendants. Only
 //! finding who owns a port (a `{ port }` target, or an expected port held by someone else) scans
 //! every process; an expected port held by a descendant is found in the descendants' fd tables
-//! first. The endpoint probe and guard-name lookup live in JS (lib/health.js).
+//! first.
+//!
+//! This file is the per-process report ([`check`]); [`guard::health`] builds the whole answer
+//! over it (guard-name lookup, recorded meta, orphans and strays, the children filter, the
+//! endpoint probe in [`endpoint`], expectations in [`expect`]) from options validated once in
+//! [`options`], for the JS API and the CLI alike.
 
 pub mod children;
+pub mod endpoint;
+pub mod expect;
+pub mod guard;
+pub mod options;
 pub mod ports;
 pub mod process;
+
+pub use guard::{health, Health};
+pub use options::{ChildFilter, HealthOptions, HealthTarget};
 
 use children::Child;
 use ports::{Listening, PortsError};
@@ -80,7 +92,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn empty(pid: Option<u32>) -> Report {
+    pub(crate) fn empty(pid: Option<u32>) -> Report {
         Report {
             pid,
             alive: false,
