@@ -106,3 +106,25 @@ test('https with a certificate nobody trusts: a problem naming the certificate, 
   assert.equal(r.healthy, false)
   assert.deepEqual(r.problems, [`GET ${url} failed: ${r.endpoint.error}`])
 })
+
+test('arguments are checked once, in the core: messages name what JS was given (RegExp, NaN, undefined)', async () => {
+  const pg = require('..')
+  const message = (fn) => {
+    try {
+      fn()
+    } catch (e) {
+      assert.ok(e instanceof pg.PidGuardError, String(e))
+      assert.equal(e.code, 'EINVALIDOPTION')
+      return e.message
+    }
+    assert.fail('no error')
+  }
+  assert.equal(message(() => pg.healthSync('x', { sampleMs: NaN })), 'pid-guard: options.sampleMs must be a whole number of milliseconds from 0 to 60000, not number NaN')
+  assert.equal(message(() => pg.healthSync({ pid: 2 ** 31 })), 'pid-guard: target.pid must be a process id (a whole number >= 1), not number 2147483648')
+  assert.equal(message(() => pg.healthSync('x', { expect: { a: undefined } })), 'pid-guard: options.expect .a must be a JSON value, not undefined')
+  assert.equal(message(() => pg.healthSync({ pid: 1, port: undefined })), 'pid-guard: the health target must be a guard name, { pid } or { port } (exactly one key), not an object with "pid", "port"')
+  assert.match(message(() => pg.healthSync({ pid: process.pid }, { children: /(?=sleep)/ })), /^pid-guard: options\.children \/\(\?=sleep\)\/: this check cannot run it \(look-around and backreferences are not supported\)/)
+  await assert.rejects(pg.health('x', { children: /a\1/ }), (e) => e.code === 'EINVALIDOPTION' && e.message.includes('/a\\1/'))
+  // undefined options are not given; a RegExp with flags still matches.
+  assert.equal(pg.healthSync({ pid: process.pid }, { sampleMs: undefined, children: /NODE/i }).alive, true)
+})

@@ -408,3 +408,117 @@ fn assemble(
         problems,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, Read, Write};
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    /// A keep-alive server on 127.0.0.1 answering one request with `body` after `delay`.
+    fn server(body: &'static str, delay: Duration) -> (String, std::thread::JoinHandle<()>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/h", l.local_addr().unwrap().port());
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            std::thread::sleep(delay);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut b = [0u8; 16];
+            while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+        });
+        (url, h)
+    }
+
+    fn json(h: &Health) -> Value {
+        serde_json::to_value(h).unwrap()
+    }
+
+    #[test]
+    fn the_probe_runs_during_the_cpu_window_and_expectations_are_checked() {
+        let (url, h) = server(r#"{"sessions":{"stuck":"1"}}"#, Duration::from_millis(250));
+        let (t, o) = HealthOptions::from_json(
+            &format!(r#"{{"pid":{}}}"#, std::process::id()),
+            &format!(r#"{{"url":"{url}","sampleMs":300,"expect":{{"sessions.stuck":0,"sessions.active":1}}}}"#),
+        )
+        .unwrap();
+        let start = Instant::now();
+        let r = health(&t, &o).unwrap();
+        let took = start.elapsed();
+        h.join().unwrap();
+        assert!(
+            took < Duration::from_millis(540),
+            "window and probe in turn: {took:?}"
+        );
+        assert!(r.cpu_percent.is_some());
+        assert_eq!(r.endpoint.as_ref().unwrap().status, Some(200));
+        assert_eq!(
+            r.problems,
+            vec![
+                format!(r#"sessions.stuck is "1", expected 0 (GET {url})"#),
+                format!("the body of GET {url} has no field sessions.active (expected 1)"),
+            ]
+        );
+        let v = json(&r);
+        assert_eq!(v["target"], serde_json::json!({"pid": std::process::id()}));
+        assert_eq!(
+            v["expectations"][0],
+            serde_json::json!({"field": "sessions.stuck", "expected": 0, "actual": "1", "ok": false})
+        );
+        assert_eq!(v["orphans"], Value::Null);
+        assert!(v["endpoint"].get("problem").is_none());
+        assert!(!r.healthy);
+    }
+
+    #[test]
+    fn without_probe_expectations_are_unchecked_and_a_free_guard_is_named() {
+        let (t, mut o) = HealthOptions::from_json(
+            &format!(r#"{{"pid":{}}}"#, std::process::id()),
+            r#"{"expect":{"ok":true},"minChildren":1000,"children":"zzz-none"}"#,
+        )
+        .unwrap();
+        o.probe = false;
+        let r = health(&t, &o).unwrap();
+        assert_eq!(r.cpu_percent, None);
+        assert_eq!(r.endpoint, None);
+        assert_eq!(r.expectations[0].ok, None);
+        assert_eq!(
+            r.problems,
+            vec![
+                r#"0 child processes matching "zzz-none", fewer than the 1000 expected"#.to_string(),
+                "expected ok = true not checked: healthSync does not call the endpoint; health() does".to_string(),
+            ]
+        );
+
+        let dir = std::env::temp_dir().join(format!("pg-health-free-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = HealthOptions {
+            dir: Some(dir.clone()),
+            probe: false,
+            ..HealthOptions::default()
+        };
+        let r = health(&HealthTarget::Name("nobody".into()), &o).unwrap();
+        let v = json(&r);
+        assert_eq!(v["target"], "nobody");
+        assert_eq!(v["strays"], serde_json::json!([]));
+        assert_eq!(v["listening"], serde_json::json!([]));
+        assert!(!r.alive);
+        assert_eq!(r.problems.len(), 1);
+        assert!(
+            r.problems[0].starts_with(r#"no process holds the guard "nobody" (nothing in "#),
+            "{:?}",
+            r.problems
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
