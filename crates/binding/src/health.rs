@@ -16,7 +16,8 @@ pub const MAX_PID: u32 = pid_guard_core::pidfile::MAX_PID as u32;
 /// The parts of a health check that need no waiting: no CPU window, no endpoint probe.
 #[napi]
 pub fn health_sync(target_json: String, options_json: String) -> napi::Result<String> {
-    let (target, mut options) = HealthOptions::from_json(&target_json, &options_json).map_err(to_js)?;
+    let (target, mut options) =
+        HealthOptions::from_json(&target_json, &options_json).map_err(to_js)?;
     options.probe = false;
     json(&health::health(&target, &options).map_err(to_js)?)
 }
