@@ -37,7 +37,7 @@ pub struct Endpoint {
 /// GETs `url` (http: or https:, already validated) within `timeout`. Never fails: what goes wrong
 /// is `error` and `problem`.
 pub fn probe(url: &str, timeout: Duration) -> Endpoint {
-    probe_with(url, timeout, extra_roots())
+    run(url, timeout, None)
 }
 
 /// The certificates `NODE_EXTRA_CA_CERTS` names (what today's Node client also trusts).
@@ -50,8 +50,38 @@ fn extra_roots() -> Vec<CertificateDer<'static>> {
         .unwrap_or_default()
 }
 
-/// [`probe`] trusting `extra` besides Mozilla's roots.
+/// [`probe`] trusting `extra` besides Mozilla's roots (not `NODE_EXTRA_CA_CERTS`).
 pub fn probe_with(url: &str, timeout: Duration, extra: Vec<CertificateDer<'static>>) -> Endpoint {
+    run(url, timeout, Some(extra))
+}
+
+/// The TLS client configuration: Mozilla's roots and `extra`.
+fn tls_config(extra: Vec<CertificateDer<'static>>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for c in extra {
+        let _ = roots.add(c);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| tls_text(&e))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The process's TLS configuration, made at the first https probe (reading
+/// `NODE_EXTRA_CA_CERTS` once, as Node does at start-up).
+fn default_tls() -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> =
+        std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| tls_config(extra_roots())).clone()
+}
+
+/// `extra`: `None` for the process's configuration, else Mozilla's roots and these.
+fn run(url: &str, timeout: Duration, extra: Option<Vec<CertificateDer<'static>>>) -> Endpoint {
     let start = Instant::now();
     let deadline = start + timeout;
     let ms = timeout.as_millis();
@@ -69,24 +99,16 @@ pub fn probe_with(url: &str, timeout: Duration, extra: Vec<CertificateDer<'stati
         ep.problem = Some(problem);
         ep
     };
-    // The exchange runs on a thread of its own so that a resolver that hangs cannot outlive the
-    // deadline; every socket operation is also bounded by what is left of it, so the thread ends.
-    let (tx, rx) = mpsc::channel();
-    let u = url.to_string();
-    let spawned = std::thread::Builder::new()
-        .name("pid-guard-probe".into())
-        .spawn(move || {
-            let _ = tx.send(exchange(&u, deadline, extra));
-        });
-    if let Err(e) = spawned {
-        return fail(
-            ep,
-            format!("cannot start a thread: {e}"),
-            format!("GET {url} failed: cannot start a thread: {e}"),
-        );
-    }
-    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(Ok((status, body))) => {
+    // Every step is bounded by what is left of the deadline (name resolution on a thread of
+    // its own, see `resolve`), so the exchange runs here.
+    let result = exchange(url, deadline, extra);
+    // A last read that returned just past the deadline is still a timeout.
+    let result = match result {
+        Ok(_) if Instant::now() > deadline => Err(Failure::Timeout),
+        r => r,
+    };
+    match result {
+        Ok((status, body)) => {
             let elapsed = start.elapsed().as_nanos() as f64;
             ep.status = Some(status);
             ep.ok = (200..300).contains(&status);
@@ -97,12 +119,12 @@ pub fn probe_with(url: &str, timeout: Duration, extra: Vec<CertificateDer<'stati
             }
             ep
         }
-        Ok(Err(Failure::Timeout)) | Err(_) => fail(
+        Err(Failure::Timeout) => fail(
             ep,
             format!("timed out after {ms} ms"),
             format!("GET {url} timed out after {ms} ms"),
         ),
-        Ok(Err(Failure::Error(e))) => {
+        Err(Failure::Error(e)) => {
             let problem = format!("GET {url} failed: {e}");
             fail(ep, e, problem)
         }
@@ -181,17 +203,11 @@ fn left(deadline: Instant) -> Result<Duration, Failure> {
 fn exchange(
     url: &str,
     deadline: Instant,
-    extra: Vec<CertificateDer<'static>>,
+    extra: Option<Vec<CertificateDer<'static>>>,
 ) -> Result<(u16, Vec<u8>), Failure> {
     let u = url::Url::parse(url).map_err(|e| Failure::Error(e.to_string()))?;
     let (host, port, host_header) = authority(&u)?;
-    let addrs: Vec<_> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|_| Failure::Error("host not found (ENOTFOUND)".into()))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Failure::Error("host not found (ENOTFOUND)".into()));
-    }
+    let addrs = resolve(&host, port, deadline)?;
     let mut last = None;
     let mut tcp = None;
     for a in &addrs {
@@ -216,21 +232,14 @@ fn exchange(
         "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nAccept: application/json, */*;q=0.5\r\nConnection: close\r\nUser-Agent: pid-guard\r\n\r\n"
     );
     if u.scheme() == "https" {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for c in extra {
-            let _ = roots.add(c);
+        let config = match extra {
+            None => default_tls(),
+            Some(extra) => tls_config(extra),
         }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Failure::Error(tls_text(&e)))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(Failure::Error)?;
         let name = ServerName::try_from(host.clone())
             .map_err(|_| Failure::Error(format!("{host} is not a valid TLS server name")))?;
-        let conn = rustls::ClientConnection::new(Arc::new(config), name)
+        let conn = rustls::ClientConnection::new(config, name)
             .map_err(|e| Failure::Error(tls_text(&e)))?;
         let mut s = rustls::StreamOwned::new(conn, tcp);
         talk(
@@ -254,6 +263,31 @@ fn exchange(
             &request,
             deadline,
         )
+    }
+}
+
+/// The addresses of `host`: an IP literal at once, a name through the system's resolver on a
+/// thread of its own, so that a resolver that hangs cannot outlive the deadline.
+fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<std::net::SocketAddr>, Failure> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![std::net::SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("pid-guard-resolve".into())
+        .spawn(move || {
+            let _ = tx.send(
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(|a| a.collect::<Vec<_>>()),
+            );
+        })
+        .map_err(|e| Failure::Error(format!("cannot start a thread: {e}")))?;
+    match rx.recv_timeout(left(deadline)?) {
+        Ok(Ok(a)) if !a.is_empty() => Ok(a),
+        Ok(_) => Err(Failure::Error("host not found (ENOTFOUND)".into())),
+        Err(_) => Err(Failure::Timeout),
     }
 }
 
