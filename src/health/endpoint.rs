@@ -496,6 +496,18 @@ mod tests {
     }
 
     #[test]
+    fn a_host_name_is_resolved_and_each_address_tried() {
+        let (url, h) = serve(|s| {
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+        });
+        let url = url.replace("127.0.0.1", "localhost");
+        let ep = probe(&url, Duration::from_secs(5));
+        assert_eq!(ep.status, Some(204), "{ep:?}");
+        assert_eq!(ep.body, Value::Null);
+        h.join().unwrap();
+    }
+
+    #[test]
     fn keep_alive_chunked_is_complete_at_the_last_chunk() {
         let (url, h) = serve(|s| {
             s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
