@@ -593,6 +593,35 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// However a body is cut into chunks and however the bytes arrive, the response is
+        /// complete exactly when its last (zero-size) chunk is in, with the body sent.
+        #[test]
+        fn chunked_is_complete_exactly_at_the_end(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            cuts in proptest::collection::vec(1usize..40, 1..12),
+        ) {
+            let mut wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            let mut rest = &body[..];
+            let mut i = 0;
+            while !rest.is_empty() {
+                let n = cuts[i % cuts.len()].min(rest.len());
+                wire.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                wire.extend_from_slice(&rest[..n]);
+                wire.extend_from_slice(b"\r\n");
+                rest = &rest[n..];
+                i += 1;
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            for end in 0..wire.len() - 2 {
+                let got = complete(&wire[..end], false).ok().flatten();
+                proptest::prop_assert!(got.is_none(), "complete at {} of {}", end, wire.len());
+            }
+            let got = complete(&wire, false).ok().flatten();
+            proptest::prop_assert_eq!(got, Some((200, body.clone())));
+        }
+    }
+
     /// A CA and a leaf for 127.0.0.1 signed by it, made with openssl; `None` without openssl.
     fn certs(dir: &std::path::Path) -> Option<()> {
         let run = |args: &[&str]| {
