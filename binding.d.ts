@@ -72,4 +72,6 @@ export declare function stopAsync(argsJson: string): Promise<string>
 /** Processes carrying the marker of the guard's live holder that no longer descend from it. */
 export declare function strays(name: string, dir?: string | undefined | null): string
 
+export declare function toPrometheus(inputJson?: string | undefined | null): string
+
 export declare function version(): string

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod options;
 pub mod ports;
 pub mod process;
+pub mod prometheus;
 
 pub use guard::{health, Health};
 pub use options::{ChildFilter, HealthOptions, HealthTarget};
