@@ -146,20 +146,9 @@ fn plan(target: &HealthTarget, o: &HealthOptions) -> Result<Plan> {
     let meta = record.map(|r| &r.meta).filter(|m| m.is_object());
     let recorded_port = record.and_then(|r| r.port());
     for orphan in &st.orphans {
-        // The holder that started it: the record's (under `run`, the command the marker's
-        // wrapper handed over to), or an earlier one the record carries.
-        let by = st
-            .holders
-            .iter()
-            .find(|h| {
-                !h.alive
-                    && h.record
-                        .as_ref()
-                        .and_then(|r| r.mark.as_ref())
-                        .is_some_and(|m| m.pid == orphan.mark.pid)
-            })
-            .and_then(|h| h.pid)
-            .unwrap_or(orphan.mark.pid);
+        // The holder that started it, as its marker names it (under `run` too: it execs the
+        // command, whose pid is the one recorded).
+        let by = orphan.mark.pid;
         p.problems
             .push(orphan_sentence(name, by, orphan, recorded_port));
     }
