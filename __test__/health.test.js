@@ -220,7 +220,7 @@ test('CPU: a busy-looping child shows the CPU it really used, an idle one below 
     assert.ok(used > 10, `the busy child ran at all (${used.toFixed(1)} %)`)
     // The sample window is inside the measured one: within 20 points plus the window's slack.
     assert.ok(Math.abs(h.cpuPercent - used) < 20 + used * 0.25, `reported ${h.cpuPercent} %, the kernel says ${used.toFixed(1)} % over the call`)
-  } else {
+  } else if (!wineGap('otherCpu')) {
     let best = 0
     for (let i = 0; i < 3 && best <= 50; i++) {
       const h = await health({ pid: child.pid }, { sampleMs: 500 })

@@ -11,7 +11,8 @@
 //   versions), with a stub bcryptprimitives.dll: Rust's std imports ProcessPrng from it and Wine 8
 //   lacks it; the stub calls BCryptGenRandom.
 // Then it cross-builds the addon (debug) as pid-guard.win32-x64-msvc.node (the name the Windows
-// node.exe loads), runs `cargo test` through Wine and the JS suite with the Windows node.exe.
+// node.exe loads) and the native command as npm/win32-x64-msvc/pid-guard.exe (where the tests'
+// h.BIN looks on win32), runs `cargo test` through Wine and the JS suite with the Windows node.exe.
 // Under Wine node.exe's stdout must be a file, not a pipe: output goes to a log that is printed.
 //
 // Usage: node scripts/test-windows.js [--setup] [--rust] [--js] [test files...]
@@ -35,6 +36,7 @@ const CACHE = process.env.PID_GUARD_WINDOWS_CACHE ?? path.join(process.env.XDG_C
 const PREFIX = path.join(CACHE, 'wineprefix')
 const NODE_EXE = path.join(CACHE, `node-${NODE_WIN.version}`, 'node.exe')
 const ADDON = path.join(ROOT, 'pid-guard.win32-x64-msvc.node')
+const CLI_EXE = path.join(ROOT, 'npm', 'win32-x64-msvc', 'pid-guard.exe')
 
 const started = Date.now()
 function step(what) {
@@ -156,9 +158,14 @@ function cargoEnv() {
 }
 
 function buildAddon() {
-  step(`building the addon for ${TARGET} (debug)`)
+  step(`building the addon and the pid-guard command for ${TARGET} (debug)`)
   run('cargo', ['build', '--quiet', '-p', 'pid-guard', '--lib', '--target', TARGET], { env: cargoEnv() })
-  fs.copyFileSync(path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), TARGET, 'debug', 'pid_guard.dll'), ADDON)
+  run('cargo', ['build', '--quiet', '-p', 'pid-guard-cli', '--target', TARGET], { env: cargoEnv() })
+  const built = path.join(process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target'), TARGET, 'debug')
+  fs.copyFileSync(path.join(built, 'pid_guard.dll'), ADDON)
+  // Where h.BIN (and the launcher) look on win32: the win32-x64-msvc platform package folder.
+  fs.mkdirSync(path.dirname(CLI_EXE), { recursive: true })
+  fs.copyFileSync(path.join(built, 'pid-guard.exe'), CLI_EXE)
 }
 
 function rustTests() {
