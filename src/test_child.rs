@@ -35,6 +35,60 @@ pub fn quick() -> Child {
     command(None).spawn().expect("spawn the quick child")
 }
 
+const BREAK_ENV: &str = "PID_GUARD_TEST_BREAK";
+
+/// Windows: a child in its own process group (`CREATE_NEW_PROCESS_GROUP`) on our console that
+/// handles CTRL_BREAK: it exits 0 when `exits`, else ignores the event; it sleeps 30 s
+/// otherwise. Returns once its handler is installed (it creates the file returned).
+#[cfg(windows)]
+pub fn breaker(exits: bool) -> (Child, std::path::PathBuf) {
+    use std::os::windows::process::CommandExt;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x200;
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let ready = std::env::temp_dir().join(format!(
+        "pg-breaker-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_file(&ready);
+    let child = command(Some(30_000))
+        .env(BREAK_ENV, if exits { "exit" } else { "ignore" })
+        .env("PID_GUARD_TEST_READY", &ready)
+        .creation_flags(CREATE_NEW_PROCESS_GROUP)
+        .spawn()
+        .expect("spawn the breaker");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < end,
+            "the breaker never got ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    (child, ready)
+}
+
+#[cfg(windows)]
+fn install_break_handler() {
+    use windows_sys::Win32::System::Console::{SetConsoleCtrlHandler, CTRL_BREAK_EVENT};
+    static EXITS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    unsafe extern "system" fn on(ev: u32) -> windows_sys::core::BOOL {
+        if ev == CTRL_BREAK_EVENT && EXITS.load(std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(0);
+        }
+        1 // handled: ignored
+    }
+    let Ok(mode) = std::env::var(BREAK_ENV) else {
+        return;
+    };
+    EXITS.store(mode == "exit", std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: installing a handler function that lives for the whole process.
+    unsafe { SetConsoleCtrlHandler(Some(on), 1) };
+    if let Ok(p) = std::env::var("PID_GUARD_TEST_READY") {
+        let _ = std::fs::write(p, "ready");
+    }
+}
+
 /// Whether this test binary runs under Wine (scripts/test-windows.js sets the variable): for the
 /// few of Wine's own gaps that a test cannot work around.
 pub fn under_wine() -> bool {
@@ -44,6 +98,8 @@ pub fn under_wine() -> bool {
 #[test]
 #[ignore = "run by sleeper()/quick() in a child process"]
 fn child_main() {
+    #[cfg(windows)]
+    install_break_handler();
     if let Some(ms) = std::env::var(ENV).ok().and_then(|v| v.parse().ok()) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
