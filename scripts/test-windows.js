@@ -170,7 +170,7 @@ function buildAddon() {
 
 function rustTests() {
   step(`cargo test --target ${TARGET} (through wine)`)
-  return run('cargo', ['test', '--quiet', '-p', 'pid-guard-core', '--target', TARGET], { env: cargoEnv(), allowFail: true }).status === 0
+  return run('cargo', ['test', '--quiet', '-p', 'pid-guard-core', '-p', 'pid-guard-cli', '--target', TARGET], { env: cargoEnv(), allowFail: true }).status === 0
 }
 
 function jsTests(files) {

@@ -271,6 +271,125 @@ pub fn ctrl_break(pid: u32) -> bool {
     unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) != 0 }
 }
 
+/// The command `pid-guard run` starts on Windows, where there is no exec: in its own process
+/// group (`CREATE_NEW_PROCESS_GROUP`, so it can be sent CTRL_BREAK alone, as a group leader)
+/// and in a job object with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`: the job handle is the
+/// wrapper's, so when the wrapper ends in any way (TerminateProcess included) the command and
+/// everything it started die with it, and the lock the wrapper holds and the command go
+/// together. A process the command starts in its first microseconds, before it is assigned to
+/// the job, escapes it (std has no suspended start).
+pub struct JobChild {
+    child: std::process::Child,
+    job: windows_sys::Win32::Foundation::HANDLE,
+}
+
+/// The pid of the command the Ctrl-C forwarder sends to (0: none).
+static FORWARD_TO: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl JobChild {
+    pub fn spawn(command: &[std::ffi::OsString]) -> io::Result<JobChild> {
+        use std::os::windows::io::AsRawHandle;
+        use std::os::windows::process::CommandExt;
+        use windows_sys::Win32::System::JobObjects::{
+            AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+            SetInformationJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+            JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+        };
+        use windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP;
+        let Some((program, args)) = command.split_first() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no command"));
+        };
+        // SAFETY: documented calls with valid arguments; the job handle is owned by the result
+        // (closed on drop) or closed here on failure.
+        let job = unsafe {
+            let job = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+            if job.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+            info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            if SetInformationJobObject(
+                job,
+                JobObjectExtendedLimitInformation,
+                (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                std::mem::size_of_val(&info) as u32,
+            ) == 0
+            {
+                let e = io::Error::last_os_error();
+                CloseHandle(job);
+                return Err(e);
+            }
+            job
+        };
+        let child = match std::process::Command::new(program)
+            .args(args)
+            .creation_flags(CREATE_NEW_PROCESS_GROUP)
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // SAFETY: our own job handle, closed once.
+                unsafe { CloseHandle(job) };
+                return Err(e);
+            }
+        };
+        let mut me = JobChild { child, job };
+        // SAFETY: both handles are open; a failure (a job the wrapper itself is in that
+        // forbids nesting, before Windows 8) leaves the command outside the job, running.
+        if unsafe { AssignProcessToJobObject(me.job, me.child.as_raw_handle() as _) } == 0 {
+            let e = io::Error::last_os_error();
+            let _ = me.child.kill();
+            let _ = me.child.wait();
+            return Err(e);
+        }
+        Ok(me)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Forwards this console's Ctrl-C to the command as CTRL_BREAK until the command ends:
+    /// a process started with `CREATE_NEW_PROCESS_GROUP` has Ctrl-C turned off, and
+    /// CTRL_C_EVENT cannot be sent to a group. A Ctrl-Break typed at the console, and the
+    /// console closing, reach the command directly (they go to every process of the console),
+    /// so the wrapper only survives them to wait for the command: it never doubles them.
+    pub fn forward_ctrl_c(&self) {
+        use windows_sys::Win32::System::Console::{
+            GenerateConsoleCtrlEvent, SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT,
+        };
+        unsafe extern "system" fn on(ev: u32) -> windows_sys::core::BOOL {
+            let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
+            if pid == 0 {
+                return 0; // no command (any more): the default handling
+            }
+            if ev == CTRL_C_EVENT {
+                // SAFETY: pid leads its own group (we created it so) on our console.
+                unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) };
+            }
+            1
+        }
+        FORWARD_TO.store(self.pid(), std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: installing a handler function that lives for the whole process.
+        unsafe { SetConsoleCtrlHandler(Some(on), 1) };
+    }
+
+    /// Waits for the command; its exit code (an NTSTATUS such as 0xC000013A for a process
+    /// that died of Ctrl-C comes through as that code, truncated to i32).
+    pub fn wait(&mut self) -> io::Result<i32> {
+        let status = self.child.wait()?;
+        FORWARD_TO.store(0, std::sync::atomic::Ordering::SeqCst);
+        Ok(status.code().unwrap_or(1))
+    }
+}
+
+impl Drop for JobChild {
+    fn drop(&mut self) {
+        // SAFETY: our own job handle, closed once; closing it kills what is left in the job.
+        unsafe { CloseHandle(self.job) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

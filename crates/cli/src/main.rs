@@ -9,6 +9,8 @@ mod list;
 mod out;
 mod prune;
 mod run;
+#[cfg(windows)]
+mod run_windows;
 mod status;
 mod stop;
 
