@@ -390,6 +390,145 @@ impl Drop for JobChild {
     }
 }
 
+/// What [`LockWaiter::wait`] saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LockWait {
+    /// The lock byte could be had: the holder released it (or ended, crashed included).
+    Free,
+    TimedOut,
+    Cancelled,
+}
+
+/// An event a cancel sets; closed on drop.
+pub struct Event(windows_sys::Win32::Foundation::HANDLE);
+
+// SAFETY: an event handle may be used from any thread.
+unsafe impl Send for Event {}
+unsafe impl Sync for Event {}
+
+impl Event {
+    pub fn new() -> io::Result<Event> {
+        use windows_sys::Win32::System::Threading::CreateEventW;
+        // SAFETY: a manual-reset, unset, unnamed event.
+        let h = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+        if h.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Event(h))
+    }
+
+    pub fn set(&self) {
+        // SAFETY: our own open event handle.
+        unsafe { windows_sys::Win32::System::Threading::SetEvent(self.0) };
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: our own handle, closed once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// A wait for the lock byte of a lock file to be free, woken by the kernel: a thread of its
+/// own makes a blocking `LockFileEx` request on a handle of its own, which the kernel grants
+/// when the holder's lock goes (a release, a close, the holder's end, crash included). The
+/// thread drops the lock at once and sets an event; [`LockWaiter::wait`] waits for that event,
+/// the caller's cancel event and its deadline together, with no polling. (An overlapped
+/// `LockFileEx` would need no thread, but Wine 8 does not implement waiting for one: it reports
+/// the lock granted while another handle holds it, measured.) The exclusive lock is asked for:
+/// granted only when nobody holds the byte.
+///
+/// While the thread holds the byte, for the microseconds between the grant and its unlock, a
+/// non-blocking attempt by another process fails as if a contender had won and released. A
+/// waiter that gives up (deadline, cancel) cancels the request (`CancelSynchronousIo`); where
+/// that cannot stop it (Wine), the thread stays blocked until the holder releases, then
+/// unlocks and ends.
+pub struct LockWaiter {
+    done: std::sync::Arc<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LockWaiter {
+    pub fn start(lock: &std::path::Path) -> io::Result<LockWaiter> {
+        use std::os::windows::fs::OpenOptionsExt;
+        use std::os::windows::io::AsRawHandle;
+        use windows_sys::Win32::Storage::FileSystem::{
+            LockFileEx, UnlockFileEx, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+            LOCKFILE_EXCLUSIVE_LOCK,
+        };
+        use windows_sys::Win32::System::IO::OVERLAPPED;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+            .open(lock)?;
+        let done = std::sync::Arc::new(Event::new()?);
+        let set = done.clone();
+        let thread = std::thread::Builder::new()
+            .name("pid-guard-lockwait".into())
+            .spawn(move || {
+                let h = f.as_raw_handle() as windows_sys::Win32::Foundation::HANDLE;
+                // SAFETY: a synchronous handle owned by this thread; `ov` lives across the call.
+                unsafe {
+                    let mut ov: OVERLAPPED = std::mem::zeroed();
+                    (
+                        ov.Anonymous.Anonymous.Offset,
+                        ov.Anonymous.Anonymous.OffsetHigh,
+                    ) = crate::flock::LOCK_BYTE;
+                    if LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, &mut ov) != 0 {
+                        UnlockFileEx(h, 0, 1, 0, &mut ov);
+                    }
+                }
+                drop(f);
+                set.set();
+            })?;
+        Ok(LockWaiter {
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    /// Free once the byte was free (the request finished, granted or failed: the caller's
+    /// attempt tells which), else TimedOut after `timeout` or Cancelled when `cancel` is set.
+    pub fn wait(&self, timeout: Option<std::time::Duration>, cancel: Option<&Event>) -> LockWait {
+        use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
+        use windows_sys::Win32::System::Threading::{WaitForMultipleObjects, INFINITE};
+        let handles = [self.done.0, cancel.map_or(std::ptr::null_mut(), |c| c.0)];
+        let n = if cancel.is_some() { 2 } else { 1 };
+        let ms = timeout.map_or(INFINITE, |t| {
+            t.as_millis().min(u128::from(INFINITE - 1)) as u32
+        });
+        // SAFETY: `n` valid event handles, alive for the call.
+        match unsafe { WaitForMultipleObjects(n, handles.as_ptr(), 0, ms) } {
+            WAIT_OBJECT_0 => LockWait::Free,
+            w if w == WAIT_OBJECT_0 + 1 => LockWait::Cancelled,
+            _ => LockWait::TimedOut,
+        }
+    }
+
+    /// Whether the request has finished (the thread set its event).
+    pub fn finished(&self) -> bool {
+        self.wait(Some(std::time::Duration::ZERO), None) == LockWait::Free
+    }
+}
+
+impl Drop for LockWaiter {
+    fn drop(&mut self) {
+        use std::os::windows::io::AsRawHandle;
+        let Some(t) = self.thread.take() else { return };
+        if self.finished() {
+            let _ = t.join();
+            return;
+        }
+        // SAFETY: the thread's handle is open while `t` lives; cancelling its blocking
+        // request makes LockFileEx fail, and the thread ends. If it cannot be cancelled it is
+        // left to end by itself (detached).
+        unsafe {
+            windows_sys::Win32::System::IO::CancelSynchronousIo(t.as_raw_handle() as _);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,6 +566,48 @@ mod tests {
         }
         drop(l4);
         assert!(!tcp_listeners().unwrap().iter().any(|l| l.port == p4));
+    }
+
+    /// The wait is the kernel's: held → TimedOut, cancel event → Cancelled, a release in
+    /// another thread (another handle) → Free at once, with no polling.
+    #[test]
+    fn lock_waiter_wakes_on_release_times_out_and_cancels() {
+        use std::time::{Duration, Instant};
+        let d = std::env::temp_dir().join(format!("pg-sys-win-wait-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let opts = crate::guard::AcquireOptions {
+            dir: Some(&d),
+            mode: crate::mode::Mode::Exclusive,
+            meta: serde_json::json!({}),
+        };
+        let mut g = crate::guard::acquire("w", &opts).unwrap();
+        let lock = g.lock_path().to_owned();
+        let w = LockWaiter::start(&lock).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(
+            w.wait(Some(Duration::from_millis(200)), None),
+            LockWait::TimedOut
+        );
+        assert!(t0.elapsed() >= Duration::from_millis(150));
+        let ev = std::sync::Arc::new(Event::new().unwrap());
+        let e2 = ev.clone();
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            e2.set();
+        });
+        assert_eq!(w.wait(None, Some(&ev)), LockWait::Cancelled);
+        setter.join().unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            g.release().unwrap();
+        });
+        let t1 = Instant::now();
+        assert_eq!(w.wait(Some(Duration::from_secs(20)), None), LockWait::Free);
+        assert!(t1.elapsed() < Duration::from_secs(10), "{:?}", t1.elapsed());
+        releaser.join().unwrap();
+        drop(w);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
