@@ -44,7 +44,7 @@ function startRun(t, dir, name, { linger = 0, detached = false, mode = 'exclusiv
   return { child, reader, count, terms: () => (fs.existsSync(count) ? fs.readFileSync(count, 'utf8').split('\n').filter(Boolean).length : 0) }
 }
 
-test('stop in run\'s first milliseconds stops the command too and frees the guard (20 trials)', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('stop in run\'s first milliseconds stops the command too and frees the guard (20 trials)', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   let wrapperNamed = 0
   let refusedNoRecord = 0
@@ -78,7 +78,7 @@ test('stop in run\'s first milliseconds stops the command too and frees the guar
 // Found by an outside attack: in shared mode the lock table still names the wrapper after the
 // command took over its fd, so status listed two shared holders and stop signalled both: the
 // command got SIGTERM twice (once from stop, once forwarded by the wrapper).
-test('stop of a shared `run` reaches its command exactly once', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('stop of a shared `run` reaches its command exactly once', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   for (let trial = 0; trial < 3; trial++) {
     const name = `shared${trial}`
@@ -107,7 +107,7 @@ test('a SIGTERM to run\'s whole process group reaches the command exactly once; 
   }
 })
 
-test('a SIGTERM to the wrapper alone reaches the command exactly once', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('a SIGTERM to the wrapper alone reaches the command exactly once', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   const r = startRun(t, dir, 'direct', { linger: 400 })
   await r.reader.next((m) => m.ready)
@@ -118,7 +118,7 @@ test('a SIGTERM to the wrapper alone reaches the command exactly once', { skip: 
   assert.equal(status('direct', { dir }).state, 'free')
 })
 
-test('SIGKILL of the wrapper in its first milliseconds: the lock stays with the command, and single-instance holds (10 trials)', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('SIGKILL of the wrapper in its first milliseconds: the lock stays with the command, and single-instance holds (10 trials)', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   const { acquire } = require('..')
   const seen = { noCommand: 0, stopped: 0, refused: 0 }
@@ -172,7 +172,7 @@ function waitOpen(pid, file, what) {
   }, what)
 }
 
-test('a SIGTERM while run --wait waits ends the wait: the command is never started, run dies of it', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('a SIGTERM while run --wait waits ends the wait: the command is never started, run dies of it', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   const holder = await h.hold(t, { name: 'busy', dir })
   const marker = path.join(dir, 'started')

@@ -234,8 +234,14 @@ function node(t, code, opts = {}) {
   return run(t, ['-e', code], opts)
 }
 
-/** A process exists and is not a zombie (read from /proc; never signals). */
+/** A process exists and is not a zombie (read from /proc, ps(1) on macOS; never signals). */
 function isRunning(pid) {
+  if (process.platform === 'darwin') {
+    // No /proc: ps prints the state (Z for a zombie) or nothing for no such process.
+    const r = require('node:child_process').spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' })
+    const state = (r.stdout ?? '').trim()
+    return state !== '' && !state.startsWith('Z')
+  }
   if (WIN) {
     // No /proc: signal 0 only asks whether the process exists (OpenProcess), it sends nothing.
     try {

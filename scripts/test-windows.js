@@ -175,7 +175,7 @@ function rustTests() {
 
 function jsTests(files) {
   const log = process.env.PID_GUARD_WINDOWS_LOG ?? path.join(CACHE, `node-test-${process.pid}.log`)
-  const args = ['--test', '--test-concurrency=2', '--test-timeout=90000', '--test-reporter=spec', ...(files.length ? files : ['__test__/'])]
+  const args = ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...(files.length ? files : ['__test__/'])]
   step(`${path.relative(ROOT, NODE_EXE)} ${args.join(' ')} (output: ${path.relative(ROOT, log)})`)
   const out = fs.openSync(log, 'w')
   const r = spawnSync('wine', [NODE_EXE, ...args], { cwd: ROOT, env: { ...wineEnv(), NO_COLOR: '1', PID_GUARD_WINE: '1' }, stdio: ['ignore', out, out] })
