@@ -35,6 +35,7 @@ pub fn quick() -> Child {
     command(None).spawn().expect("spawn the quick child")
 }
 
+#[cfg(windows)]
 const BREAK_ENV: &str = "PID_GUARD_TEST_BREAK";
 
 /// Windows: a child in its own process group (`CREATE_NEW_PROCESS_GROUP`) on our console that
