@@ -744,6 +744,8 @@ mod tests {
         cancel.cancel();
         assert_eq!(t.join().unwrap(), Code::Aborted);
         holder.release().unwrap();
-        std::fs::remove_dir_all(&d).unwrap();
+        // Not unwrapped: under Wine the cancelled wait's request thread (Wine cannot cancel it)
+        // may still have the lock file open for a moment after the release, delete-pending.
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
