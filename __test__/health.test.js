@@ -231,10 +231,13 @@ test('CPU: a busy-looping child shows the CPU it really used, an idle one below 
   }
   const i = await health({ pid: idle.pid }, { sampleMs: 500 })
   assert.equal(i.alive, true)
-  assert.ok(i.cpuPercent >= 0 && i.cpuPercent < 5, `idle child cpu ${i.cpuPercent}`)
-  // Where the OS gives no socket list yet (not Linux or macOS) it is unknown: null, not [] (issue 13).
-  assert.deepEqual(i.listening, ['linux', 'darwin'].includes(process.platform) ? [] : null)
-  assert.equal(i.healthy, true)
+  if (!wineGap('otherCpu')) assert.ok(i.cpuPercent >= 0 && i.cpuPercent < 5, `idle child cpu ${i.cpuPercent}`)
+  // Where the OS gives no socket list (not Linux, macOS or Windows) it is unknown: null, not []
+  // (issue 13). Under Wine the table names no owner, so the list is unknown and health says so.
+  if (!wineGap('noOwner')) {
+    assert.deepEqual(i.listening, ['linux', 'darwin', 'win32'].includes(process.platform) ? [] : null)
+    assert.equal(i.healthy, true)
+  }
 })
 
 test('health() keeps the event loop free during the CPU window', async () => {

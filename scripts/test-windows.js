@@ -178,8 +178,13 @@ function jsTests(files) {
   const args = ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...(files.length ? files : ['__test__/'])]
   step(`${path.relative(ROOT, NODE_EXE)} ${args.join(' ')} (output: ${path.relative(ROOT, log)})`)
   const out = fs.openSync(log, 'w')
-  const r = spawnSync('wine', [NODE_EXE, ...args], { cwd: ROOT, env: { ...wineEnv(), NO_COLOR: '1', PID_GUARD_WINE: '1' }, stdio: ['ignore', out, out] })
+  // Without npm's own variables: run as `npm run test:windows`, npm_execpath names the Linux
+  // npm-cli.js, which the package test would then try to run with the Windows node.exe.
+  const env = Object.fromEntries(Object.entries(wineEnv()).filter(([k]) => !k.toLowerCase().startsWith('npm_')))
+  const r = spawnSync('wine', [NODE_EXE, ...args], { cwd: ROOT, env: { ...env, NO_COLOR: '1', PID_GUARD_WINE: '1' }, stdio: ['ignore', out, out] })
   fs.closeSync(out)
+  // Not left in the platform package folder, where a Linux run's package test would find it.
+  fs.rmSync(CLI_EXE, { force: true })
   process.stdout.write(fs.readFileSync(log, 'utf8'))
   if (r.error) throw r.error
   return r.status === 0
