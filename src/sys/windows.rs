@@ -127,6 +127,37 @@ pub fn file_info(f: &std::fs::File) -> io::Result<FileInfo> {
     })
 }
 
+/// A process's creation time (`GetProcessTimes`), in 100 ns ticks since 1601 (a FILETIME): its
+/// identity, exact enough that a later process under the same pid never matches. `None` when
+/// it cannot be opened (gone, or another user's protected process).
+pub fn creation_time(pid: u32) -> Option<u64> {
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::System::Threading::{
+        GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: OpenProcess has no memory preconditions; the handle is checked and closed.
+    unsafe {
+        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if h.is_null() {
+            return None;
+        }
+        let zero = FILETIME {
+            dwLowDateTime: 0,
+            dwHighDateTime: 0,
+        };
+        let (mut c, mut e, mut k, mut u) = (zero, zero, zero, zero);
+        let ok = GetProcessTimes(h, &mut c, &mut e, &mut k, &mut u);
+        CloseHandle(h);
+        (ok != 0).then(|| (u64::from(c.dwHighDateTime) << 32) | u64::from(c.dwLowDateTime))
+    }
+}
+
+/// A FILETIME (100 ns since 1601) as ms since the Unix epoch; `None` before 1970.
+pub fn filetime_to_unix_ms(ticks: u64) -> Option<u64> {
+    const EPOCH_DIFF: u64 = 116_444_736_000_000_000; // 1601-01-01 to 1970-01-01, in 100 ns
+    ticks.checked_sub(EPOCH_DIFF).map(|t| t / 10_000)
+}
+
 /// Posts `WM_CLOSE` to every top-level window of `pid` (what closing it by hand does); returns
 /// how many windows got it. A console program or a service has none.
 pub fn close_windows(pid: u32) -> usize {
@@ -532,6 +563,19 @@ impl Drop for LockWaiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creation_time_is_ours_to_the_millisecond() {
+        assert_eq!(filetime_to_unix_ms(116_444_736_000_000_000), Some(0));
+        assert_eq!(
+            filetime_to_unix_ms(116_444_736_000_000_000 + 12_345 * 10_000 + 9_999),
+            Some(12_345)
+        );
+        assert_eq!(filetime_to_unix_ms(5), None);
+        let me = filetime_to_unix_ms(creation_time(std::process::id()).unwrap()).unwrap();
+        let now = crate::record::now_ms();
+        assert!(me <= now && me + 600_000 > now, "{me} vs {now}");
+    }
 
     #[test]
     fn ports_are_in_network_order() {
