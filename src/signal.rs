@@ -340,6 +340,23 @@ mod tests {
         }
     }
 
+    /// A process with a top-level window is asked with WM_CLOSE (it exits 0 on it), not
+    /// terminated.
+    #[cfg(windows)]
+    #[test]
+    fn windows_asks_a_windowed_process_with_wm_close() {
+        let mut child = crate::test_child::windowed();
+        let v = verify(child.id(), None).unwrap();
+        assert!(crate::sys::windows::close_windows(u32::MAX) == 0);
+        v.send(SIGTERM).unwrap();
+        assert!(v.wait_exit(Instant::now() + Duration::from_secs(20)));
+        assert_eq!(
+            child.wait().unwrap().code(),
+            Some(0),
+            "closed, not terminated"
+        );
+    }
+
     #[test]
     fn parses_signal_names() {
         assert_eq!(parse_signal("SIGTERM"), Some(SIGTERM));
