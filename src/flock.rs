@@ -85,6 +85,11 @@ mod imp {
     }
 }
 
+/// The byte every Windows lock is taken on (offset low, high): far beyond the record kept at the
+/// start of the lock file, since Windows locks are mandatory and readers must still read it.
+#[cfg(windows)]
+pub(crate) const LOCK_BYTE: (u32, u32) = (u32::MAX, 0x7FFF_FFFF);
+
 #[cfg(windows)]
 mod imp {
     use super::*;
@@ -105,8 +110,10 @@ mod imp {
         // SAFETY: a zeroed OVERLAPPED is valid for a synchronous handle; the handle is open.
         let ok = unsafe {
             let mut ov: OVERLAPPED = std::mem::zeroed();
-            ov.Anonymous.Anonymous.Offset = u32::MAX;
-            ov.Anonymous.Anonymous.OffsetHigh = 0x7FFF_FFFF;
+            (
+                ov.Anonymous.Anonymous.Offset,
+                ov.Anonymous.Anonymous.OffsetHigh,
+            ) = LOCK_BYTE;
             LockFileEx(f.as_raw_handle() as HANDLE, flags, 0, 1, 0, &mut ov)
         };
         if ok != 0 {
@@ -123,8 +130,10 @@ mod imp {
         // SAFETY: as in `lock`, on the same byte.
         unsafe {
             let mut ov: OVERLAPPED = std::mem::zeroed();
-            ov.Anonymous.Anonymous.Offset = u32::MAX;
-            ov.Anonymous.Anonymous.OffsetHigh = 0x7FFF_FFFF;
+            (
+                ov.Anonymous.Anonymous.Offset,
+                ov.Anonymous.Anonymous.OffsetHigh,
+            ) = LOCK_BYTE;
             UnlockFileEx(f.as_raw_handle() as HANDLE, 0, 1, 0, &mut ov);
         }
     }

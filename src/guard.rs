@@ -134,6 +134,7 @@ fn unhold_fd(fd: Option<i32>) {
     }
 }
 
+#[cfg(unix)]
 pub(crate) fn fd_is_held(fd: i32) -> bool {
     HELD_FDS
         .lock()

@@ -321,11 +321,18 @@ mod portable {
                 Probe::Gone
             }
             Some(p) => Probe::Alive(Some(Identity {
+                // Windows: the creation time, to the millisecond for started_at_ms (sysinfo's
+                // is whole seconds, so a process started in the same second looked no later).
+                #[cfg(windows)]
+                started_at_ms: crate::sys::windows::creation_time(pid)
+                    .and_then(crate::sys::windows::filetime_to_unix_ms)
+                    .or(Some(p.start_time() * 1000)),
                 // sysinfo's start time is in whole seconds: a process started in the same
                 // second under a reused pid would match. The OS's own precise start time is
                 // used where there is one.
                 start_id: precise_start(pid)
                     .unwrap_or_else(|| format!("unix-secs:{}", p.start_time())),
+                #[cfg(not(windows))]
                 started_at_ms: Some(p.start_time() * 1000),
             })),
         }
@@ -337,29 +344,7 @@ mod portable {
     fn precise_start(pid: u32) -> Option<String> {
         #[cfg(windows)]
         {
-            use windows_sys::Win32::Foundation::{CloseHandle, FILETIME};
-            use windows_sys::Win32::System::Threading::{
-                GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-            };
-            // SAFETY: OpenProcess has no memory preconditions; the handle is checked and closed.
-            unsafe {
-                let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-                if h.is_null() {
-                    return None;
-                }
-                let zero = FILETIME {
-                    dwLowDateTime: 0,
-                    dwHighDateTime: 0,
-                };
-                let (mut c, mut e, mut k, mut u) = (zero, zero, zero, zero);
-                let ok = GetProcessTimes(h, &mut c, &mut e, &mut k, &mut u);
-                CloseHandle(h);
-                if ok == 0 {
-                    return None;
-                }
-                let ticks = (u64::from(c.dwHighDateTime) << 32) | u64::from(c.dwLowDateTime);
-                Some(format!("win-filetime:{ticks}"))
-            }
+            crate::sys::windows::creation_time(pid).map(|t| format!("win-filetime:{t}"))
         }
         #[cfg(target_os = "macos")]
         {

@@ -242,17 +242,18 @@ impl Verified {
         }
         #[cfg(windows)]
         {
-            // Windows has no signals. SIGKILL is TerminateProcess. The others ask first: a
-            // process with top-level windows gets WM_CLOSE (what closing it by hand does) and
-            // the caller's grace applies; one without (a console program, a service) is
-            // terminated, as Node's process.kill does. CTRL_BREAK is not sent: it reaches only
-            // a process group sharing our console, Windows cannot tell whether a pid leads a
-            // group, and for one that does not the event can reach the whole console, this
-            // process included.
-            if sig != SIGKILL && crate::sys::windows::close_windows(self.pid) > 0 {
+            // Windows has no signals. SIGKILL is TerminateProcess. The others ask first, in
+            // the order a user would: CTRL_BREAK to a process that leads its own process group
+            // on our console (how `pid-guard run` starts its command; Node's SIGBREAK), else
+            // WM_CLOSE to its top-level windows (closing it by hand); the caller's grace then
+            // applies before a SIGKILL. A process reachable neither way (a service, a console
+            // program in another console or in someone else's group) is terminated, as Node's
+            // process.kill does. Each step is taken only after the identity check above.
+            use crate::sys::windows as win;
+            if sig != SIGKILL && (win::ctrl_break(self.pid) || win::close_windows(self.pid) > 0) {
                 return Ok(());
             }
-            crate::sys::windows::terminate(self.pid)
+            win::terminate(self.pid)
         }
     }
 
@@ -323,6 +324,58 @@ mod tests {
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
             Some(SIGTERM)
+        );
+    }
+
+    /// Under Wine, with a real child in its own process group on our console: a SIGTERM is a
+    /// CTRL_BREAK it can handle (it exits 0), and one that ignores it is terminated by the
+    /// SIGKILL after the grace; its identity is checked before each step.
+    #[cfg(windows)]
+    #[test]
+    fn windows_asks_with_ctrl_break_then_terminates() {
+        use crate::sys::windows as win;
+        for exits in [true, false] {
+            let (mut child, _ready) = crate::test_child::breaker(exits);
+            let pid = child.id();
+            assert_ne!(win::process_group_id(std::process::id()), Some(pid));
+            // Wine 8 records no process group in any process (ProcessGroupId is 0), and a test
+            // run from a pipe has no console there: no group can be verified, so no CTRL_BREAK
+            // is sent and the stop is a termination. That fallback is what is checked under
+            // Wine; the graceful path on Windows.
+            let verified = win::process_group_id(pid) == Some(pid) && win::shares_console(pid);
+            assert!(
+                verified || crate::test_child::under_wine(),
+                "leads its own group"
+            );
+            let graceful = exits && verified;
+            let v = verify(pid, None).unwrap();
+            v.send(SIGTERM).unwrap();
+            let gone =
+                v.wait_exit(Instant::now() + Duration::from_secs(if exits { 20 } else { 2 }));
+            assert_eq!(gone, exits || !verified, "exits on CTRL_BREAK: {exits}");
+            if !gone {
+                v.send(SIGKILL).unwrap();
+                assert!(v.wait_exit(Instant::now() + Duration::from_secs(20)));
+            }
+            let code = child.wait().unwrap().code();
+            assert_eq!(code, Some(if graceful { 0 } else { 1 }));
+        }
+    }
+
+    /// A process with a top-level window is asked with WM_CLOSE (it exits 0 on it), not
+    /// terminated.
+    #[cfg(windows)]
+    #[test]
+    fn windows_asks_a_windowed_process_with_wm_close() {
+        let mut child = crate::test_child::windowed();
+        let v = verify(child.id(), None).unwrap();
+        assert!(crate::sys::windows::close_windows(u32::MAX) == 0);
+        v.send(SIGTERM).unwrap();
+        assert!(v.wait_exit(Instant::now() + Duration::from_secs(20)));
+        assert_eq!(
+            child.wait().unwrap().code(),
+            Some(0),
+            "closed, not terminated"
         );
     }
 

@@ -9,8 +9,8 @@ const h = require('../helpers')
 const { eachLine, parse: parseLine } = require('../fixtures/lines')
 
 const FULL = process.env.STRESS === 'full'
-/** Default size for `npm test`, or the full size under STRESS=full. */
-const size = (dflt, full) => (FULL ? full : dflt)
+/** Default size for `npm test` (scaled down under Wine by h.scaled), or the full size under STRESS=full. */
+const size = (dflt, full) => (FULL ? full : h.scaled(dflt))
 const FIXTURES = path.join(__dirname, '..', 'fixtures')
 
 /** Starts a fixture with a JSON argument; `next(pred)` waits for a JSON line; `send(line)`. */

@@ -21,8 +21,10 @@ test('prune racing 4 free-running holders: zero overlaps, no lost pid file, no f
   const cs = Array.from({ length: 4 }, () => startQueued(t, 'stress-contender.js', { name: 'svc', dir, log, mode: 'exclusive' }))
   for (const c of cs) assert.ok((await c.take()).ready)
   t.after(() => cs.forEach((c) => c.child.stdin.end()))
-  // Up to 4 ms between a release and the next acquire: the guard is free now and then.
-  for (const c of cs) c.send(`free ${k} 0.3 4`)
+  // Up to 4 ms between a release and the next acquire: the guard is free now and then. Under
+  // Wine a prune takes about 10x as long, and woken waiters leave fewer free moments (each
+  // run saw 0-4 with 4 ms): the gap is 50 ms there.
+  for (const c of cs) c.send(`free ${k} 0.3 ${h.WINE ? 50 : 4}`)
   let done = false
   const results = Promise.all(cs.map((c) => c.take())).finally(() => (done = true))
   const tally = { prunes: 0, removed: 0, kept: 0, errors: [] }

@@ -127,6 +127,37 @@ pub fn file_info(f: &std::fs::File) -> io::Result<FileInfo> {
     })
 }
 
+/// A process's creation time (`GetProcessTimes`), in 100 ns ticks since 1601 (a FILETIME): its
+/// identity, exact enough that a later process under the same pid never matches. `None` when
+/// it cannot be opened (gone, or another user's protected process).
+pub fn creation_time(pid: u32) -> Option<u64> {
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::System::Threading::{
+        GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: OpenProcess has no memory preconditions; the handle is checked and closed.
+    unsafe {
+        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if h.is_null() {
+            return None;
+        }
+        let zero = FILETIME {
+            dwLowDateTime: 0,
+            dwHighDateTime: 0,
+        };
+        let (mut c, mut e, mut k, mut u) = (zero, zero, zero, zero);
+        let ok = GetProcessTimes(h, &mut c, &mut e, &mut k, &mut u);
+        CloseHandle(h);
+        (ok != 0).then(|| (u64::from(c.dwHighDateTime) << 32) | u64::from(c.dwLowDateTime))
+    }
+}
+
+/// A FILETIME (100 ns since 1601) as ms since the Unix epoch; `None` before 1970.
+pub fn filetime_to_unix_ms(ticks: u64) -> Option<u64> {
+    const EPOCH_DIFF: u64 = 116_444_736_000_000_000; // 1601-01-01 to 1970-01-01, in 100 ns
+    ticks.checked_sub(EPOCH_DIFF).map(|t| t / 10_000)
+}
+
 /// Posts `WM_CLOSE` to every top-level window of `pid` (what closing it by hand does); returns
 /// how many windows got it. A console program or a service has none.
 pub fn close_windows(pid: u32) -> usize {
@@ -186,9 +217,365 @@ pub fn terminate(pid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// The process group `pid` belongs to, as the console knows it: `ProcessGroupId` in the
+/// process's parameters block (its PEB), which `CreateProcess` sets to the new pid for
+/// `CREATE_NEW_PROCESS_GROUP` and to the parent's group otherwise. `None` when it cannot be read
+/// (another user's process, a protected one, an older Windows without the field), or 0: Wine 8
+/// leaves the field 0 in every process (measured), so under Wine no group is ever verified.
+pub fn process_group_id(pid: u32) -> Option<u32> {
+    use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessBasicInformation};
+    use windows_sys::Win32::System::Diagnostics::Debug::ReadProcessMemory;
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, PROCESS_QUERY_INFORMATION, PROCESS_VM_READ,
+    };
+    // x64 layouts: PROCESS_BASIC_INFORMATION is six pointer-sized fields, the PEB base the
+    // second; PEB.ProcessParameters is at 0x20; RTL_USER_PROCESS_PARAMETERS.Length at 4 and
+    // ProcessGroupId at 0x408 (Windows 7 and later).
+    const PARAMS_AT: usize = 0x20;
+    const GROUP_AT: usize = 0x408;
+    // SAFETY: documented calls; every read goes into a local buffer of the size given, and the
+    // handle is closed before returning.
+    unsafe {
+        let h = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ, 0, pid);
+        if h.is_null() {
+            return None;
+        }
+        let read = |at: usize, out: *mut core::ffi::c_void, n: usize| {
+            let mut got = 0usize;
+            ReadProcessMemory(h, at as *const _, out, n, &mut got) != 0 && got == n
+        };
+        let mut pbi = [0usize; 6];
+        let mut len = 0u32;
+        let ok = NtQueryInformationProcess(
+            h,
+            ProcessBasicInformation,
+            pbi.as_mut_ptr().cast(),
+            std::mem::size_of_val(&pbi) as u32,
+            &mut len,
+        ) >= 0;
+        let mut params = 0usize;
+        let mut length = 0u32;
+        let mut group = 0u32;
+        let found = ok
+            && pbi[1] != 0
+            && read(pbi[1] + PARAMS_AT, (&mut params as *mut usize).cast(), 8)
+            && params != 0
+            && read(params + 4, (&mut length as *mut u32).cast(), 4)
+            && length as usize >= GROUP_AT + 4
+            && read(params + GROUP_AT, (&mut group as *mut u32).cast(), 4);
+        CloseHandle(h);
+        (found && group != 0).then_some(group)
+    }
+}
+
+/// Whether `pid` is attached to this process's console (`GetConsoleProcessList`): console
+/// control events reach only processes of the sender's console.
+pub fn shares_console(pid: u32) -> bool {
+    use windows_sys::Win32::System::Console::GetConsoleProcessList;
+    let mut list = vec![0u32; 64];
+    loop {
+        // SAFETY: the buffer holds `list.len()` u32s.
+        let n = unsafe { GetConsoleProcessList(list.as_mut_ptr(), list.len() as u32) } as usize;
+        if n == 0 {
+            return false; // no console
+        }
+        if n <= list.len() {
+            return list[..n].contains(&pid);
+        }
+        list.resize(n + 16, 0);
+    }
+}
+
+/// Sends `CTRL_BREAK_EVENT` to `pid` when that is safe and can arrive: `pid` leads its own
+/// process group (started with `CREATE_NEW_PROCESS_GROUP`, as `pid-guard run` starts its
+/// command; its group id is its pid) and shares this process's console. Anything else is
+/// refused (returns false): for an id that is not a group, the console delivers the event to
+/// every process attached to it, this one included; and an event cannot cross to another
+/// console without `FreeConsole`/`AttachConsole`, which would take this process's own console
+/// (and a Node process's stdio) away from it. Node maps the event to `SIGBREAK`.
+pub fn ctrl_break(pid: u32) -> bool {
+    use windows_sys::Win32::System::Console::{GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT};
+    if process_group_id(pid) != Some(pid) || !shares_console(pid) {
+        return false;
+    }
+    // SAFETY: plain call; the group id is a verified group leader of our console.
+    unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) != 0 }
+}
+
+/// The command `pid-guard run` starts on Windows, where there is no exec: in its own process
+/// group (`CREATE_NEW_PROCESS_GROUP`, so it can be sent CTRL_BREAK alone, as a group leader)
+/// and in a job object with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`: the job handle is the
+/// wrapper's, so when the wrapper ends in any way (TerminateProcess included) the command and
+/// everything it started die with it, and the lock the wrapper holds and the command go
+/// together. A process the command starts in its first microseconds, before it is assigned to
+/// the job, escapes it (std has no suspended start).
+pub struct JobChild {
+    child: std::process::Child,
+    job: windows_sys::Win32::Foundation::HANDLE,
+}
+
+/// The pid of the command the Ctrl-C forwarder sends to (0: none).
+static FORWARD_TO: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl JobChild {
+    pub fn spawn(command: &[std::ffi::OsString]) -> io::Result<JobChild> {
+        use std::os::windows::io::AsRawHandle;
+        use std::os::windows::process::CommandExt;
+        use windows_sys::Win32::System::JobObjects::{
+            AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+            SetInformationJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+            JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+        };
+        use windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP;
+        let Some((program, args)) = command.split_first() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no command"));
+        };
+        // SAFETY: documented calls with valid arguments; the job handle is owned by the result
+        // (closed on drop) or closed here on failure.
+        let job = unsafe {
+            let job = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+            if job.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+            info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            if SetInformationJobObject(
+                job,
+                JobObjectExtendedLimitInformation,
+                (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                std::mem::size_of_val(&info) as u32,
+            ) == 0
+            {
+                let e = io::Error::last_os_error();
+                CloseHandle(job);
+                return Err(e);
+            }
+            job
+        };
+        let child = match std::process::Command::new(program)
+            .args(args)
+            .creation_flags(CREATE_NEW_PROCESS_GROUP)
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // SAFETY: our own job handle, closed once.
+                unsafe { CloseHandle(job) };
+                return Err(e);
+            }
+        };
+        let mut me = JobChild { child, job };
+        // SAFETY: both handles are open; a failure (a job the wrapper itself is in that
+        // forbids nesting, before Windows 8) leaves the command outside the job, running.
+        if unsafe { AssignProcessToJobObject(me.job, me.child.as_raw_handle() as _) } == 0 {
+            let e = io::Error::last_os_error();
+            let _ = me.child.kill();
+            let _ = me.child.wait();
+            return Err(e);
+        }
+        Ok(me)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Forwards this console's Ctrl-C to the command as CTRL_BREAK until the command ends:
+    /// a process started with `CREATE_NEW_PROCESS_GROUP` has Ctrl-C turned off, and
+    /// CTRL_C_EVENT cannot be sent to a group. A Ctrl-Break typed at the console, and the
+    /// console closing, reach the command directly (they go to every process of the console),
+    /// so the wrapper only survives them to wait for the command: it never doubles them.
+    pub fn forward_ctrl_c(&self) {
+        use windows_sys::Win32::System::Console::{
+            GenerateConsoleCtrlEvent, SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT,
+        };
+        unsafe extern "system" fn on(ev: u32) -> windows_sys::core::BOOL {
+            let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
+            if pid == 0 {
+                return 0; // no command (any more): the default handling
+            }
+            if ev == CTRL_C_EVENT {
+                // SAFETY: pid leads its own group (we created it so) on our console.
+                unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) };
+            }
+            1
+        }
+        FORWARD_TO.store(self.pid(), std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: installing a handler function that lives for the whole process.
+        unsafe { SetConsoleCtrlHandler(Some(on), 1) };
+    }
+
+    /// Waits for the command; its exit code (an NTSTATUS such as 0xC000013A for a process
+    /// that died of Ctrl-C comes through as that code, truncated to i32).
+    pub fn wait(&mut self) -> io::Result<i32> {
+        let status = self.child.wait()?;
+        FORWARD_TO.store(0, std::sync::atomic::Ordering::SeqCst);
+        Ok(status.code().unwrap_or(1))
+    }
+}
+
+impl Drop for JobChild {
+    fn drop(&mut self) {
+        // SAFETY: our own job handle, closed once; closing it kills what is left in the job.
+        unsafe { CloseHandle(self.job) };
+    }
+}
+
+/// What [`LockWaiter::wait`] saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LockWait {
+    /// The lock byte could be had: the holder released it (or ended, crashed included).
+    Free,
+    TimedOut,
+    Cancelled,
+}
+
+/// An event a cancel sets; closed on drop.
+pub struct Event(windows_sys::Win32::Foundation::HANDLE);
+
+// SAFETY: an event handle may be used from any thread.
+unsafe impl Send for Event {}
+unsafe impl Sync for Event {}
+
+impl Event {
+    pub fn new() -> io::Result<Event> {
+        use windows_sys::Win32::System::Threading::CreateEventW;
+        // SAFETY: a manual-reset, unset, unnamed event.
+        let h = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+        if h.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Event(h))
+    }
+
+    pub fn set(&self) {
+        // SAFETY: our own open event handle.
+        unsafe { windows_sys::Win32::System::Threading::SetEvent(self.0) };
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: our own handle, closed once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// A wait for the lock byte of a lock file to be free, woken by the kernel: a thread of its
+/// own makes a blocking `LockFileEx` request on a handle of its own, which the kernel grants
+/// when the holder's lock goes (a release, a close, the holder's end, crash included). The
+/// thread drops the lock at once and sets an event; [`LockWaiter::wait`] waits for that event,
+/// the caller's cancel event and its deadline together, with no polling. (An overlapped
+/// `LockFileEx` would need no thread, but Wine 8 does not implement waiting for one: it reports
+/// the lock granted while another handle holds it, measured.) The exclusive lock is asked for:
+/// granted only when nobody holds the byte.
+///
+/// While the thread holds the byte, for the microseconds between the grant and its unlock, a
+/// non-blocking attempt by another process fails as if a contender had won and released. A
+/// waiter that gives up (deadline, cancel) cancels the request (`CancelSynchronousIo`); where
+/// that cannot stop it (Wine), the thread stays blocked until the holder releases, then
+/// unlocks and ends.
+pub struct LockWaiter {
+    done: std::sync::Arc<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LockWaiter {
+    pub fn start(lock: &std::path::Path) -> io::Result<LockWaiter> {
+        use std::os::windows::fs::OpenOptionsExt;
+        use std::os::windows::io::AsRawHandle;
+        use windows_sys::Win32::Storage::FileSystem::{
+            LockFileEx, UnlockFileEx, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+            LOCKFILE_EXCLUSIVE_LOCK,
+        };
+        use windows_sys::Win32::System::IO::OVERLAPPED;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+            .open(lock)?;
+        let done = std::sync::Arc::new(Event::new()?);
+        let set = done.clone();
+        let thread = std::thread::Builder::new()
+            .name("pid-guard-lockwait".into())
+            .spawn(move || {
+                let h = f.as_raw_handle() as windows_sys::Win32::Foundation::HANDLE;
+                // SAFETY: a synchronous handle owned by this thread; `ov` lives across the call.
+                unsafe {
+                    let mut ov: OVERLAPPED = std::mem::zeroed();
+                    (
+                        ov.Anonymous.Anonymous.Offset,
+                        ov.Anonymous.Anonymous.OffsetHigh,
+                    ) = crate::flock::LOCK_BYTE;
+                    if LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, &mut ov) != 0 {
+                        UnlockFileEx(h, 0, 1, 0, &mut ov);
+                    }
+                }
+                drop(f);
+                set.set();
+            })?;
+        Ok(LockWaiter {
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    /// Free once the byte was free (the request finished, granted or failed: the caller's
+    /// attempt tells which), else TimedOut after `timeout` or Cancelled when `cancel` is set.
+    pub fn wait(&self, timeout: Option<std::time::Duration>, cancel: Option<&Event>) -> LockWait {
+        use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
+        use windows_sys::Win32::System::Threading::{WaitForMultipleObjects, INFINITE};
+        let handles = [self.done.0, cancel.map_or(std::ptr::null_mut(), |c| c.0)];
+        let n = if cancel.is_some() { 2 } else { 1 };
+        let ms = timeout.map_or(INFINITE, |t| {
+            t.as_millis().min(u128::from(INFINITE - 1)) as u32
+        });
+        // SAFETY: `n` valid event handles, alive for the call.
+        match unsafe { WaitForMultipleObjects(n, handles.as_ptr(), 0, ms) } {
+            WAIT_OBJECT_0 => LockWait::Free,
+            w if w == WAIT_OBJECT_0 + 1 => LockWait::Cancelled,
+            _ => LockWait::TimedOut,
+        }
+    }
+
+    /// Whether the request has finished (the thread set its event).
+    pub fn finished(&self) -> bool {
+        self.wait(Some(std::time::Duration::ZERO), None) == LockWait::Free
+    }
+}
+
+impl Drop for LockWaiter {
+    fn drop(&mut self) {
+        use std::os::windows::io::AsRawHandle;
+        let Some(t) = self.thread.take() else { return };
+        if self.finished() {
+            let _ = t.join();
+            return;
+        }
+        // SAFETY: the thread's handle is open while `t` lives; cancelling its blocking
+        // request makes LockFileEx fail, and the thread ends. If it cannot be cancelled it is
+        // left to end by itself (detached).
+        unsafe {
+            windows_sys::Win32::System::IO::CancelSynchronousIo(t.as_raw_handle() as _);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creation_time_is_ours_to_the_millisecond() {
+        assert_eq!(filetime_to_unix_ms(116_444_736_000_000_000), Some(0));
+        assert_eq!(
+            filetime_to_unix_ms(116_444_736_000_000_000 + 12_345 * 10_000 + 9_999),
+            Some(12_345)
+        );
+        assert_eq!(filetime_to_unix_ms(5), None);
+        let me = filetime_to_unix_ms(creation_time(std::process::id()).unwrap()).unwrap();
+        let now = crate::record::now_ms();
+        assert!(me <= now && me + 600_000 > now, "{me} vs {now}");
+    }
 
     #[test]
     fn ports_are_in_network_order() {
@@ -223,6 +610,48 @@ mod tests {
         }
         drop(l4);
         assert!(!tcp_listeners().unwrap().iter().any(|l| l.port == p4));
+    }
+
+    /// The wait is the kernel's: held → TimedOut, cancel event → Cancelled, a release in
+    /// another thread (another handle) → Free at once, with no polling.
+    #[test]
+    fn lock_waiter_wakes_on_release_times_out_and_cancels() {
+        use std::time::{Duration, Instant};
+        let d = std::env::temp_dir().join(format!("pg-sys-win-wait-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let opts = crate::guard::AcquireOptions {
+            dir: Some(&d),
+            mode: crate::mode::Mode::Exclusive,
+            meta: serde_json::json!({}),
+        };
+        let mut g = crate::guard::acquire("w", &opts).unwrap();
+        let lock = g.lock_path().to_owned();
+        let w = LockWaiter::start(&lock).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(
+            w.wait(Some(Duration::from_millis(200)), None),
+            LockWait::TimedOut
+        );
+        assert!(t0.elapsed() >= Duration::from_millis(150));
+        let ev = std::sync::Arc::new(Event::new().unwrap());
+        let e2 = ev.clone();
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            e2.set();
+        });
+        assert_eq!(w.wait(None, Some(&ev)), LockWait::Cancelled);
+        setter.join().unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            g.release().unwrap();
+        });
+        let t1 = Instant::now();
+        assert_eq!(w.wait(Some(Duration::from_secs(20)), None), LockWait::Free);
+        assert!(t1.elapsed() < Duration::from_secs(10), "{:?}", t1.elapsed());
+        releaser.join().unwrap();
+        drop(w);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
