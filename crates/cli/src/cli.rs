@@ -133,7 +133,6 @@ pub struct PruneArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(override_help = crate::health::USAGE, override_usage = crate::health::USAGE_LINE)]
 pub struct HealthArgs {
     pub name: Option<String>,
     #[arg(long, value_name = "N")]

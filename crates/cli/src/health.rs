@@ -15,51 +15,6 @@ use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const USAGE: &str = r#"Usage: pid-guard health [name] [--pid N | --port N] [--url URL]
-                        [--expect FIELD=VALUE]... [--min-children N] [--children F]
-                        [--json | --prometheus | --prometheus-file PATH] [--watch[=MS]]
-                        [--dir DIR]
-
-Checks a guarded service: running, CPU, memory, the port it should listen on (its own or a
-child's), its health endpoint (the JSON fields it answers with) and its child processes.
-What the holder recorded is used unless given: acquire(name, { meta: { port, url,
-health: { expect: { stuck: 0 }, minChildren: 1, children: 'worker' } } }).
-
-Target (one of):
-  name            a guard name (without one: every guard that has something running,
-                  i.e. held, orphaned or stale; free guards are not checked)
-  --pid N         the process N
-  --port N        the process listening on TCP port N (with a name: the port it should use)
-
-Options:
-  --url URL       also probe this health endpoint (http:// or https://)
-  --json          print the result as JSON
-  --prometheus    print the result in the Prometheus text format
-  --prometheus-file PATH
-                  write it to PATH instead, atomically (a temp file in the same directory,
-                  then rename: node_exporter's textfile collector never reads half a file);
-                  with --watch, rewritten at every sample
-  --watch[=MS]    sample again every MS milliseconds (default 2000) until Ctrl-C
-  --sample MS     CPU sampling window (default: 200 for people, 0 = not sampled for
-                  --json and --prometheus, so scripts stay fast; always 200 with --watch)
-  --timeout MS    endpoint timeout (default 2000)
-  --children F    count only descendants whose name matches F (text, or /regex/)
-  --expect F=V    the endpoint's JSON body must have field F (dotted path: sessions.stuck)
-                  equal to V (JSON, else text; numbers compare as numbers); repeatable
-  --min-children N  at least N descendants (that match --children, if given)
-  --dir DIR       the guard directory (or PID_GUARD_DIR)
-
-Exit status: 0 healthy, 1 unhealthy, 3 not running or unknown name, 2 usage error.
-Without a name: 0 when every checked guard is healthy, 1 when one is not, 3 when no guard
-has anything running.
-"#;
-
-/// The usage lines alone, for clap's own errors (`Usage: ` is clap's prefix).
-pub const USAGE_LINE: &str = "pid-guard health [name] [--pid N | --port N] [--url URL]
-                        [--expect FIELD=VALUE]... [--min-children N] [--children F]
-                        [--json | --prometheus | --prometheus-file PATH] [--watch[=MS]]
-                        [--dir DIR]";
-
 const DEFAULT_WATCH_MS: u64 = 2000;
 const DEFAULT_TIMEOUT_MS: u64 = 2000;
 
@@ -78,7 +33,7 @@ struct Opts {
     prom_file: Option<PathBuf>,
 }
 
-/// A usage error: the sentence; printed with the usage text, exit 2.
+/// A usage error: the sentence; printed on one line with where the usage is, exit 2.
 struct Usage(String);
 
 pub fn run(g: &Global, a: &HealthArgs) -> i32 {
@@ -88,10 +43,7 @@ pub fn run(g: &Global, a: &HealthArgs) -> i32 {
     });
     match r {
         Ok(code) => code,
-        Err(Usage(msg)) => {
-            crate::out::err(&format!("pid-guard health: {msg}\n\n{USAGE}"));
-            2
-        }
+        Err(Usage(msg)) => crate::out::usage_error("health", &msg),
     }
 }
 
