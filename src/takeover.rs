@@ -58,8 +58,8 @@ pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verifi
                 dev: m.dev(),
                 ino: m.ino(),
             });
-        let holds = id.map(|id| crate::kernel_locks::pid_holds(pid, id));
-        if !matches!(holds, Some(crate::kernel_locks::Holds::Yes { .. })) {
+        let holds = id.map(|id| crate::sys::pid_holds(pid, id));
+        if !matches!(holds, Some(crate::sys::Holds::Yes { .. })) {
             return Err(format!(
                 "pid {pid} no longer holds the lock on {} (checked again after pinning it)",
                 lock_path.display()

@@ -6,7 +6,8 @@
 //!   process is refused (EPERM) there, and its start time comes from the process table
 //!   (`sysctl KERN_PROC_PID`'s `kinfo_proc`, the same `p_start`);
 //! - boot: `kern.bootsessionuuid`, else `kern.boottime`;
-//! - executable and argv: `proc_pidpath` and `sysctl(KERN_PROCARGS2)`;
+//! - executable, argv and the environment (holder markers): `proc_pidpath` and
+//!   `sysctl(KERN_PROCARGS2)` (another user's process is refused: unknown);
 //! - listening TCP sockets: `PROC_PIDLISTFDS` + `proc_pidfdinfo(PROC_PIDFDSOCKETINFO)`; another
 //!   user's fd table is refused (EPERM), so its sockets are unknown; whether anyone listens on a
 //!   port, and as which uid, comes from `net.inet.tcp.pcblist_n`, which any user may read;
@@ -208,17 +209,56 @@ pub fn exe_path(pid: u32) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// The argv of `pid` from `KERN_PROCARGS2` (same-user, or root).
-pub fn argv(pid: u32) -> Option<Vec<String>> {
-    let p = c_pid(pid)?;
+/// The `KERN_PROCARGS2` buffer of `pid` (same-user, or root): argc, exe, argv, environment.
+fn procargs2(pid: u32) -> io::Result<Vec<u8>> {
+    let p = c_pid(pid).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
     let mut argmax: libc::c_int = 0;
     let size = match sysctl_value(&mut [libc::CTL_KERN, libc::KERN_ARGMAX], &mut argmax) {
         Some(_) if argmax > 0 => argmax as usize,
         _ => 1 << 20,
     };
     let mut buf = vec![0u8; size];
-    let len = sysctl_bytes(&mut [libc::CTL_KERN, libc::KERN_PROCARGS2, p], &mut buf)?;
-    data::parse_procargs2(&buf[..len]).map(|(_, argv)| argv)
+    let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, p];
+    let mut len = buf.len();
+    // SAFETY: mib and buf are valid for their lengths; nothing is set.
+    let rc = unsafe {
+        libc::sysctl(
+            mib.as_mut_ptr(),
+            mib.len() as libc::c_uint,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(len.min(size));
+    Ok(buf)
+}
+
+/// The argv of `pid` from `KERN_PROCARGS2` (same-user, or root).
+pub fn argv(pid: u32) -> Option<Vec<String>> {
+    let buf = procargs2(pid).ok()?;
+    data::parse_procargs2(&buf).map(|(_, argv)| argv)
+}
+
+/// The environment `pid` was started with, from `KERN_PROCARGS2` (NUL-terminated `K=V`, as
+/// Linux's `/proc/PID/environ`). The kernel refuses another user's process (EINVAL or EPERM:
+/// unknown) and a gone one (ESRCH, or EINVAL with no such pid: `NotFound`).
+pub fn environ(pid: u32) -> io::Result<Vec<u8>> {
+    match procargs2(pid) {
+        Ok(buf) => data::parse_procargs2_env(&buf)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "truncated KERN_PROCARGS2")),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+            Err(io::Error::new(io::ErrorKind::NotFound, e))
+        }
+        Err(e) if short_info(pid).is_none() && !crate::identity::exists_by_signal(pid) => {
+            Err(io::Error::new(io::ErrorKind::NotFound, e))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Every pid on the system.

@@ -1,6 +1,9 @@
 //! The text formats of Linux's /proc, parsed as plain data: compiled and tested on every OS, read
 //! by [`super::linux`] on Linux.
 
+use super::KernelLock;
+use crate::fsio::FileId;
+
 /// The fields of `/proc/PID/stat` this module uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stat {
@@ -58,9 +61,156 @@ pub fn parse_statm_rss(statm: &[u8]) -> Option<u64> {
         .ok()
 }
 
+/// `pid:[4026531836]` (what `/proc/PID/ns/pid` links to) -> 4026531836.
+pub fn parse_ns_link(link: &str) -> Option<u64> {
+    link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// A `/proc/PID/cmdline` (NUL-separated, NUL-terminated) as its arguments.
+pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// Which flocks a `/proc/PID/fdinfo/FD` text lists (`Some(true)`: an exclusive one).
+pub fn parse_fdinfo(info: &str) -> Option<bool> {
+    let mut found = None;
+    for rest in info.lines().filter_map(|l| l.strip_prefix("lock:")) {
+        // "\t1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF": the pid (the locker, maybe
+        // dead, maybe 0 across namespaces) and device (another one on overlayfs) are not used.
+        let mut t = rest.split_ascii_whitespace().skip(1);
+        if t.next() != Some("FLOCK") {
+            continue;
+        }
+        let _advisory = t.next();
+        let exclusive = t.next() == Some("WRITE");
+        found = Some(found.unwrap_or(false) || exclusive);
+    }
+    found
+}
+
+/// The locker the kernel names on a flock line of a `/proc/PID/fdinfo/FD` text: the process that
+/// took the lock on that open file description. Several processes share one description (a
+/// wrapper and the command it handed its fd to): all of them show the same locker. `None` when
+/// there is no flock line or the locker is not visible from here (0).
+pub fn parse_fdinfo_locker(info: &str) -> Option<u32> {
+    info.lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .find_map(|rest| {
+            let t: Vec<&str> = rest.split_ascii_whitespace().collect();
+            match t.as_slice() {
+                [_, "FLOCK", _, _, pid, ..] => pid.parse().ok().filter(|&p: &u32| p > 0),
+                _ => None,
+            }
+        })
+}
+
+/// The FLOCK entries of a `/proc/locks` text on the file `id`.
+pub fn parse_lock_table(table: &str, id: FileId) -> Vec<KernelLock> {
+    let (major, minor) = split_dev(id.dev);
+    let want = format!("{major:02x}:{minor:02x}:{}", id.ino);
+    table
+        .lines()
+        .filter_map(|line| {
+            let mut t = line.split_ascii_whitespace().skip(1);
+            let kind = t.next()?;
+            if kind != "FLOCK" {
+                return None; // POSIX/OFD locks, and "->" lines of blocked waiters
+            }
+            let _advisory = t.next()?;
+            let access = t.next()?;
+            let pid: i64 = t.next()?.parse().ok()?;
+            (t.next()? == want).then(|| KernelLock {
+                pid: u32::try_from(pid).unwrap_or(0),
+                exclusive: access == "WRITE",
+            })
+        })
+        .collect()
+}
+
+/// Linux's encoding of a 64-bit dev_t (as glibc's major()/minor()).
+fn split_dev(dev: u64) -> (u64, u64) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major, minor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_links_and_cmdlines_parse() {
+        assert_eq!(parse_ns_link("pid:[4026531836]"), Some(4_026_531_836));
+        assert_eq!(parse_ns_link("net:[4026531836]"), None);
+        assert_eq!(parse_ns_link("pid:[x]"), None);
+        assert_eq!(parse_ns_link("pid:[12"), None);
+        assert_eq!(split_cmdline(b"node\0a b\0\0x\0"), vec!["node", "a b", "x"]);
+        assert!(split_cmdline(b"").is_empty());
+    }
+
+    #[test]
+    fn parses_table() {
+        let id = FileId {
+            dev: 0x801,
+            ino: 1234567,
+        };
+        let table = "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 999 08:01:1234567 0 EOF\n\
+                     2: FLOCK  ADVISORY  READ  222 08:01:1234567 0 EOF\n\
+                     3: POSIX  ADVISORY  WRITE 333 08:01:1234567 0 EOF\n\
+                     4: FLOCK  ADVISORY  READ  -1 08:01:1234567 0 EOF\n\
+                     5: FLOCK  ADVISORY  WRITE 444 08:01:7654321 0 EOF\n";
+        assert_eq!(
+            parse_lock_table(table, id),
+            vec![
+                KernelLock {
+                    pid: 12345,
+                    exclusive: true
+                },
+                KernelLock {
+                    pid: 222,
+                    exclusive: false
+                },
+                KernelLock {
+                    pid: 0,
+                    exclusive: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn names_the_locker_of_a_shared_description() {
+        let info = "pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t1234\nlock:\t1: FLOCK  ADVISORY  READ 24830 08:01:1234 0 EOF\n";
+        assert_eq!(parse_fdinfo_locker(info), Some(24830));
+        assert_eq!(
+            parse_fdinfo_locker("lock:\t1: FLOCK  ADVISORY  WRITE 0 08:01:1 0 EOF\n"),
+            None
+        );
+        assert_eq!(
+            parse_fdinfo_locker("lock:\t1: POSIX  ADVISORY  WRITE 77 08:01:1 0 EOF\n"),
+            None
+        );
+        assert_eq!(parse_fdinfo_locker("pos:\t0\n"), None);
+        assert_eq!(parse_fdinfo_locker("lock:\t1: FLOCK"), None);
+    }
+
+    #[test]
+    fn parses_fdinfo_lock_lines() {
+        let plain = "pos:\t0\nflags:\t02100002\nmnt_id:\t31\nino:\t1234567\n";
+        assert_eq!(parse_fdinfo(plain), None);
+        let ex = format!("{plain}lock:\t1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF\n");
+        assert_eq!(parse_fdinfo(&ex), Some(true));
+        // The locker may be dead, in another namespace (pid 0) or on another device: still held.
+        let sh = format!("{plain}lock:\t1: FLOCK  ADVISORY  READ 0 00:2f:99 0 EOF\n");
+        assert_eq!(parse_fdinfo(&sh), Some(false));
+        let posix = format!("{plain}lock:\t1: POSIX  ADVISORY  WRITE 4242 08:01:1234567 0 EOF\n");
+        assert_eq!(parse_fdinfo(&posix), None);
+        assert_eq!(parse_fdinfo("lock:"), None);
+    }
 
     #[test]
     fn parses_names_with_parens_and_spaces() {
@@ -71,5 +221,21 @@ mod tests {
             ("a b) c)", b'S', 1, 98765)
         );
         assert_eq!(parse_stat(b"garbage"), None);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text in the lock table: never a panic, and only FLOCK lines for our file are taken.
+        #[test]
+        fn any_table_never_panics(s in "[-0-9a-fA-Z:> \n]{0,400}", ino in any::<u64>()) {
+            for k in parse_lock_table(&s, FileId { dev: 0x801, ino }) {
+                let _ = k.pid;
+            }
+        }
     }
 }
