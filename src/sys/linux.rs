@@ -3,8 +3,8 @@
 //! reads. See [`super`] for what each capability returns on the other systems.
 
 use super::procfs::{
-    parse_btime, parse_fdinfo, parse_fdinfo_locker, parse_lock_table, parse_ns_link, parse_stat,
-    parse_statm_rss, split_cmdline, Stat,
+    parse_btime, parse_children, parse_fdinfo, parse_fdinfo_locker, parse_lock_table,
+    parse_ns_link, parse_stat, parse_statm_rss, split_cmdline, Stat,
 };
 use super::{Holds, KernelLock, Scan};
 use crate::fsio::FileId;
@@ -109,6 +109,38 @@ pub fn all_pids() -> impl Iterator<Item = u32> {
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+}
+
+/// Every process's (pid, parent pid), from one scan of /proc/*/stat.
+pub fn parent_links() -> impl Iterator<Item = (u32, u32)> {
+    all_pids().filter_map(|pid| read_stat(pid).ok().map(|s| (pid, s.ppid)))
+}
+
+/// Direct children of `pid` from its threads' `/proc/PID/task/TID/children` files; `None` when
+/// the kernel has no such file (built without it), `Some([])` when `pid` is gone or hidden.
+pub fn task_children(pid: u32) -> Option<Vec<u32>> {
+    let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(t) => t,
+        Err(_) => return Some(Vec::new()),
+    };
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        let mut path = t.path();
+        path.push("children");
+        match std::fs::read_to_string(&path) {
+            Ok(s) => out.extend(parse_children(&s)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Either the thread just exited or the kernel lacks the file: tell apart
+                // by whether the thread's directory is still there.
+                path.pop();
+                if path.exists() {
+                    return None;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    Some(out)
 }
 
 // ---- command line and executable ------------------------------------------------------------

@@ -66,6 +66,11 @@ pub fn parse_ns_link(link: &str) -> Option<u64> {
     link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
 }
 
+/// The pids in a `/proc/PID/task/TID/children` text.
+pub fn parse_children(s: &str) -> impl Iterator<Item = u32> + '_ {
+    s.split_ascii_whitespace().filter_map(|p| p.parse().ok())
+}
+
 /// A `/proc/PID/cmdline` (NUL-separated, NUL-terminated) as its arguments.
 pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
     raw.split(|&b| b == 0)
