@@ -30,7 +30,6 @@
 //! (`health::children::linux`).
 
 use crate::fsio::FileId;
-use crate::identity::Probe;
 
 pub mod macos_data;
 pub mod procfs;
@@ -48,7 +47,7 @@ pub mod windows;
 /// Whether `pid` runs and when it started (see [`crate::identity::probe`], which adds the
 /// portable fallback for the other systems).
 #[cfg(any(target_os = "linux", target_os = "macos"))]
-pub fn probe(pid: u32) -> Probe {
+pub fn probe(pid: u32) -> crate::identity::Probe {
     #[cfg(target_os = "linux")]
     {
         linux::probe(pid)
