@@ -13,6 +13,8 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::sync::OnceLock;
 
+pub mod net;
+
 pub fn clock_ticks() -> u64 {
     static TICKS: OnceLock<u64> = OnceLock::new();
     // SAFETY: sysconf has no preconditions.
@@ -45,6 +47,21 @@ pub fn boot_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()
         .map(|s| s.trim().to_string())
+}
+
+/// The filesystem type magic (`statfs` `f_type`) of the filesystem holding `path`.
+pub fn fs_type(path: &std::path::Path) -> io::Result<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated path; `st` is written by statfs on success.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        if libc::statfs(c.as_ptr(), &mut st) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st.f_type as i64 as u32)
+    }
 }
 
 // ---- process identity and start time ------------------------------------------------------
@@ -328,5 +345,7 @@ mod tests {
         );
         assert!(matches!(probe(me), Probe::Alive(Some(_))));
         assert!(boot_id().is_some());
+        assert!(fs_type(std::path::Path::new("/")).is_ok());
+        assert!(fs_type(std::path::Path::new("/no/such/dir")).is_err());
     }
 }

@@ -66,6 +66,18 @@ pub fn parse_ns_link(link: &str) -> Option<u64> {
     link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
 }
 
+/// The kind of network filesystem a Linux `statfs` `f_type` magic names, where flock is
+/// emulated or missing and PIDs mean nothing across hosts; `None` for a local one.
+pub fn remote_fs_kind(f_type: u32) -> Option<&'static str> {
+    match f_type {
+        0x6969 => Some("NFS"),
+        0x517B => Some("SMB"),
+        0xFF53_4D42 => Some("CIFS"),
+        0xFE53_4D42 => Some("SMB2"),
+        _ => None,
+    }
+}
+
 /// The pids in a `/proc/PID/task/TID/children` text.
 pub fn parse_children(s: &str) -> impl Iterator<Item = u32> + '_ {
     s.split_ascii_whitespace().filter_map(|p| p.parse().ok())
@@ -154,6 +166,10 @@ mod tests {
         assert_eq!(parse_ns_link("pid:[12"), None);
         assert_eq!(split_cmdline(b"node\0a b\0\0x\0"), vec!["node", "a b", "x"]);
         assert!(split_cmdline(b"").is_empty());
+        assert_eq!(parse_children("12 34 \n").collect::<Vec<_>>(), vec![12, 34]);
+        assert_eq!(remote_fs_kind(0x6969), Some("NFS"));
+        assert_eq!(remote_fs_kind(0xFE53_4D42), Some("SMB2"));
+        assert_eq!(remote_fs_kind(0xEF53), None, "ext4 is local");
     }
 
     #[test]
