@@ -244,7 +244,8 @@ impl Verified {
     }
 
     /// Waits until the process exits or `deadline`; true if it exited. Linux: the pidfd becomes
-    /// readable on exit, so no polling. Elsewhere: checked every 10 ms.
+    /// readable on exit; macOS: kqueue `NOTE_EXIT`; so no polling there. Elsewhere: checked
+    /// every 10 ms.
     pub fn wait_exit(&self, deadline: Instant) -> bool {
         loop {
             if self.exited() {
@@ -267,6 +268,12 @@ impl Verified {
                 unsafe { libc::poll(&mut p, 1, ms) };
                 continue;
             }
+            #[cfg(target_os = "macos")]
+            {
+                crate::sys::macos::wait_proc_exit(self.pid, left);
+                continue;
+            }
+            #[allow(unreachable_code)]
             std::thread::sleep(left.min(Duration::from_millis(10)));
         }
     }
