@@ -64,6 +64,52 @@ pub fn fs_type(path: &std::path::Path) -> io::Result<u32> {
     }
 }
 
+// ---- directory watching ---------------------------------------------------------------------
+
+/// An inotify instance (non-blocking, close-on-exec) watching `dir` for entries closed, removed
+/// or moved away: what a lock waiter wakes on (the holder's last close of the lock file, or its
+/// removal).
+pub fn inotify_dir(dir: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh inotify instance nobody else owns.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mask = libc::IN_CLOSE_WRITE
+        | libc::IN_CLOSE_NOWRITE
+        | libc::IN_DELETE
+        | libc::IN_MOVED_FROM
+        | libc::IN_ONLYDIR;
+    // SAFETY: valid fd and NUL-terminated path.
+    if unsafe { libc::inotify_add_watch(owned.as_raw_fd(), c.as_ptr(), mask) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(owned)
+}
+
+/// Reads every pending event of inotify `fd`; true if one names the entry `want` or the queue
+/// overflowed (events were lost: anything may have happened).
+pub fn inotify_drain(fd: &std::os::fd::OwnedFd, want: &[u8]) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 4096];
+    let mut hit = false;
+    loop {
+        // SAFETY: reading into a valid buffer of its length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return hit;
+        }
+        hit |= super::procfs::inotify_events(&buf[..n as usize])
+            .any(|(mask, name)| mask & libc::IN_Q_OVERFLOW != 0 || name == want);
+    }
+}
+
 // ---- process identity and start time ------------------------------------------------------
 
 /// `/proc/PID/stat`; an unparsable one is `InvalidData`.
@@ -346,6 +392,16 @@ mod tests {
         assert!(matches!(probe(me), Probe::Alive(Some(_))));
         assert!(boot_id().is_some());
         assert!(fs_type(std::path::Path::new("/")).is_ok());
+        let dir = std::env::temp_dir().join(format!("pg-ino-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ino = inotify_dir(&dir).unwrap();
+        assert!(!inotify_drain(&ino, b"x.lock"), "nothing happened yet");
+        std::fs::write(dir.join("other"), b"").unwrap();
+        std::fs::write(dir.join("x.lock"), b"").unwrap();
+        assert!(inotify_drain(&ino, b"x.lock"));
+        std::fs::remove_file(dir.join("other")).unwrap();
+        assert!(!inotify_drain(&ino, b"x.lock"), "another entry");
+        std::fs::remove_dir_all(&dir).unwrap();
         assert!(fs_type(std::path::Path::new("/no/such/dir")).is_err());
     }
 }

@@ -21,13 +21,10 @@
 //! | listening sockets & port owners (API: `health::ports`) | `linux::net`: `NETLINK_SOCK_DIAG` dumps ([`netlink`]) + `socket:[INODE]` links of `/proc/PID/fd` | `macos::listening` (`PROC_PIDLISTFDS` + `PROC_PIDFDSOCKETINFO`), `macos::tcp_listeners` (`net.inet.tcp.pcblist_n`, any user) | `windows::tcp_listeners` (`GetExtendedTcpTable`, v4 + v6, through `health::ports::win`) | `PortsError::Unsupported` |
 //! | children of a process (API: `health::children`) | `linux::task_children` (`/proc/PID/task/TID/children`), `linux::parent_links` | sysinfo (`health::children::portable`) | same | same |
 //! | lock holders ([`lock_table`], [`fd_holds`], [`pid_holds`], [`scan_lock_holders`]) | `/proc/locks`, `/proc/PID/fd` + `fdinfo` | [`Holds::Unknown`]; status falls back to the recorded identity while the lock is busy, never proven | same as macOS | same |
-//! | directory watching | `wait.rs` inotify watcher | `macos::Kq` (kqueue `EVFILT_VNODE`) | polls (Windows helper: change notifications) | polls |
+//! | directory watching (waits: `wait::Watcher`) | `linux::inotify_dir`, `linux::inotify_drain` (events parsed in `procfs::inotify_events`) | `macos::Kq` (kqueue `EVFILT_VNODE`) | polls (Windows helper: change notifications) | polls |
 //! | termination | `signal::Verified` (pidfd pin, `pidfd_send_signal`) | `kill` after a start-time re-check | `windows::close_windows` (`WM_CLOSE`), `windows::terminate` | `kill` |
 //! | file identity & safety | `fsio`/`dirfd` (`fstat`, `O_NOFOLLOW`, `openat`) | same (Unix) | `windows::file_info` (`GetFileInformationByHandle`) | — |
 //! | filesystem type (remote refused, in `dir::remote_fs_check`) | `linux::fs_type` (`statfs` `f_type`) + `procfs::remote_fs_kind` (NFS, SMB, CIFS, SMB2) | `macos::fs_type_name` + `macos_data::remote_fs_kind` (nfs, smbfs, afpfs, webdav) | not checked yet (Windows helper) | not checked |
-//!
-//! Not moved here yet (named so it is found): the Linux inotify watcher (`wait.rs`, beside the
-//! portable wait loop it serves).
 
 use crate::fsio::FileId;
 

@@ -78,6 +78,23 @@ pub fn remote_fs_kind(f_type: u32) -> Option<&'static str> {
     }
 }
 
+/// The (mask, name) of each whole `struct inotify_event` in what one read of an inotify fd
+/// returned: a 16-byte head (wd, mask, cookie, len, native endian) then `len` bytes of
+/// NUL-padded name. A truncated event ends the list.
+pub fn inotify_events(buf: &[u8]) -> impl Iterator<Item = (u32, &[u8])> + '_ {
+    const HEAD: usize = 16;
+    let mut off = 0usize;
+    std::iter::from_fn(move || {
+        let head = buf.get(off..off + HEAD)?;
+        let u32_at = |i: usize| u32::from_ne_bytes(head[i..i + 4].try_into().unwrap());
+        let (mask, len) = (u32_at(4), u32_at(12) as usize);
+        let name = buf.get(off + HEAD..off + HEAD + len)?;
+        off += HEAD + len;
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        Some((mask, &name[..end]))
+    })
+}
+
 /// The pids in a `/proc/PID/task/TID/children` text.
 pub fn parse_children(s: &str) -> impl Iterator<Item = u32> + '_ {
     s.split_ascii_whitespace().filter_map(|p| p.parse().ok())
@@ -170,6 +187,34 @@ mod tests {
         assert_eq!(remote_fs_kind(0x6969), Some("NFS"));
         assert_eq!(remote_fs_kind(0xFE53_4D42), Some("SMB2"));
         assert_eq!(remote_fs_kind(0xEF53), None, "ext4 is local");
+    }
+
+    #[test]
+    fn inotify_events_parse_and_stop_at_a_cut() {
+        let ev = |mask: u32, name: &[u8], len: u32| {
+            let mut b = Vec::new();
+            for v in [1u32, mask, 0, len] {
+                b.extend_from_slice(&v.to_ne_bytes());
+            }
+            let mut n = name.to_vec();
+            n.resize(len as usize, 0);
+            b.extend_from_slice(&n);
+            b
+        };
+        let mut buf = ev(0x8, b"a.lock", 16);
+        buf.extend(ev(0x4000, b"", 0));
+        buf.extend(ev(0x200, b"b", 16));
+        let all: Vec<(u32, &[u8])> = inotify_events(&buf).collect();
+        assert_eq!(
+            all,
+            vec![
+                (0x8, &b"a.lock"[..]),
+                (0x4000, &b""[..]),
+                (0x200, &b"b"[..])
+            ]
+        );
+        assert_eq!(inotify_events(&buf[..buf.len() - 1]).count(), 2);
+        assert_eq!(inotify_events(&buf[..10]).count(), 0);
     }
 
     #[test]
