@@ -344,4 +344,51 @@ mod tests {
         child.wait().unwrap();
         assert_eq!(stop_pid(1, &o).err().unwrap().code, Code::NotVerified);
     }
+
+    /// The one escalation loop: a target that ignores the first signal is SIGKILLed only when
+    /// the escalation says so, after the grace; one that exits is not.
+    #[cfg(unix)]
+    #[test]
+    fn escalation_kills_only_what_outlives_the_grace_and_only_when_asked() {
+        let stubborn = || {
+            let mut c = std::process::Command::new("sh")
+                .args(["-c", "trap '' TERM; echo ready; exec sleep 30"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // The trap is set once it says so (an ignored signal stays ignored across exec).
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(c.stdout.take().unwrap()),
+                &mut line,
+            )
+            .unwrap();
+            c
+        };
+        let grace = Duration::from_millis(200);
+        let mut a = stubborn();
+        let mut b = crate::test_child::sleeper(30);
+        let targets = vec![
+            signal::verify(a.id(), None).unwrap(),
+            signal::verify(b.id(), None).unwrap(),
+        ];
+        let no_kill = Escalation {
+            signal: signal::SIGTERM,
+            grace,
+            kill_wait: None,
+        };
+        let r = stop_verified(&targets, &no_kill).unwrap();
+        assert!(!r[0].exited && r[1].exited, "{r:?}");
+        assert_eq!(r[0].signals, vec!["SIGTERM"]);
+        assert!(r[0].waited_ms >= 200);
+        b.wait().unwrap();
+        let kill = Escalation {
+            kill_wait: Some(Duration::from_secs(10)),
+            ..no_kill
+        };
+        let r = stop_verified(&targets[..1], &kill).unwrap();
+        assert!(r[0].exited, "{r:?}");
+        assert_eq!(r[0].signals, vec!["SIGTERM", "SIGKILL"]);
+        a.wait().unwrap();
+    }
 }
