@@ -25,10 +25,11 @@ export declare class NativeGuard {
    * run, so they are seen as its orphans once it is gone.
    */
   releaseAtExit(): void
-  /** The lock's fd, to hand to a child process (`pid-guard run`); -1 when released. */
-  fd(): number
-  /** Records `pid` (a child sharing the lock as its fd `child_fd`) as the holder. */
-  handOver(pid: number, cmdline: Array<string>, childFd?: number | undefined | null): string
+  /**
+   * Whether this guard is the one `pid-guard run` passed down (the JS layer then removes
+   * PID_GUARD_FD from `process.env`, so the service's children do not try to adopt it).
+   */
+  adopted(): boolean
   /**
    * `[name, value]` of the marker variable children of this holder inherit (the JS layer sets
    * it in `process.env`); null once released.
@@ -48,13 +49,19 @@ export declare function acquireAsync(name: string, optionsJson: string, cancel: 
  */
 export declare function acquireWaiting(name: string, optionsJson: string, cancel: NativeCancel): Promise<NativeGuard>
 
-/** The full check on a thread of its own; resolves to the report as JSON. */
+/**
+ * The full check on a thread of its own; resolves to the `Health` as JSON. Invalid arguments
+ * throw at once.
+ */
 export declare function health(targetJson: string, optionsJson: string): Promise<string>
 
-/** One check without a CPU window (`sampleMs` is ignored): `cpuPercent` is null. */
+/** The parts of a health check that need no waiting: no CPU window, no endpoint probe. */
 export declare function healthSync(targetJson: string, optionsJson: string): string
 
 export declare function list(dir?: string | undefined | null): string
+
+/** The largest pid anything accepts (the core's `pidfile::MAX_PID`, what kill(2) takes). */
+export declare const MAX_PID: number
 
 /** Removes the leftover files of free and stale guards in `dir`; never a held or orphaned one's. */
 export declare function prune(dir?: string | undefined | null): string
@@ -65,5 +72,7 @@ export declare function stopAsync(argsJson: string): Promise<string>
 
 /** Processes carrying the marker of the guard's live holder that no longer descend from it. */
 export declare function strays(name: string, dir?: string | undefined | null): string
+
+export declare function toPrometheus(inputJson?: string | undefined | null): string
 
 export declare function version(): string
