@@ -10,6 +10,8 @@ pub struct Stat {
     pub name: String,
     pub state: u8,
     pub ppid: u32,
+    /// The kernel's per-process flags (field 9).
+    pub flags: u64,
     pub utime: u64,
     pub stime: u64,
     pub threads: u32,
@@ -37,6 +39,7 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
         name,
         state: *f[0].as_bytes().first()?,
         ppid: f[1].parse().ok()?,
+        flags: n(6)?,
         utime: n(11)?,
         stime: n(12)?,
         threads: f[17].parse().ok()?,
@@ -45,6 +48,14 @@ pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
         // rss can read as a negative number in odd kernel states; treat that as unknown (0).
         rss_pages: f[21].parse::<i64>().ok()?.max(0) as u64,
     })
+}
+
+impl Stat {
+    /// A kernel thread (`PF_KTHREAD`): it holds no guard and is never signalled.
+    pub fn is_kernel_thread(&self) -> bool {
+        const PF_KTHREAD: u64 = 0x0020_0000;
+        self.flags & PF_KTHREAD != 0
+    }
 }
 
 pub fn parse_btime(proc_stat: &str) -> Option<u64> {
@@ -287,6 +298,19 @@ mod tests {
             ("a b) c)", b'S', 1, 98765)
         );
         assert_eq!(parse_stat(b"garbage"), None);
+    }
+
+    #[test]
+    fn kernel_threads_are_told_by_their_stat_flags() {
+        // Real lines: kthreadd (flags 2129984 = PF_KTHREAD|...) and a shell (4194560).
+        let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0";
+        let shell = b"77 (ba) sh)) S 1 77 77 0 -1 4194560 90 0 0 0 0 0 0 0 20 0 1 0 9 0 0";
+        assert!(parse_stat(kthread).unwrap().is_kernel_thread());
+        assert!(!parse_stat(shell).unwrap().is_kernel_thread());
+        #[cfg(target_os = "linux")]
+        assert!(!super::super::linux::read_stat(std::process::id())
+            .unwrap()
+            .is_kernel_thread());
     }
 }
 
