@@ -265,9 +265,16 @@ export interface Status {
   /**
    * What a holder that is gone started and left running: the recorded holder's when it died
    * (its pid file is left), and earlier holders' the record still carries (a restart or `check`
-   * found them). Also listed while a new holder holds. Empty when there are none.
+   * found them). Also listed while a new holder holds. Empty when there are none (see
+   * `orphansUnknown`).
    */
   orphans: Orphan[]
+  /**
+   * Why `orphans` cannot be known on this OS (it does not show other processes' environments,
+   * so what a holder started cannot be told apart: Windows, and systems other than Linux and
+   * macOS). An empty `orphans` with this set means "unknown", not "none". `null` otherwise.
+   */
+  orphansUnknown: string | null
 }
 
 /** Every error pid-guard throws. */

@@ -256,7 +256,7 @@ mod unix {
     /// The mode the open file description `f` (fd `fd`) holds the lock in; `None` if it holds
     /// none (or that cannot be proven).
     fn held_mode(l: &Layout, f: &File, fd: i32, id: fsio::FileId) -> Result<Option<Mode>> {
-        use crate::kernel_locks::{fd_holds, Holds};
+        use crate::sys::{fd_holds, Holds};
         match fd_holds(identity::me().pid, fd, id) {
             Holds::Yes { exclusive } => {
                 return Ok(Some(if exclusive {

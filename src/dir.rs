@@ -232,7 +232,6 @@ static FS_TYPES: std::sync::Mutex<Vec<(u64, u32)>> = std::sync::Mutex::new(Vec::
 
 #[cfg(target_os = "linux")]
 fn remote_fs_check(dir: &Path, dev: u64) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
     let cached = FS_TYPES
         .lock()
         .ok()
@@ -240,16 +239,10 @@ fn remote_fs_check(dir: &Path, dev: u64) -> Result<()> {
     let fs_type = match cached {
         Some(t) => t,
         None => {
-            let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            // statfs failing on the directory about to be used: the open that follows reports
+            // the real error.
+            let Ok(t) = crate::sys::linux::fs_type(dir) else {
                 return Ok(());
-            };
-            // SAFETY: `c` is a valid NUL-terminated path; `st` is written by statfs on success.
-            let t = unsafe {
-                let mut st: libc::statfs = std::mem::zeroed();
-                if libc::statfs(c.as_ptr(), &mut st) != 0 {
-                    return Ok(());
-                }
-                st.f_type as i64 as u32
             };
             if let Ok(mut v) = FS_TYPES.lock() {
                 v.push((dev, t));
@@ -257,14 +250,7 @@ fn remote_fs_check(dir: &Path, dev: u64) -> Result<()> {
             t
         }
     };
-    let remote = match fs_type {
-        0x6969 => Some("NFS"),
-        0x517B => Some("SMB"),
-        0xFF53_4D42 => Some("CIFS"),
-        0xFE53_4D42 => Some("SMB2"),
-        _ => None,
-    };
-    match remote {
+    match crate::sys::procfs::remote_fs_kind(fs_type) {
         Some(kind) => Err(Error::new(
             Code::RemoteFs,
             format!("{} is on {kind}, where file locks are emulated or missing and PIDs mean nothing across hosts; use a local directory (set PID_GUARD_DIR, for example to $XDG_RUNTIME_DIR/pid-guard)", dir.display()),

@@ -666,13 +666,16 @@ fn carry_orphans(
         return;
     }
     // The lock file this acquire holds passed the owner check: it is ours.
-    let orphans = status::orphans_of(
+    // Unknown (this OS shows no environments): nothing is carried; `status` says unknown.
+    let Ok(orphans) = status::orphans_of(
         key,
         &old,
         dead,
         &[identity::me().pid],
         identity::current_uid(),
-    );
+    ) else {
+        return;
+    };
     if orphans.is_empty() {
         return;
     }
@@ -1026,7 +1029,9 @@ impl Guard {
         let (Some((key, _)), Some(mark)) = (self.marker(), self.record.holder_mark()) else {
             return Ok(());
         };
+        // Unknown (this OS shows no environments): no record to keep; `status` says unknown.
         let left = crate::marker::scan(key)
+            .unwrap_or_default()
             .into_iter()
             .filter(|(_, m)| *m == mark)
             .count();

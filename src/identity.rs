@@ -37,13 +37,9 @@ pub fn probe(pid: u32) -> Probe {
     if pid == 0 {
         return Probe::Gone;
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
     {
-        linux::probe(pid)
-    }
-    #[cfg(target_os = "macos")]
-    {
-        crate::sys::macos::probe(pid)
+        crate::sys::probe(pid)
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
@@ -76,17 +72,7 @@ pub fn exists_by_signal(pid: u32) -> bool {
 /// Identifies this boot of this machine; a recorded identity from another boot is never believed.
 pub fn boot_id() -> &'static str {
     static BOOT: OnceLock<String> = OnceLock::new();
-    BOOT.get_or_init(|| {
-        #[cfg(target_os = "linux")]
-        if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
-            return s.trim().to_string();
-        }
-        #[cfg(target_os = "macos")]
-        if let Some(b) = crate::sys::macos::boot_id() {
-            return b;
-        }
-        portable::boot_id()
-    })
+    BOOT.get_or_init(|| crate::sys::boot_id().unwrap_or_else(portable::boot_id))
 }
 
 /// Whether two recorded boot ids name the same boot. Boot times computed from uptime can differ
@@ -107,46 +93,12 @@ pub fn same_boot(a: &str, b: &str) -> bool {
 /// This process's PID namespace: the inode of `/proc/self/ns/pid` (Linux). A pid recorded in
 /// another namespace names another process here (or none), so it is never judged by its pid.
 pub fn pid_ns() -> Option<u64> {
-    static NS: OnceLock<Option<u64>> = OnceLock::new();
-    *NS.get_or_init(|| {
-        #[cfg(target_os = "linux")]
-        {
-            std::fs::read_link("/proc/self/ns/pid")
-                .ok()
-                .and_then(|l| parse_ns_link(l.to_str()?))
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            None
-        }
-    })
+    crate::sys::own_pid_ns()
 }
 
-/// `pid:[4026531836]` (what `/proc/PID/ns/pid` links to) -> 4026531836.
-#[cfg(any(target_os = "linux", test))]
-pub fn parse_ns_link(link: &str) -> Option<u64> {
-    link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
-}
-
-/// The uid a process runs as, where the OS shows it: the owner of `/proc/PID` (Linux),
-/// `pbsi_uid` of `proc_bsdshortinfo` (macOS, readable for any process).
+/// The effective uid a process runs as, where the OS shows it (see [`crate::sys::uid_of`]).
 pub fn uid_of(pid: u32) -> Option<u32> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(format!("/proc/{pid}"))
-            .ok()
-            .map(|m| m.uid())
-    }
-    #[cfg(target_os = "macos")]
-    {
-        crate::sys::macos::uid_of(pid)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-    {
-        let _ = pid;
-        None
-    }
+    crate::sys::uid_of(pid)
 }
 
 /// What this process is, computed once.
@@ -209,35 +161,9 @@ fn hostname() -> String {
 }
 
 /// Executable path and command line of another process, where the OS shows them (Linux,
-/// macOS: `proc_pidpath` and `KERN_PROCARGS2`).
+/// macOS: `proc_pidpath` and `KERN_PROCARGS2`; see [`crate::sys::command_of`]).
 pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
-    #[cfg(target_os = "linux")]
-    {
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned());
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .ok()
-            .map(|raw| {
-                raw.split(|&b| b == 0)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect()
-            });
-        (exe, cmdline)
-    }
-    #[cfg(target_os = "macos")]
-    {
-        (
-            crate::sys::macos::exe_path(pid),
-            crate::sys::macos::argv(pid),
-        )
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-    {
-        let _ = pid;
-        (None, None)
-    }
+    crate::sys::command_of(pid)
 }
 
 /// Our executable, from the same source `command_of` reads for others, so the two compare.
@@ -254,12 +180,8 @@ fn self_exe(pid: u32) -> Option<String> {
 
 fn cmdline() -> Vec<String> {
     #[cfg(target_os = "linux")]
-    if let Ok(raw) = std::fs::read("/proc/self/cmdline") {
-        return raw
-            .split(|&b| b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect();
+    if let Some(argv) = crate::sys::linux::cmdline("self") {
+        return argv;
     }
     #[cfg(target_os = "macos")]
     if let Some(argv) = crate::sys::macos::argv(std::process::id()) {
@@ -268,35 +190,6 @@ fn cmdline() -> Vec<String> {
     std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect()
-}
-
-#[cfg(target_os = "linux")]
-mod linux {
-    use super::{Identity, Probe};
-    use crate::sys::linux::{boot_time_ms, clock_ticks};
-
-    pub fn probe(pid: u32) -> Probe {
-        let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
-            Ok(s) => s,
-            // /proc mounted with hidepid hides other users' processes: absent there is not
-            // gone. kill(pid, 0) tells: EPERM means it exists (who it is stays unknown).
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return match super::exists_by_signal(pid) {
-                    true => Probe::Alive(None),
-                    false => Probe::Gone,
-                };
-            }
-            Err(_) => return super::portable::probe(pid),
-        };
-        match crate::sys::procfs::parse_stat(&stat) {
-            Some(st) if st.state == b'Z' || st.state == b'X' => Probe::Gone,
-            Some(st) => Probe::Alive(Some(Identity {
-                start_id: format!("linux-ticks:{}", st.start_ticks),
-                started_at_ms: boot_time_ms().map(|b| b + st.start_ticks * 1000 / clock_ticks()),
-            })),
-            None => Probe::Alive(None),
-        }
-    }
 }
 
 /// sysinfo-based probing: what non-Linux systems use (compiled everywhere, tested on Linux).
@@ -338,38 +231,15 @@ mod portable {
         }
     }
 
-    /// The exact start time of `pid` as an opaque token: Windows' creation FILETIME (100 ns),
-    /// macOS's `pbi_start_tv` (µs). `None` elsewhere or when it cannot be read.
+    /// The exact start time of `pid` as an opaque token: Windows' creation FILETIME (100 ns).
+    /// `None` elsewhere or when it cannot be read (macOS and Linux never come here: `sys`).
     #[allow(dead_code)]
     fn precise_start(pid: u32) -> Option<String> {
         #[cfg(windows)]
         {
             crate::sys::windows::creation_time(pid).map(|t| format!("win-filetime:{t}"))
         }
-        #[cfg(target_os = "macos")]
-        {
-            let p = libc::c_int::try_from(pid).ok()?;
-            // SAFETY: a zeroed proc_bsdinfo is valid; the kernel writes at most its size.
-            let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
-            let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
-            let n = unsafe {
-                libc::proc_pidinfo(
-                    p,
-                    libc::PROC_PIDTBSDINFO,
-                    0,
-                    (&mut info as *mut libc::proc_bsdinfo).cast(),
-                    size,
-                )
-            };
-            if n != size {
-                return None;
-            }
-            Some(format!(
-                "mac-usecs:{}",
-                info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec
-            ))
-        }
-        #[cfg(not(any(windows, target_os = "macos")))]
+        #[cfg(not(windows))]
         {
             let _ = pid;
             None
@@ -429,11 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn namespace_links_parse() {
-        assert_eq!(parse_ns_link("pid:[4026531836]"), Some(4_026_531_836));
-        assert_eq!(parse_ns_link("net:[4026531836]"), None);
-        assert_eq!(parse_ns_link("pid:[x]"), None);
-        assert_eq!(parse_ns_link("pid:[12"), None);
+    fn namespace_and_owner_of_self() {
         #[cfg(target_os = "linux")]
         {
             assert!(pid_ns().is_some());

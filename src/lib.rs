@@ -13,7 +13,6 @@ pub mod guard;
 pub mod health;
 pub mod holder;
 pub mod identity;
-pub mod kernel_locks;
 pub mod layout;
 pub mod log;
 pub mod marker;

@@ -14,8 +14,9 @@
 //! `child_process` spawns inherit it; `pid-guard run` passes it to the command); a process that
 //! acquires a guard whose marker it inherited overwrites it with its own (it adopts its
 //! children-to-be); release removes it when it is still this guard's, so later children are not
-//! marked. Only `/proc/PID/environ` shows it (the environment a process was started with), so
-//! it is read on Linux only; elsewhere the scan finds nothing and says so.
+//! marked. Only the environment a process was started with shows it: `/proc/PID/environ` on
+//! Linux, `KERN_PROCARGS2` on macOS (read through [`crate::sys::environ`]); elsewhere the scan is
+//! unknown ([`scan`] says why), never "no orphans".
 
 use crate::fsio::FileId;
 use crate::identity::{self, Probe};
@@ -94,28 +95,18 @@ pub enum Read {
     Unknown(String),
 }
 
-/// Reads `pid`'s marker for `key` from `/proc/PID/environ`.
+/// Reads `pid`'s marker for `key` from its environment.
 pub fn read(pid: u32, key: &str) -> Read {
-    #[cfg(target_os = "linux")]
-    {
-        match std::fs::read(format!("/proc/{pid}/environ")) {
-            Ok(env) => match find_in_environ(&env, key) {
-                Some(v) => match std::str::from_utf8(v).ok().and_then(parse) {
-                    Some(m) => Read::Marked(m),
-                    None => Read::None,
-                },
+    match crate::sys::environ(pid) {
+        crate::sys::Environ::Read(env) => match find_in_environ(&env, key) {
+            Some(v) => match std::str::from_utf8(v).ok().and_then(parse) {
+                Some(m) => Read::Marked(m),
                 None => Read::None,
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Read::None,
-            Err(e) => Read::Unknown(format!(
-                "the environment of pid {pid} cannot be read ({e}); run as its user or root"
-            )),
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (pid, key);
-        Read::Unknown("process environments cannot be read on this OS".into())
+            None => Read::None,
+        },
+        crate::sys::Environ::Gone => Read::None,
+        crate::sys::Environ::Unknown(why) => Read::Unknown(why),
     }
 }
 
@@ -140,61 +131,25 @@ pub struct Marked {
     pub problem: Option<String>,
 }
 
-/// Every process (but this one) whose environment carries `key`. Unreadable environments are
-/// skipped: a caller that needs to know about one process asks [`read`].
-pub fn scan(key: &str) -> Vec<(u32, Mark)> {
-    #[cfg(target_os = "linux")]
-    {
-        let me = std::process::id();
-        let mut out: Vec<(u32, Mark)> = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&p| p > 1 && p != me)
-            .filter_map(|p| match read(p, key) {
-                Read::Marked(m) => Some((p, m)),
-                _ => None,
-            })
-            .collect();
-        out.sort_by_key(|(p, _)| *p);
-        out
+/// Every process (but this one) whose environment carries `key`. Unreadable environments
+/// (another user's processes) are skipped: a caller that needs to know about one process asks
+/// [`read`]. `Err`: this OS cannot list processes or read their environments, so whether any
+/// carries the marker is unknown (the reason, for people).
+pub fn scan(key: &str) -> Result<Vec<(u32, Mark)>, String> {
+    if !crate::sys::ENVIRON {
+        return Err(crate::sys::no_environ());
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = key;
-        Vec::new()
-    }
-}
-
-pub fn uid_of(pid: u32) -> Option<u32> {
-    #[cfg(target_os = "linux")]
-    {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = s.lines().find(|l| l.starts_with("Uid:"))?;
-        line.split_ascii_whitespace().nth(1)?.parse().ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        None
-    }
-}
-
-/// Whether `pid` is in this process's PID namespace (`None`: cannot tell).
-pub fn same_pid_ns(pid: u32) -> Option<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        // Ours is read once per process (identity::pid_ns); theirs, now.
-        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
-        let theirs = crate::identity::parse_ns_link(theirs.to_str()?)?;
-        Some(theirs == crate::identity::pid_ns()?)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        None
-    }
+    let me = std::process::id();
+    let mut out: Vec<(u32, Mark)> = crate::sys::all_pids()?
+        .into_iter()
+        .filter(|&p| p > 1 && p != me)
+        .filter_map(|p| match read(p, key) {
+            Read::Marked(m) => Some((p, m)),
+            _ => None,
+        })
+        .collect();
+    out.sort_by_key(|(p, _)| *p);
+    Ok(out)
 }
 
 /// Describes marked process `pid` and decides whether it may be signalled as the holder's:
@@ -205,7 +160,7 @@ pub fn describe(pid: u32, mark: Mark, holder_uid: Option<u32>) -> Marked {
         Probe::Alive(Some(id)) => (Some(id.start_id), id.started_at_ms),
         _ => (None, None),
     };
-    let uid = uid_of(pid);
+    let uid = identity::uid_of(pid);
     let (exe, cmdline) = identity::command_of(pid);
     let ports = crate::health::ports::listening(pid).ok().map(|l| {
         let mut p: Vec<u16> = l.iter().map(|x| x.port).collect();
@@ -217,7 +172,7 @@ pub fn describe(pid: u32, mark: Mark, holder_uid: Option<u32>) -> Marked {
         Some(format!(
             "the start time of pid {pid} cannot be read, so it cannot be verified"
         ))
-    } else if same_pid_ns(pid) != Some(true) {
+    } else if crate::sys::same_pid_ns(pid) != Some(true) {
         Some(format!(
             "pid {pid} is in another PID namespace (or its namespace cannot be read): unknown, not signalled"
         ))
@@ -258,7 +213,7 @@ pub fn pin(o: &Marked, key: &str) -> Result<crate::signal::Verified, String> {
             .unwrap_or_else(|| format!("pid {} is not verified", o.pid)));
     }
     let v = crate::signal::verify(o.pid, o.start_id.as_deref())?;
-    if read(o.pid, key) != Read::Marked(o.mark.clone()) || uid_of(o.pid) != o.uid {
+    if read(o.pid, key) != Read::Marked(o.mark.clone()) || identity::uid_of(o.pid) != o.uid {
         return Err(format!(
             "pid {} changed (its marker or user) while being checked; not signalled",
             o.pid
@@ -267,9 +222,8 @@ pub fn pin(o: &Marked, key: &str) -> Result<crate::signal::Verified, String> {
     Ok(v)
 }
 
-/// Whether `pid` descends from `ancestor` (following parent links in /proc; off Linux the
-/// marker is never read, so nothing is asked).
-#[cfg(target_os = "linux")]
+/// Whether `pid` descends from `ancestor`, following parent links ([`crate::sys::parent_of`]);
+/// a parent that cannot be read ends the walk (not a descendant).
 pub fn descends_from(pid: u32, ancestor: u32) -> bool {
     let mut p = pid;
     for _ in 0..4096 {
@@ -279,17 +233,12 @@ pub fn descends_from(pid: u32, ancestor: u32) -> bool {
         if p <= 1 {
             return false;
         }
-        match crate::sys::linux::read_stat(p) {
-            Ok(s) => p = s.ppid,
-            Err(_) => return false,
+        match crate::sys::parent_of(p) {
+            Some(pp) => p = pp,
+            None => return false,
         }
     }
     false
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn descends_from(pid: u32, ancestor: u32) -> bool {
-    pid == ancestor
 }
 
 /// Whether the holder a mark names is still that process.
@@ -355,10 +304,10 @@ mod tests {
         // The parent of a vfork-style spawn resumes before the kernel has laid out the child's
         // new environment: poll until it is readable.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut found = scan(&k);
+        let mut found = scan(&k).unwrap();
         while found.is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(2));
-            found = scan(&k);
+            found = scan(&k).unwrap();
         }
         assert_eq!(found, vec![(child.id(), m.clone())]);
         let d = describe(child.id(), m.clone(), identity::current_uid());

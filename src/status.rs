@@ -9,12 +9,12 @@ use crate::error::{Error, Result};
 use crate::flock;
 use crate::fsio;
 use crate::holder::Holder;
-use crate::kernel_locks;
 use crate::layout::{self, Layout};
 use crate::marker::{self, Mark, Marked};
 use crate::mode::Mode;
 use crate::pidfile::{self, Content};
 use crate::record::{self, Record};
+use crate::sys::{self, Holds};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -91,6 +91,10 @@ pub struct Status {
     /// [`crate::marker`]): the recorded holder's when it died, and earlier holders' carried in
     /// the record. Each says whether it is verified (may be signalled) or why not.
     pub orphans: Vec<Marked>,
+    /// Why `orphans` cannot be known here (`null` when they were looked for, or need not be):
+    /// this OS does not show other processes' environments, so what a holder started cannot be
+    /// told apart from anything else. An empty `orphans` with this set means "unknown", not "none".
+    pub orphans_unknown: Option<String>,
     /// The name of the guard's marker variable (when the lock file exists).
     #[serde(skip)]
     pub marker_key: Option<String>,
@@ -187,6 +191,7 @@ fn empty_status(l: &Layout) -> Status {
         port_owner: None,
         problem: None,
         orphans: Vec::new(),
+        orphans_unknown: None,
         marker_key: None,
     }
 }
@@ -213,7 +218,8 @@ fn orphan_marks(rec: &Record, dead: bool) -> Vec<(Mark, Option<u32>)> {
 }
 
 /// Orphans of `rec` (see [`Status::orphans`]): processes carrying `key` with the mark of a
-/// holder of `rec` that is gone, never one in `exclude` (ourselves, a live holder).
+/// holder of `rec` that is gone, never one in `exclude` (ourselves, a live holder). `Err`: there
+/// are holders to look for but this OS cannot tell (why, see [`Status::orphans_unknown`]).
 /// `lock_owner` is the lock file's owner: a holder's uid is believed only when the file that
 /// carries its record belongs to that uid (a record is text its file's owner could have written:
 /// another user's lock file in a shared directory must not vouch for root's processes).
@@ -223,7 +229,7 @@ pub fn orphans_of(
     dead: bool,
     exclude: &[u32],
     lock_owner: Option<u32>,
-) -> Vec<Marked> {
+) -> std::result::Result<Vec<Marked>, String> {
     let mut marks = orphan_marks(rec, dead);
     for (_, uid) in marks.iter_mut() {
         if lock_owner.is_some() && *uid != lock_owner {
@@ -231,16 +237,24 @@ pub fn orphans_of(
         }
     }
     if marks.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    marker::scan(key)
+    Ok(marker::scan(key)?
         .into_iter()
         .filter(|(pid, _)| !exclude.contains(pid))
         .filter_map(|(pid, m)| {
             let (_, uid) = marks.iter().find(|(x, _)| *x == m)?;
             Some(marker::describe(pid, m, *uid))
         })
-        .collect()
+        .collect())
+}
+
+/// Records what [`orphans_of`] found, or why it could not tell.
+fn set_orphans(st: &mut Status, found: std::result::Result<Vec<Marked>, String>) {
+    match found {
+        Ok(o) => st.orphans = o,
+        Err(why) => st.orphans_unknown = Some(why),
+    }
 }
 
 /// What a marked process runs, for people: its command line, else its executable, else
@@ -296,7 +310,8 @@ pub fn describe_marked(o: &Marked) -> String {
 }
 
 /// Processes carrying the marker of `name`'s live holder that no longer descend from it
-/// (reparented: a leaked session). Empty when the guard is not held.
+/// (reparented: a leaked session). Empty when the guard is not held, and where this OS cannot
+/// read environments (then the guard's status carries `orphans_unknown`).
 pub fn strays(name: &str, dir: Option<&Path>) -> Result<Vec<Marked>> {
     Ok(strays_of(&status(name, dir)?))
 }
@@ -310,7 +325,9 @@ pub fn strays_of(st: &Status) -> Vec<Marked> {
         return Vec::new();
     }
     // One scan of every process's environment, whatever the number of holders.
-    let marked = marker::scan(key);
+    let Ok(marked) = marker::scan(key) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for h in st.holders.iter().filter(|h| h.alive && h.verified) {
         let (Some(pid), Some(rec)) = (h.pid, h.record.as_ref()) else {
@@ -480,7 +497,7 @@ fn who_holds(
     candidate: Option<&Holder>,
     shared: &[(u32, Holder)],
 ) -> Seen {
-    let Some(id) = id.filter(|_| kernel_locks::AVAILABLE) else {
+    let Some(id) = id.filter(|_| sys::LOCK_TABLE) else {
         return Seen {
             proven: Vec::new(),
             busy: Some(flock::probe(f)),
@@ -492,7 +509,7 @@ fn who_holds(
     };
     // Fast path: the recorded exclusive holder's own fd holds the lock.
     if let Some((pid, fd)) = candidate.and_then(recorded_fd) {
-        if let kernel_locks::Holds::Yes { exclusive } = kernel_locks::fd_holds(pid, fd, id) {
+        if let Holds::Yes { exclusive } = sys::fd_holds(pid, fd, id) {
             return Seen {
                 proven: vec![(pid, exclusive)],
                 busy: None,
@@ -504,21 +521,19 @@ fn who_holds(
     // (`pid-guard run` hands its fd to the command; the table still names the wrapper).
     let mut covered: Vec<u32> = Vec::new();
     for (pid, fd) in shared.iter().filter_map(|(_, h)| recorded_fd(h)) {
-        if let (kernel_locks::Holds::Yes { exclusive }, locker) =
-            kernel_locks::fd_holds_and_locker(pid, fd, id)
-        {
+        if let (Holds::Yes { exclusive }, locker) = sys::fd_holds_and_locker(pid, fd, id) {
             proven.push((pid, exclusive));
             covered.extend(locker);
         }
     }
     let mut explained = !proven.is_empty();
-    if let Some(table) = kernel_locks::holders(id) {
+    if let Some(table) = sys::lock_table(id) {
         for k in table {
             if proven.iter().any(|&(p, _)| p == k.pid) || covered.contains(&k.pid) {
                 continue;
             }
-            match kernel_locks::pid_holds(k.pid, id) {
-                kernel_locks::Holds::Yes { exclusive } if k.pid > 1 => {
+            match sys::pid_holds(k.pid, id) {
+                Holds::Yes { exclusive } if k.pid > 1 => {
                     proven.push((k.pid, exclusive));
                     explained = true;
                 }
@@ -531,7 +546,7 @@ fn who_holds(
     }
     let busy = flock::probe(f);
     if busy != flock::Busy::Free {
-        for (pid, ex) in kernel_locks::scan(id).holders {
+        for (pid, ex) in sys::scan_lock_holders(id).holders {
             if !proven.iter().any(|&(p, _)| p == pid) && !covered.contains(&pid) {
                 proven.push((pid, ex));
             }
@@ -653,6 +668,10 @@ pub fn inspect(l: &Layout) -> Result<Status> {
     };
     st.state = State::Held;
     st.mode = mode;
+    if !sys::ENVIRON {
+        // Neither earlier holders' orphans nor this holder's strays can be looked for.
+        st.orphans_unknown = Some(sys::no_environ());
+    }
     if !seen.proven.is_empty() {
         let mut proven = seen.proven.clone();
         // The recorded holder first (what `kill $(cat pidfile)` would reach), then by pid.
@@ -674,14 +693,15 @@ pub fn inspect(l: &Layout) -> Result<Status> {
         if let (Some(key), Some(rec)) = (&st.marker_key, &files.record) {
             if !rec.previous.is_empty() {
                 let live: Vec<u32> = st.holders.iter().filter_map(|h| h.pid).collect();
-                st.orphans = orphans_of(key, rec, false, &live, lock_owner);
+                let found = orphans_of(key, rec, false, &live, lock_owner);
+                set_orphans(&mut st, found);
             }
         }
         return Ok(st);
     }
     // Held, and no process here shows it. Where there is no /proc to prove it, a live process
     // that is who it recorded (pid, start time, boot) is the holder; on Linux nobody is named.
-    if !kernel_locks::AVAILABLE {
+    if !sys::LOCK_TABLE {
         let mut named: Vec<Holder> = candidate
             .into_iter()
             .chain(shared.iter().map(|(_, h)| h.clone()))
@@ -711,11 +731,16 @@ fn stale(
     // it left running, it left on purpose.
     if let (Some(key), Some(rec)) = (&st.marker_key, &files.record) {
         if files.any() || !rec.previous.is_empty() {
-            st.orphans = orphans_of(key, rec, files.any(), &[], lock_owner);
+            let found = orphans_of(key, rec, files.any(), &[], lock_owner);
+            set_orphans(st, found);
         }
     }
     if !files.any() && shared.is_empty() && st.orphans.is_empty() {
         return;
+    }
+    if !sys::ENVIRON && files.any() {
+        // A holder that is gone may have left processes running: this OS cannot say.
+        st.orphans_unknown = Some(sys::no_environ());
     }
     let mut reasons = Vec::new();
     if let Some(p) = &files.pid_file.problem {
@@ -761,6 +786,11 @@ fn stale(
             },
             if list.len() == 1 { "is" } else { "are" },
             list.join("; ")
+        ));
+    }
+    if let Some(why) = &st.orphans_unknown {
+        reasons.push(format!(
+            "whether processes it started still run is unknown: {why}"
         ));
     }
     st.stale_reason = Some(if reasons.is_empty() {

@@ -47,28 +47,66 @@ pub struct StopReport {
     pub ok: bool,
 }
 
-fn stop_verified(targets: Vec<Verified>, o: &StopOptions) -> Result<Vec<Stopped>> {
-    let started = Instant::now();
-    let mut out = Vec::new();
-    for v in &targets {
-        v.send(o.signal)
-            .map_err(|e| Error::new(Code::Access, format!("cannot signal pid {}: {e}", v.pid)))?;
-    }
-    let deadline = started + o.timeout;
-    for v in targets {
-        let mut signals = vec![signal::signal_name(o.signal)];
-        let mut exited = v.wait_exit(deadline);
-        if !exited && o.force {
-            let _ = v.send(signal::SIGKILL);
-            signals.push("SIGKILL".into());
-            exited = v.wait_exit(Instant::now() + Duration::from_secs(10));
+/// How verified processes are stopped: `signal`, up to `grace` for them to exit, then (when
+/// `kill_wait` is set) SIGKILL to those still running and up to `kill_wait` more.
+pub(crate) struct Escalation {
+    pub signal: i32,
+    pub grace: Duration,
+    pub kill_wait: Option<Duration>,
+}
+
+impl StopOptions {
+    fn escalation(&self) -> Escalation {
+        Escalation {
+            signal: self.signal,
+            grace: self.timeout,
+            kill_wait: self.force.then_some(Duration::from_secs(10)),
         }
-        out.push(Stopped {
-            pid: v.pid,
-            signals,
-            exited,
-            waited_ms: started.elapsed().as_millis() as u64,
-        });
+    }
+}
+
+/// The one signal -> wait -> SIGKILL loop (`stop`, and takeover's orphans). Every target is
+/// pinned and proven already ([`Verified`]: pidfd or start time, and the lock or marker checked
+/// again after pinning), so a pid reused meanwhile is never reached; the signals go to all
+/// first and the waits share one deadline.
+pub(crate) fn stop_verified(targets: &[Verified], e: &Escalation) -> Result<Vec<Stopped>> {
+    let started = Instant::now();
+    for v in targets {
+        v.send(e.signal).map_err(|err| {
+            Error::new(Code::Access, format!("cannot signal pid {}: {err}", v.pid))
+        })?;
+    }
+    let deadline = started + e.grace;
+    let mut out: Vec<Stopped> = targets
+        .iter()
+        .map(|v| {
+            let exited = v.wait_exit(deadline);
+            Stopped {
+                pid: v.pid,
+                signals: vec![signal::signal_name(e.signal)],
+                exited,
+                waited_ms: started.elapsed().as_millis() as u64,
+            }
+        })
+        .collect();
+    if let Some(kill_wait) = e.kill_wait.filter(|_| out.iter().any(|s| !s.exited)) {
+        for (v, s) in targets
+            .iter()
+            .zip(out.iter_mut())
+            .filter(|(_, s)| !s.exited)
+        {
+            let _ = v.send(signal::SIGKILL);
+            s.signals.push("SIGKILL".into());
+        }
+        let deadline = Instant::now() + kill_wait;
+        for (v, s) in targets
+            .iter()
+            .zip(out.iter_mut())
+            .filter(|(_, s)| !s.exited)
+        {
+            s.exited = v.wait_exit(deadline);
+            s.waited_ms = started.elapsed().as_millis() as u64;
+        }
     }
     Ok(out)
 }
@@ -125,7 +163,7 @@ fn stop_port_owner(o: &PortOwner, opts: &StopOptions) -> Result<Vec<Stopped>> {
             format!("pid {pid} changed its command line while being checked; not signalled"),
         ));
     }
-    stop_verified(vec![v], opts)
+    stop_verified(&[v], &opts.escalation())
 }
 
 pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<StopReport> {
@@ -156,7 +194,7 @@ pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<Stop
             e.holders = st.holders.clone();
             return Err(e);
         }
-        (State::Orphaned, _) => return Ok(report(stop_verified(orphans, o)?, refused)),
+        (State::Orphaned, _) => return Ok(report(stop_verified(&orphans, &o.escalation())?, refused)),
         (State::Stale, Some(owner)) if o.force => {
             return Ok(report(stop_port_owner(owner, o)?, Vec::new()))
         }
@@ -203,7 +241,7 @@ pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<Stop
     }
     // Orphans of earlier holders that the record still carries go with the holder.
     targets.extend(orphans);
-    Ok(report(stop_verified(targets, o)?, refused))
+    Ok(report(stop_verified(&targets, &o.escalation())?, refused))
 }
 
 /// Stops what listens on `port`: the holder (or orphan) of a guard in `dir` that recorded this
@@ -280,7 +318,7 @@ pub fn stop_pid(pid: u32, o: &StopOptions) -> Result<StopReport> {
             format!("will not stop pid {pid}: {why}"),
         )
     })?;
-    let stopped = stop_verified(vec![v], o)?;
+    let stopped = stop_verified(&[v], &o.escalation())?;
     Ok(StopReport {
         name: None,
         ok: stopped.iter().all(|s| s.exited),
@@ -305,5 +343,52 @@ mod tests {
         assert!(r.ok);
         child.wait().unwrap();
         assert_eq!(stop_pid(1, &o).err().unwrap().code, Code::NotVerified);
+    }
+
+    /// The one escalation loop: a target that ignores the first signal is SIGKILLed only when
+    /// the escalation says so, after the grace; one that exits is not.
+    #[cfg(unix)]
+    #[test]
+    fn escalation_kills_only_what_outlives_the_grace_and_only_when_asked() {
+        let stubborn = || {
+            let mut c = std::process::Command::new("sh")
+                .args(["-c", "trap '' TERM; echo ready; exec sleep 30"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // The trap is set once it says so (an ignored signal stays ignored across exec).
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(c.stdout.take().unwrap()),
+                &mut line,
+            )
+            .unwrap();
+            c
+        };
+        let grace = Duration::from_millis(200);
+        let mut a = stubborn();
+        let mut b = crate::test_child::sleeper(30);
+        let targets = vec![
+            signal::verify(a.id(), None).unwrap(),
+            signal::verify(b.id(), None).unwrap(),
+        ];
+        let no_kill = Escalation {
+            signal: signal::SIGTERM,
+            grace,
+            kill_wait: None,
+        };
+        let r = stop_verified(&targets, &no_kill).unwrap();
+        assert!(!r[0].exited && r[1].exited, "{r:?}");
+        assert_eq!(r[0].signals, vec!["SIGTERM"]);
+        assert!(r[0].waited_ms >= 200);
+        b.wait().unwrap();
+        let kill = Escalation {
+            kill_wait: Some(Duration::from_secs(10)),
+            ..no_kill
+        };
+        let r = stop_verified(&targets[..1], &kill).unwrap();
+        assert!(r[0].exited, "{r:?}");
+        assert_eq!(r[0].signals, vec!["SIGTERM", "SIGKILL"]);
+        a.wait().unwrap();
     }
 }

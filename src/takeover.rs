@@ -58,8 +58,8 @@ pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verifi
                 dev: m.dev(),
                 ino: m.ino(),
             });
-        let holds = id.map(|id| crate::kernel_locks::pid_holds(pid, id));
-        if !matches!(holds, Some(crate::kernel_locks::Holds::Yes { .. })) {
+        let holds = id.map(|id| crate::sys::pid_holds(pid, id));
+        if !matches!(holds, Some(crate::sys::Holds::Yes { .. })) {
             return Err(format!(
                 "pid {pid} no longer holds the lock on {} (checked again after pinning it)",
                 lock_path.display()
@@ -194,25 +194,32 @@ fn stop_orphans(name: &str, g: &mut Guard, t: &TakeoverOptions) {
             continue;
         }
         let started = Instant::now();
-        let mut signals = vec![signal::signal_name(t.signal)];
         for v in &pinned {
             debug(format_args!(
                 "{name}: takeover: sending {} to orphan pid {}",
-                signals[0], v.pid
+                signal::signal_name(t.signal),
+                v.pid
             ));
-            let _ = v.send(t.signal);
         }
-        let deadline = started + t.grace;
-        let mut all = pinned.iter().all(|v| v.wait_exit(deadline));
-        if !all {
-            signals.push("SIGKILL".into());
-            for v in pinned.iter().filter(|v| !v.exited()) {
-                let _ = v.send(signal::SIGKILL);
-            }
-            let deadline = Instant::now() + t.kill_wait;
-            all = pinned.iter().all(|v| v.wait_exit(deadline));
-        }
+        let escalation = crate::stop::Escalation {
+            signal: t.signal,
+            grace: t.grace,
+            kill_wait: Some(t.kill_wait),
+        };
         let pids: Vec<String> = pinned.iter().map(|v| v.pid.to_string()).collect();
+        let (signals, all) = match crate::stop::stop_verified(&pinned, &escalation) {
+            Ok(stopped) => {
+                let mut signals = vec![signal::signal_name(t.signal)];
+                if stopped.iter().any(|s| s.signals.len() > 1) {
+                    signals.push("SIGKILL".into());
+                }
+                (signals, stopped.iter().all(|s| s.exited))
+            }
+            Err(e) => {
+                r.reason.push_str(&format!("; {}", e.message));
+                (vec![signal::signal_name(t.signal)], false)
+            }
+        };
         r.reason.push_str(&format!(
             "; taken over: sent {} to pid {}, {} after {} ms",
             signals.join(" then "),

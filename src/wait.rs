@@ -351,7 +351,7 @@ impl Watcher {
             ));
             return Watcher { fd: None };
         }
-        match Self::inotify(dir) {
+        match crate::sys::linux::inotify_dir(dir) {
             Ok(fd) => Watcher { fd: Some(fd) },
             Err(e) => {
                 INOTIFY_IN_USE.fetch_sub(1, Ordering::SeqCst);
@@ -362,30 +362,6 @@ impl Watcher {
                 Watcher { fd: None }
             }
         }
-    }
-
-    fn inotify(dir: &std::path::Path) -> std::io::Result<std::os::fd::OwnedFd> {
-        use std::os::fd::FromRawFd;
-        use std::os::unix::ffi::OsStrExt;
-        // SAFETY: plain syscall; the result is checked.
-        let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh inotify instance nobody else owns.
-        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        let mask = libc::IN_CLOSE_WRITE
-            | libc::IN_CLOSE_NOWRITE
-            | libc::IN_DELETE
-            | libc::IN_MOVED_FROM
-            | libc::IN_ONLYDIR;
-        // SAFETY: valid fd and NUL-terminated path.
-        if unsafe { libc::inotify_add_watch(fd, c.as_ptr(), mask) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(owned)
     }
 
     /// Blocks until the lock file `lock` is closed or removed, the deadline passes, or cancel.
@@ -455,31 +431,9 @@ impl Watcher {
 
     /// Reads pending events; true if one concerns `want` (or the queue overflowed).
     fn drain(&mut self, want: &[u8]) -> bool {
-        use std::os::fd::AsRawFd;
-        let Some(fd) = &self.fd else {
-            return true;
-        };
-        let mut buf = [0u8; 4096];
-        let mut hit = false;
-        loop {
-            // SAFETY: reading into a valid buffer of its length.
-            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                return hit;
-            }
-            let mut off = 0usize;
-            let head = std::mem::size_of::<libc::inotify_event>();
-            while off + head <= n as usize {
-                // SAFETY: the kernel wrote whole events; read_unaligned copes with alignment.
-                let ev: libc::inotify_event =
-                    unsafe { std::ptr::read_unaligned(buf[off..].as_ptr().cast()) };
-                let name = &buf[off + head..off + head + ev.len as usize];
-                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-                if ev.mask & libc::IN_Q_OVERFLOW != 0 || name == want {
-                    hit = true;
-                }
-                off += head + ev.len as usize;
-            }
+        match &self.fd {
+            Some(fd) => crate::sys::linux::inotify_drain(fd, want),
+            None => true,
         }
     }
 }

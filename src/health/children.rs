@@ -61,50 +61,11 @@ pub fn links(pairs: impl IntoIterator<Item = (u32, u32)>) -> HashMap<u32, Vec<u3
 #[cfg(target_os = "linux")]
 pub mod linux {
     use super::{links, walk, Child};
-    use crate::sys::linux::read_stat;
-
-    /// Direct children from the task `children` files; `None` when the kernel has no such file.
-    pub fn children_files(pid: u32) -> Option<Vec<u32>> {
-        let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
-            Ok(t) => t,
-            // Gone (or hidden): no children we can see.
-            Err(_) => return Some(Vec::new()),
-        };
-        let mut out = Vec::new();
-        for t in tasks.flatten() {
-            let mut path = t.path();
-            path.push("children");
-            match std::fs::read_to_string(&path) {
-                Ok(s) => {
-                    out.extend(parse_children(&s));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    // Either the thread just exited or the kernel lacks the file: tell apart
-                    // by whether the thread's directory is still there.
-                    path.pop();
-                    if path.exists() {
-                        return None;
-                    }
-                }
-                Err(_) => {}
-            }
-        }
-        Some(out)
-    }
-
-    pub fn parse_children(s: &str) -> impl Iterator<Item = u32> + '_ {
-        s.split_ascii_whitespace().filter_map(|p| p.parse().ok())
-    }
+    use crate::sys::linux::{cmdline, parent_links, read_stat, task_children as children_files};
 
     /// One scan of /proc/*/stat: pid -> ppid links of every process.
     pub fn scan_links() -> std::collections::HashMap<u32, Vec<u32>> {
-        let pairs = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter_map(|pid| read_stat(pid).ok().map(|s| (pid, s.ppid)));
-        links(pairs)
+        links(parent_links())
     }
 
     pub fn descendants(pid: u32, cmdline: bool) -> Vec<Child> {
@@ -130,21 +91,9 @@ pub mod linux {
                 Some(Child {
                     pid: p,
                     name: st.name,
-                    cmdline: cmdline.then(|| read_cmdline(p)).flatten(),
+                    cmdline: cmdline.then(|| self::cmdline(&p.to_string())).flatten(),
                 })
             })
-            .collect()
-    }
-
-    pub fn read_cmdline(pid: u32) -> Option<Vec<String>> {
-        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        Some(split_cmdline(&raw))
-    }
-
-    pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
-        raw.split(|&b| b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect()
     }
 }
@@ -206,12 +155,12 @@ mod tests {
     #[test]
     fn parses_children_and_cmdline() {
         assert_eq!(
-            linux::parse_children("12 34 \n").collect::<Vec<_>>(),
+            crate::sys::procfs::parse_children("12 34 \n").collect::<Vec<_>>(),
             vec![12, 34]
         );
-        assert_eq!(linux::parse_children("").count(), 0);
+        assert_eq!(crate::sys::procfs::parse_children("").count(), 0);
         assert_eq!(
-            linux::split_cmdline(b"sleep\x0060\x00"),
+            crate::sys::procfs::split_cmdline(b"sleep\x0060\x00"),
             vec!["sleep", "60"]
         );
     }

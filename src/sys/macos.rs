@@ -6,7 +6,8 @@
 //!   process is refused (EPERM) there, and its start time comes from the process table
 //!   (`sysctl KERN_PROC_PID`'s `kinfo_proc`, the same `p_start`);
 //! - boot: `kern.bootsessionuuid`, else `kern.boottime`;
-//! - executable and argv: `proc_pidpath` and `sysctl(KERN_PROCARGS2)`;
+//! - executable, argv and the environment (holder markers): `proc_pidpath` and
+//!   `sysctl(KERN_PROCARGS2)` (another user's process is refused: unknown);
 //! - listening TCP sockets: `PROC_PIDLISTFDS` + `proc_pidfdinfo(PROC_PIDFDSOCKETINFO)`; another
 //!   user's fd table is refused (EPERM), so its sockets are unknown; whether anyone listens on a
 //!   port, and as which uid, comes from `net.inet.tcp.pcblist_n`, which any user may read;
@@ -208,17 +209,56 @@ pub fn exe_path(pid: u32) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// The argv of `pid` from `KERN_PROCARGS2` (same-user, or root).
-pub fn argv(pid: u32) -> Option<Vec<String>> {
-    let p = c_pid(pid)?;
+/// The `KERN_PROCARGS2` buffer of `pid` (same-user, or root): argc, exe, argv, environment.
+fn procargs2(pid: u32) -> io::Result<Vec<u8>> {
+    let p = c_pid(pid).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
     let mut argmax: libc::c_int = 0;
     let size = match sysctl_value(&mut [libc::CTL_KERN, libc::KERN_ARGMAX], &mut argmax) {
         Some(_) if argmax > 0 => argmax as usize,
         _ => 1 << 20,
     };
     let mut buf = vec![0u8; size];
-    let len = sysctl_bytes(&mut [libc::CTL_KERN, libc::KERN_PROCARGS2, p], &mut buf)?;
-    data::parse_procargs2(&buf[..len]).map(|(_, argv)| argv)
+    let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, p];
+    let mut len = buf.len();
+    // SAFETY: mib and buf are valid for their lengths; nothing is set.
+    let rc = unsafe {
+        libc::sysctl(
+            mib.as_mut_ptr(),
+            mib.len() as libc::c_uint,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(len.min(size));
+    Ok(buf)
+}
+
+/// The argv of `pid` from `KERN_PROCARGS2` (same-user, or root).
+pub fn argv(pid: u32) -> Option<Vec<String>> {
+    let buf = procargs2(pid).ok()?;
+    data::parse_procargs2(&buf).map(|(_, argv)| argv)
+}
+
+/// The environment `pid` was started with, from `KERN_PROCARGS2` (NUL-terminated `K=V`, as
+/// Linux's `/proc/PID/environ`). The kernel refuses another user's process (EINVAL or EPERM:
+/// unknown) and a gone one (ESRCH, or EINVAL with no such pid: `NotFound`).
+pub fn environ(pid: u32) -> io::Result<Vec<u8>> {
+    match procargs2(pid) {
+        Ok(buf) => data::parse_procargs2_env(&buf)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "truncated KERN_PROCARGS2")),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+            Err(io::Error::new(io::ErrorKind::NotFound, e))
+        }
+        Err(e) if short_info(pid).is_none() && !crate::identity::exists_by_signal(pid) => {
+            Err(io::Error::new(io::ErrorKind::NotFound, e))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Every pid on the system.
@@ -556,6 +596,45 @@ impl Kq {
     }
 }
 
+/// Blocks until process `pid` exits or `timeout` passes, woken by kqueue (`EVFILT_PROC`
+/// `NOTE_EXIT`) rather than by polling. `true`: it exited, or was gone already (ESRCH when
+/// registering); `false`: the timeout passed, or no kqueue could be had (the caller then checks
+/// and waits again). The caller decides by the process's identity, not by this result: a pid
+/// reused between its check and this registration is watched instead, and is told apart there.
+pub fn wait_proc_exit(pid: u32, timeout: std::time::Duration) -> bool {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let Some(p) = c_pid(pid) else {
+        return true;
+    };
+    // SAFETY: kqueue has no preconditions; the fd is owned below.
+    let raw = unsafe { libc::kqueue() };
+    if raw < 0 {
+        std::thread::sleep(timeout.min(std::time::Duration::from_millis(10)));
+        return false;
+    }
+    // SAFETY: raw is a fresh fd owned by nobody else.
+    let kq = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+    let mut ev = change(p, libc::EVFILT_PROC, libc::NOTE_EXIT);
+    ev.flags = libc::EV_ADD | libc::EV_ONESHOT;
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: zeroed kevent is valid.
+    let mut out: libc::kevent = unsafe { std::mem::zeroed() };
+    // SAFETY: one change and room for one event; ts is a valid timespec.
+    let n = unsafe { libc::kevent(kq.as_raw_fd(), &ev, 1, &mut out, 1, &ts) };
+    if n < 0 {
+        // ESRCH: no such process (gone); EINTR: the caller checks and waits again.
+        return errno() == libc::ESRCH;
+    }
+    // An EV_ERROR event carries the registration's errno in `data`.
+    if n == 1 && out.flags & libc::EV_ERROR != 0 {
+        return out.data == libc::ESRCH as isize;
+    }
+    n == 1
+}
+
 /// These run only on a Mac (the CI's macOS job); here they are compiled for both darwin
 /// targets by clippy.
 #[cfg(test)]
@@ -599,6 +678,42 @@ mod tests {
         assert!(matches!(probe(1), Probe::Alive(Some(_))));
         let k = kinfo(std::process::id()).unwrap();
         assert_eq!(data::start_token(k.sec, k.usec), me.start_id);
+    }
+
+    #[test]
+    fn a_childs_environment_and_exit_are_seen() {
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .env(
+                "PID_GUARD_HOLDER_0123456789abcdef",
+                "pid=1 start=x guard=/a b",
+            )
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // The kernel lays out the new image's arguments after spawn returns: poll briefly.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let env = loop {
+            let env = environ(pid).unwrap_or_default();
+            if !env.is_empty() || Instant::now() > deadline {
+                break env;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        assert_eq!(
+            crate::marker::find_in_environ(&env, "PID_GUARD_HOLDER_0123456789abcdef"),
+            Some(&b"pid=1 start=x guard=/a b"[..])
+        );
+        // Running: the wait times out; killed: it wakes well before its timeout.
+        assert!(!wait_proc_exit(pid, Duration::from_millis(50)));
+        let t = Instant::now();
+        child.kill().unwrap();
+        assert!(wait_proc_exit(pid, Duration::from_secs(10)));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        child.wait().unwrap();
+        // Reaped: gone, for both.
+        assert!(wait_proc_exit(pid, Duration::from_secs(10)));
+        assert_eq!(environ(pid).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

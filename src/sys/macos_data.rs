@@ -258,10 +258,15 @@ pub fn raw_port(port: u16) -> i32 {
 
 /// The executable path and argv in a `sysctl({CTL_KERN, KERN_PROCARGS2, pid})` buffer:
 /// `int argc`, the exec path and its NUL, NUL padding, then `argc` NUL-terminated strings
-/// (the environment follows and is not read). `None` when the buffer does not hold all of that
-/// (truncated, negative argc, no terminator): a half-read command line is not a command line.
-/// An empty `argv[0]` cannot be told from the padding and is lost, as in `ps`.
+/// (the environment follows: [`parse_procargs2_env`]). `None` when the buffer does not hold all
+/// of that (truncated, negative argc, no terminator): a half-read command line is not a command
+/// line. An empty `argv[0]` cannot be told from the padding and is lost, as in `ps`.
 pub fn parse_procargs2(buf: &[u8]) -> Option<(String, Vec<String>)> {
+    procargs2_parts(buf).map(|(exe, argv, _)| (exe, argv))
+}
+
+/// The exe, argv and the offset (in `buf`) where the environment starts.
+fn procargs2_parts(buf: &[u8]) -> Option<(String, Vec<String>, usize)> {
     let head: [u8; 4] = buf.get(..4)?.try_into().ok()?;
     let argc = i32::from_ne_bytes(head);
     let argc = usize::try_from(argc).ok()?;
@@ -279,7 +284,30 @@ pub fn parse_procargs2(buf: &[u8]) -> Option<(String, Vec<String>)> {
         argv.push(String::from_utf8_lossy(&tail[..len]).into_owned());
         at += len + 1;
     }
-    Some((exe, argv))
+    Some((exe, argv, 4 + at))
+}
+
+/// The environment a process was started with, from a `KERN_PROCARGS2` buffer: the
+/// NUL-terminated `K=V` strings after argv, up to the first empty string (the `apple[]`
+/// strings the kernel appends after it, `executable_path=...`, are not the environment). The
+/// result has the layout of Linux's `/proc/PID/environ` (each string NUL-terminated), so one
+/// search serves both. `None` when the argv part is not whole.
+pub fn parse_procargs2_env(buf: &[u8]) -> Option<Vec<u8>> {
+    let (_, _, mut at) = procargs2_parts(buf)?;
+    let mut env = Vec::new();
+    while let Some(tail) = buf.get(at..).filter(|t| !t.is_empty()) {
+        let len = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        if len == 0 {
+            break;
+        }
+        // A string cut by the end of the buffer is not kept: it may be a truncated marker.
+        if len == tail.len() {
+            break;
+        }
+        env.extend_from_slice(&tail[..=len]);
+        at += len + 1;
+    }
+    Some(env)
 }
 
 /// The kind of network filesystem a `statfs` `f_fstypename` names, where flock is emulated or
@@ -751,5 +779,39 @@ mod tests {
         let mut pid = b;
         pid[40..44].copy_from_slice(&(-5i32).to_ne_bytes());
         assert_eq!(parse_kinfo_proc(&pid), None);
+    }
+
+    #[test]
+    fn procargs2_environment_stops_at_the_apple_strings() {
+        let mut buf = 2i32.to_ne_bytes().to_vec();
+        buf.extend_from_slice(b"/usr/bin/node\0\0\0\0node\0server.js\0");
+        buf.extend_from_slice(b"HOME=/Users/a\0PID_GUARD_HOLDER_00=pid=1 start=x guard=/a b\0\0");
+        buf.extend_from_slice(b"executable_path=/usr/bin/node\0ptr_munge=\0");
+        let env = parse_procargs2_env(&buf).unwrap();
+        assert_eq!(
+            env,
+            b"HOME=/Users/a\0PID_GUARD_HOLDER_00=pid=1 start=x guard=/a b\0".to_vec()
+        );
+        assert_eq!(
+            crate::marker::find_in_environ(&env, "PID_GUARD_HOLDER_00"),
+            Some(&b"pid=1 start=x guard=/a b"[..])
+        );
+        assert_eq!(
+            parse_procargs2(&buf),
+            Some((
+                "/usr/bin/node".into(),
+                vec!["node".into(), "server.js".into()]
+            ))
+        );
+        // No environment at all, and one cut off by the end of the buffer.
+        let mut bare = 1i32.to_ne_bytes().to_vec();
+        bare.extend_from_slice(b"/bin/sh\0sh\0");
+        assert_eq!(parse_procargs2_env(&bare), Some(Vec::new()));
+        let mut cut = bare.clone();
+        cut.extend_from_slice(b"A=1\0PID_GUARD_HOLDER_00=pid=1 sta");
+        assert_eq!(parse_procargs2_env(&cut), Some(b"A=1\0".to_vec()));
+        // A truncated argv is not a command line, and no environment is read past it.
+        assert_eq!(parse_procargs2_env(&buf[..20]), None);
+        assert_eq!(parse_procargs2_env(&[1, 0]), None);
     }
 }
