@@ -415,12 +415,14 @@ export interface Health {
   /**
    * For a guard: what a dead holder started and left running (each is a problem: `the holder of
    * "web" (pid 12) is gone, and pid 34 (...) it started still serves port 8080; ...`). `null`
-   * for a pid or port target.
+   * for a pid or port target, and where the OS cannot read other processes' environments
+   * (Windows): unknown, not none.
    */
   orphans: Orphan[] | null
   /**
    * For a held guard: processes carrying its holder's marker that are no longer its descendants
-   * (reparented: a leaked session); each is a problem. `null` for a pid or port target.
+   * (reparented: a leaked session); each is a problem. `null` for a pid or port target, and
+   * where the OS cannot tell (as for `orphans`).
    */
   strays: Orphan[] | null
   /** Running and no problems. */

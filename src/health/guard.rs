@@ -62,6 +62,8 @@ struct Plan {
     problems: Vec<String>,
     orphans: Option<Vec<Marked>>,
     strays: Option<Vec<Marked>>,
+    /// The OS cannot tell which processes carry the holder's marker.
+    marks_unknown: bool,
     /// Held by a process this user cannot see: running, figures unknown.
     held_unseen: bool,
     children: Option<ChildFilter>,
@@ -117,6 +119,7 @@ fn plan(target: &HealthTarget, o: &HealthOptions) -> Result<Plan> {
         problems: Vec::new(),
         orphans: None,
         strays: None,
+        marks_unknown: false,
         held_unseen: false,
         children: o.children.clone(),
         expect: o.expect.clone(),
@@ -200,9 +203,17 @@ fn plan(target: &HealthTarget, o: &HealthOptions) -> Result<Plan> {
             });
         }
     }
-    p.orphans = Some(st.orphans.clone());
-    if p.strays.is_none() {
-        p.strays = Some(Vec::new());
+    if st.orphans_unknown.is_some() {
+        // This OS cannot read other processes' environments: orphans and strays are unknown
+        // (null), never "none" (the stale reason says why).
+        p.orphans = None;
+        p.strays = None;
+        p.marks_unknown = true;
+    } else {
+        p.orphans = Some(st.orphans.clone());
+        if p.strays.is_none() {
+            p.strays = Some(Vec::new());
+        }
     }
     if let Some(meta) = meta {
         let present = |k: &str| meta.get(k).filter(|v| !v.is_null());
@@ -392,7 +403,11 @@ fn assemble(
         endpoint,
         expectations,
         orphans: p.orphans,
-        strays: p.strays.or(if is_name { Some(Vec::new()) } else { None }),
+        strays: p.strays.or(if is_name && !p.marks_unknown {
+            Some(Vec::new())
+        } else {
+            None
+        }),
         healthy: alive && problems.is_empty(),
         problems,
     }
