@@ -338,23 +338,31 @@ g.release()
     })
   })
 
-  describe('the launcher, running a stand-in binary (a shell script) in place of the real one', { skip: process.platform === 'win32' ? 'POSIX shell and signals' : false }, () => {
+  describe('the launcher, running a stand-in binary (a node script) in place of the real one', { skip: process.platform === 'win32' ? 'POSIX shell and signals' : false }, () => {
     let standin
     before(() => {
       standin = project('standin', [main.file, plat.file], ['--ignore-scripts'])
       const fake = path.join(standin, 'node_modules', ...PLATFORM.name.split('/'), BIN_NAME)
-      // Counts the SIGTERMs it gets; after the first, waits 300 ms for a second one, then exits 4.
+      // A node script, whose listener runs once for each signal delivered (a shell's trap can
+      // run once for two). Prints its argv and PID_GUARD_LAUNCHER. "sleep": waits, dies of the
+      // signal it gets. Otherwise counts the SIGTERMs (SIGINTs with "int") it gets, numbered, and
+      // 300 ms after the first exits 4.
       fs.writeFileSync(
         fake,
-        `#!/bin/sh
-if [ "$1" = sleep ]; then echo "ready"; exec sleep 30; fi
-n=0
-trap 'n=$((n+1)); echo "TERM $n"' TERM
-echo "ready $#|$1|$2|$3|$PID_GUARD_LAUNCHER"
-i=0
-while [ "$n" -eq 0 ] && [ "$i" -lt 500 ]; do sleep 0.02; i=$((i+1)); done
-sleep 0.3
-exit 4
+        `#!${process.execPath}
+const args = process.argv.slice(2)
+if (args[0] === 'sleep') {
+  setTimeout(() => process.exit(9), 30000)
+} else {
+  const sig = args[0] === 'int' ? 'SIGINT' : 'SIGTERM'
+  let n = 0
+  process.on(sig, () => {
+    console.log(sig.slice(3) + ' ' + ++n)
+    if (n === 1) setTimeout(() => process.exit(4), 300)
+  })
+  setTimeout(() => process.exit(9), 10000)
+}
+console.log('ready ' + JSON.stringify(args) + ' ' + process.env.PID_GUARD_LAUNCHER)
 `,
       )
       fs.chmodSync(fake, 0o755)
@@ -387,7 +395,7 @@ exit 4
       const { child, exited } = await start(['a b', '--', '-h'])
       child.kill('SIGTERM')
       const r = await exited
-      assert.match(r.out, /^ready 3\|a b\|--\|-h\|node$/m)
+      assert.ok(r.out.startsWith(`ready ${JSON.stringify(['a b', '--', '-h'])} node\n`), r.out)
       // The SIGTERM sent to the launcher's pid reached the binary (forwarded once) even though it
       // came right after the binary's first output, and its exit code came back.
       assert.deepEqual(r.out.match(/^TERM \d+$/gm), ['TERM 1'], r.out)
@@ -401,6 +409,30 @@ exit 4
       assert.deepEqual(r.out.match(/^TERM \d+$/gm), ['TERM 1'], r.out)
       assert.equal(r.code, 4, r.err)
       assert.equal(r.signal, null)
+    })
+
+    const hasScript = spawnSync('script', ['--version']).status === 0
+    it('on a terminal, Ctrl-C reaches the binary once, from the terminal, and is not forwarded', { skip: hasScript ? false : 'no script(1)' }, async () => {
+      // util-linux script(1) gives the launcher a real pseudo-terminal; the \x03 written to it is
+      // the terminal's Ctrl-C: SIGINT to the foreground group, the launcher and the binary both.
+      const launcher = path.join(standin, 'node_modules', '.bin', 'pid-guard')
+      const child = spawn('script', ['-qefc', `exec ${JSON.stringify(launcher)} int`, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
+      let out = ''
+      let sent = false
+      const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
+      const timer = setTimeout(() => child.kill('SIGKILL'), DEADLINE)
+      child.stdout.on('data', (d) => {
+        out += d
+        if (out.includes('ready') && !sent) {
+          sent = true
+          child.stdin.write('\x03')
+        }
+      })
+      const r = await exited
+      clearTimeout(timer)
+      assert.match(out, /ready \["int"\] node/, out)
+      assert.deepEqual(out.match(/INT \d+/g), ['INT 1'], JSON.stringify(out))
+      assert.equal(r.code, 4, JSON.stringify(out))
     })
 
     it('a binary killed by a signal makes the launcher die of the same signal', async () => {
