@@ -330,6 +330,15 @@ g.release()
       assert.equal(r.stdout, `${PKG.version} (native binary, started by the node launcher)\n`)
     })
 
+    it("a command's exit code and output pass through: status of an unknown guard exits 3", (t) => {
+      const dir = guardDir()
+      const r = launch(['status', 'nosuch', '--dir', dir])
+      if (/not implemented/.test(r.stderr)) return t.skip('status is not ported to the native command in this build')
+      assert.equal(r.status, 3, r.stderr)
+      assert.equal(r.signal, null)
+      assert.match(r.stdout, /nosuch/)
+    })
+
     it("the binary's exit code and stderr pass through (a usage error: exit 2)", () => {
       const r = launch(['--no-such-option'])
       assert.equal(r.status, 2, r.stderr)
