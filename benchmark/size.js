@@ -28,10 +28,21 @@ const TARGETS = [
   { triple: 'x86_64-pc-windows-gnu', pkg: 'win32-x64-msvc (measured: the gnu build)', bin: 'pid-guard.exe' },
 ]
 
+// ring (rustls's crypto) compiles C and assembly for the target. Without a musl cross gcc, the
+// host gcc does for x86_64 musl (ring's C needs no libc headers); CI builds musl with zig.
+function buildEnv(triple) {
+  const env = { ...process.env }
+  if (triple === 'x86_64-unknown-linux-musl' && !env.CC_x86_64_unknown_linux_musl) {
+    const found = spawnSync('x86_64-linux-musl-gcc', ['--version']).status === 0
+    if (!found) env.CC_x86_64_unknown_linux_musl = 'gcc'
+  }
+  return env
+}
+
 if (process.argv.includes('--build')) {
   for (const t of TARGETS) {
     const args = ['build', '--release', '-p', 'pid-guard-cli', ...(t.triple ? ['--target', t.triple] : [])]
-    const r = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit' })
+    const r = spawnSync('cargo', args, { cwd: ROOT, stdio: 'inherit', env: buildEnv(t.triple) })
     if (r.status !== 0) process.stderr.write(`size: cargo ${args.join(' ')} failed; ${t.pkg} not measured\n`)
   }
 }
