@@ -25,10 +25,11 @@ export declare class NativeGuard {
    * run, so they are seen as its orphans once it is gone.
    */
   releaseAtExit(): void
-  /** The lock's fd, to hand to a child process (`pid-guard run`); -1 when released. */
-  fd(): number
-  /** Records `pid` (a child sharing the lock as its fd `child_fd`) as the holder. */
-  handOver(pid: number, cmdline: Array<string>, childFd?: number | undefined | null): string
+  /**
+   * Whether this guard is the one `pid-guard run` passed down (the JS layer then removes
+   * PID_GUARD_FD from `process.env`, so the service's children do not try to adopt it).
+   */
+  adopted(): boolean
   /**
    * `[name, value]` of the marker variable children of this holder inherit (the JS layer sets
    * it in `process.env`); null once released.
@@ -65,5 +66,7 @@ export declare function stopAsync(argsJson: string): Promise<string>
 
 /** Processes carrying the marker of the guard's live holder that no longer descend from it. */
 export declare function strays(name: string, dir?: string | undefined | null): string
+
+export declare function toPrometheus(inputJson?: string | undefined | null): string
 
 export declare function version(): string

@@ -847,4 +847,5 @@ module.exports.prune = nativeBinding.prune
 module.exports.status = nativeBinding.status
 module.exports.stopAsync = nativeBinding.stopAsync
 module.exports.strays = nativeBinding.strays
+module.exports.toPrometheus = nativeBinding.toPrometheus
 module.exports.version = nativeBinding.version

@@ -7,9 +7,9 @@ const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
 const h = require('./helpers')
 
-/** Runs the CLI with stdout a pipe that is closed after the first byte arrives. */
+/** Runs the native command with stdout a pipe that is closed after the first byte arrives. */
 function cliClosingAfterOneByte(t, args, env = {}) {
-  const child = h.track(t, spawn(process.execPath, [h.CLI, ...args], {
+  const child = h.track(t, spawn(h.BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PID_GUARD_LOG: '', ...env },
   }))

@@ -9,7 +9,7 @@ const test = require('node:test')
 const assert = require('node:assert')
 const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
-const { track, CLI } = require('./helpers')
+const { track, BIN } = require('./helpers')
 
 const ROOT = path.join(__dirname, '..')
 
@@ -41,7 +41,7 @@ test("health of root's live process, seen by nobody through a hidepid /proc: ali
   assert.equal(h.listening, null, 'its sockets are unknown, not []')
   assert.ok(!h.problems.some((p) => /not running/.test(p)), JSON.stringify(h.problems))
   // The CLI's verdict: unhealthy (1: figures unknown), never "not running" (3).
-  const cli = asNobodyHidden(`${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} health --pid ${victim.pid}`)
+  const cli = asNobodyHidden(`${JSON.stringify(BIN)} health --pid ${victim.pid}`)
   assert.equal(cli.status, 1, cli.stdout + cli.stderr)
   assert.doesNotMatch(cli.stdout + cli.stderr, /not running/)
   assert.equal(victim.exitCode, null, 'nothing signalled it')

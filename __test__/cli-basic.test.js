@@ -113,7 +113,9 @@ test('list and status without a name show every guard', async (t) => {
 test('--version, --help, and usage errors exit 2', async (t) => {
   const v = await h.cli(t, ['--version'])
   assert.equal(v.code, 0)
-  assert.equal(v.stdout.trim(), pkg.version)
+  // "<version> (native binary)": the version first, then which one ran.
+  assert.equal(v.stdout.split(' ')[0].trim(), pkg.version)
+  assert.match(v.stdout, /^\S+ \(native binary\b/)
 
   const help = await h.cli(t, ['--help'])
   assert.equal(help.code, 0)
@@ -144,4 +146,41 @@ test('--version, --help, and usage errors exit 2', async (t) => {
     assert.match(r.stderr, /pid-guard/)
   }
   assert.deepEqual(fs.readdirSync(dir), [])
+})
+
+test('status colours its state on a terminal only, never with NO_COLOR or into a pipe', { skip: h.posixOnly('a pseudo-terminal from script(1)') }, async (t) => {
+  const dir = h.tmpDir(t)
+  await h.hold(t, { name: 'svc', dir })
+  const cmd = `${JSON.stringify(h.BIN)} status svc --dir ${JSON.stringify(dir)}`
+  const env = { TERM: 'xterm', NO_COLOR: undefined }
+  // util-linux script(1) runs the command on a real pseudo-terminal.
+  const tty = await h.runFile(t, 'script', ['-qefc', cmd, '/dev/null'], { env })
+  assert.equal(tty.code, 0, tty.stdout)
+  assert.ok(tty.stdout.includes('svc: \x1b[32mheld\x1b[0m'), JSON.stringify(tty.stdout))
+  const noColor = await h.runFile(t, 'script', ['-qefc', cmd, '/dev/null'], { env: { ...env, NO_COLOR: '1' } })
+  assert.match(noColor.stdout, /svc: held/)
+  assert.ok(!noColor.stdout.includes('\x1b'), JSON.stringify(noColor.stdout))
+  const piped = await h.cli(t, ['status', 'svc', '--dir', dir], { env: { TERM: 'xterm' } })
+  assert.ok(!piped.stdout.includes('\x1b'), JSON.stringify(piped.stdout))
+})
+
+/** Root with util-linux unshare: a PID namespace of its own with its own /proc. */
+function unshareSkip() {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'needs root on Linux (unshare --pid)'
+  const r = require('node:child_process').spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore', timeout: 5000 })
+  return r.status === 0 ? false : 'unshare --pid --fork --mount-proc is not available here'
+}
+
+test('status and check from another PID namespace: held by a process this user cannot see, never free', { skip: unshareSkip() }, async (t) => {
+  const dir = h.tmpDir(t)
+  await h.hold(t, { name: 'svc', dir })
+  const inNs = (args) => h.runFile(t, 'unshare', ['--pid', '--fork', '--mount-proc', h.BIN, ...args])
+  const st = await inNs(['status', 'svc', '--dir', dir])
+  assert.equal(st.code, 0, st.stdout + st.stderr)
+  assert.match(st.stdout, /^svc: held \(exclusive\)\n {2}held by a process this user cannot see\n/)
+  const j = JSON.parse((await inNs(['status', 'svc', '--json', '--dir', dir])).stdout)
+  assert.deepEqual(j.holders.map((x) => [x.pid, x.alive, x.verified, x.meta]), [[null, true, false, null]])
+  const c = await inNs(['check', 'svc', '--dir', dir])
+  assert.equal(c.code, 1, c.stdout + c.stderr)
+  assert.match(c.stderr, /held by a process this user cannot see/)
 })

@@ -1,6 +1,6 @@
 'use strict'
 // `pid-guard health` end to end: real service processes (fixtures/cli-service.js: a guard with meta
-// { port, url } and a real HTTP server on 127.0.0.1), the real CLI as a child process, exit codes,
+// { port, url } and a real HTTP server on 127.0.0.1), the native command (h.BIN) as a child process, exit codes,
 // --json schema, --prometheus through the real parser, colours, --watch with SIGINT, npm exec and
 // npm lifecycle scripts.
 
@@ -16,7 +16,8 @@ const h = require('./helpers')
 const { posixOnly } = h
 
 const ROOT = path.join(__dirname, '..')
-const CLI = path.join(ROOT, 'cli.js')
+// The native command; the npm exec / lifecycle tests at the end go through the package's bin.
+const BIN = h.BIN
 const SERVICE = path.join(__dirname, 'fixtures', 'cli-service.js')
 const DEADLINE = 15000
 const ESC = '\x1b['
@@ -78,7 +79,7 @@ function cli(t, args, opts = {}) {
   const base = { ...process.env }
   delete base.NO_COLOR
   delete base.PID_GUARD_DIR
-  return runCmdEnv(t, process.execPath, [CLI, ...args], { ...base, ...opts.env }, opts.cwd)
+  return runCmdEnv(t, BIN, args, { ...base, ...opts.env }, opts.cwd)
 }
 
 /** Runs a command to completion (killed at the deadline) and resolves with code and output. */
@@ -178,7 +179,8 @@ test('usage errors exit 2 with the usage text and no stack trace', async (t) => 
   for (const args of cases) {
     const r = await cli(t, ['health', ...args, '--dir', dir])
     assert.strictEqual(r.code, 2, `${args.join(' ')} -> ${r.code}\n${r.stdout}${r.stderr}`)
-    assert.match(r.stderr, /Usage: pid-guard health/, args.join(' '))
+    // One line naming the command and where its usage is (issue 12), not the whole usage text.
+    assert.match(r.stderr, /^pid-guard health: .+ \(see pid-guard health --help\)\n$/, args.join(' '))
     assert.strictEqual(r.stdout, '', args.join(' '))
     noStack(r)
   }
@@ -300,7 +302,7 @@ test('--prometheus-file writes the textfile atomically (temp file, rename), and 
 
   // --watch: the file is replaced (a new inode each time: rename, never an in-place rewrite).
   const first = fs.statSync(file).ino
-  const w = spawn(process.execPath, [CLI, 'health', 'api', '--watch=100', '--prometheus-file', file, '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const w = spawn(BIN, ['health', 'api', '--watch=100', '--prometheus-file', file, '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.after(() => alive(w) && w.kill('SIGKILL'))
   const seen = new Set([first])
   const deadline = Date.now() + DEADLINE
@@ -313,6 +315,41 @@ test('--prometheus-file writes the textfile atomically (temp file, rename), and 
   const [code] = await new Promise((res) => w.on('exit', (...a) => res(a)))
   assert.strictEqual(code, 0)
   assert.deepStrictEqual(fs.readdirSync(out), ['api.prom'])
+})
+
+test('--prometheus-file: a failed write names the file and says what to do; --watch says so each time, recovers, and stops on SIGTERM leaving no temp file', { skip: posixOnly('SIGTERM to a child') }, async (t) => {
+  const dir = tmpDir(t)
+  const out = tmpDir(t, 'pg-textfile-')
+  await startService(t, { name: 'api', dir })
+  const missing = path.join(out, 'missing', 'x.prom')
+  const r = await cli(t, ['health', 'api', '--prometheus-file', missing, '--dir', dir])
+  assert.strictEqual(r.code, 1)
+  assert.match(r.stderr, new RegExp(`cannot write ${missing.replace(/[.]/g, '\\.')}: the directory .*missing does not exist; create it`), r.stderr)
+  noStack(r)
+  const isDir = await cli(t, ['health', 'api', '--prometheus-file', out, '--dir', dir])
+  assert.strictEqual(isDir.code, 1)
+  assert.match(isDir.stderr, /is a directory; give a file path inside it/, isDir.stderr)
+  assert.deepStrictEqual(fs.readdirSync(out), [], 'no temp file left')
+
+  // --watch into a directory that goes away and comes back: said at each sample, then written again.
+  const sub = path.join(out, 'sub')
+  fs.mkdirSync(sub)
+  const file = path.join(sub, 'api.prom')
+  const w = spawn(BIN, ['health', 'api', '--watch=100', '--prometheus-file', file, '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => alive(w) && w.kill('SIGKILL'))
+  let err = ''
+  w.stderr.setEncoding('utf8').on('data', (d) => (err += d))
+  await until(() => fs.existsSync(file), 'the first textfile')
+  fs.rmSync(sub, { recursive: true })
+  await until(() => (err.match(/cannot write .*sub.api\.prom: the directory .*sub does not exist/g) ?? []).length >= 2, `two failed samples said on stderr: ${err}`)
+  assert.ok(alive(w), 'a failed write does not end the watch')
+  fs.mkdirSync(sub)
+  await until(() => fs.existsSync(file), 'the textfile written again')
+  assert.strictEqual(parseProm(fs.readFileSync(file, 'utf8')).find((f) => f.name === 'pid_guard_up').samples[0][2], 1)
+  const exited = new Promise((res) => w.on('exit', (code, signal) => res({ code, signal })))
+  w.kill('SIGTERM')
+  assert.deepStrictEqual(await exited, { code: 0, signal: null }, 'SIGTERM ends the watch quietly')
+  assert.deepStrictEqual(fs.readdirSync(sub), ['api.prom'], 'no temp file left beside it')
 })
 
 test('an unhealthy service exits 1 and says why; a killed one exits 3', { skip: h.wineGap('noOwner') }, async (t) => {
@@ -370,7 +407,7 @@ test('an unhealthy service exits 1 and says why; a killed one exits 3', { skip: 
 test('colours on a TTY only, never with NO_COLOR', { skip: posixOnly('a pseudo-terminal from script(1)') }, async (t) => {
   const dir = tmpDir(t)
   await startService(t, { name: 'api', dir })
-  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} health api --dir ${JSON.stringify(dir)}`
+  const cmd = `${JSON.stringify(BIN)} health api --dir ${JSON.stringify(dir)}`
   const base = { ...process.env, TERM: 'xterm' }
   delete base.NO_COLOR
   // util-linux script(1) runs the CLI on a real pseudo-terminal.
@@ -387,7 +424,7 @@ test('--watch prints a sample per interval and exits 0 on SIGINT', { skip: posix
   const dir = tmpDir(t)
   await startService(t, { name: 'api', dir })
   for (const format of [[], ['--json']]) {
-    const child = spawn(process.execPath, [CLI, 'health', 'api', '--watch=150', ...format, '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(BIN, ['health', 'api', '--watch=150', ...format, '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
     t.after(() => alive(child) && child.kill('SIGKILL'))
     let out = ''
     let err = ''
@@ -416,7 +453,7 @@ test('--watch on a TTY redraws in place and still exits 0 on SIGINT', { skip: po
   const dir = tmpDir(t)
   await startService(t, { name: 'api', dir })
   // On a pseudo-terminal (script(1)); timeout(1) delivers the Ctrl-C (SIGINT) after 3 s.
-  const cmd = `timeout --preserve-status -s INT 3 ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} health api --watch=100 --dir ${JSON.stringify(dir)}`
+  const cmd = `timeout --preserve-status -s INT 3 ${JSON.stringify(BIN)} health api --watch=100 --dir ${JSON.stringify(dir)}`
   const env = { ...process.env, TERM: 'xterm', NO_COLOR: '1' }
   const r = await runCmdEnv(t, 'script', ['-qefc', cmd, '/dev/null'], env)
   assert.strictEqual(r.code, 0, JSON.stringify(r.stdout))

@@ -28,15 +28,12 @@ function freePort() {
 test('meta.port recorded as a string: health checks it and stop({ port }) finds its guard', { skip: portsUnknown }, async (t) => {
   const dir = h.tmpDir(t)
   const port = await freePort()
-  const run = h.track(t, spawn(process.execPath, [h.CLI, 'run', 'web', '--dir', dir, '--meta', `port=${port}`, '--', process.execPath, LISTEN, String(port)], {
+  const run = h.track(t, spawn(h.BIN, ['run', 'web', '--dir', dir, '--meta', `port=${port}`, '--', process.execPath, LISTEN, String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   }))
   const r = h.lineReader(run, 'run web')
   const ready = await r.next((m) => m.ready)
-  // The command has its own process group (run off a terminal): not reached by killing run.
-  t.after(() => {
-    try { process.kill(ready.ready, 'SIGKILL') } catch {}
-  })
+  assert.equal(ready.ready, run.pid, 'run execs the command (tracked: killed after the test)')
   assert.equal(status('web', { dir }).holders[0].meta.port, String(port), 'recorded as a string')
   const hl = healthSync('web', { dir })
   assert.equal(hl.port?.number, port, JSON.stringify(hl.port))

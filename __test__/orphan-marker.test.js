@@ -251,17 +251,17 @@ test('pid-guard run passes the marker to the command: a killed command leaves it
 const c = spawn(process.execPath, [${JSON.stringify(SERVER)}], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] })
 c.stdout.once('data', (d) => { process.stdout.write(d); c.stdout.destroy(); c.unref() })
 setInterval(() => {}, 1 << 30)`
-  const wrapper = h.track(t, spawn(process.execPath, [h.CLI, 'run', 'svc', '--dir', dir, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }))
-  const server = await h.withDeadline(new Promise((resolve) => wrapper.stdout.once('data', (d) => resolve(JSON.parse(String(d))))), 15000, 'the server did not start')
+  const run = h.track(t, spawn(h.BIN, ['run', 'svc', '--dir', dir, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }))
+  const server = await h.withDeadline(new Promise((resolve) => run.stdout.once('data', (d) => resolve(JSON.parse(String(d))))), 15000, 'the server did not start')
   reapLater(t, server.pid)
   const held = status('svc', { dir })
   assert.equal(held.state, 'held')
   const command = held.holders[0].pid
   reapLater(t, command)
-  assert.notEqual(command, wrapper.pid, 'the record names the command')
+  assert.equal(command, run.pid, 'run execs the command: the record names it, in the process run was')
   const env = fs.readFileSync(`/proc/${server.pid}/environ`, 'latin1').split('\0')
-  assert.ok(env.some((kv) => kv.startsWith('PID_GUARD_HOLDER_') && kv.includes(`pid=${wrapper.pid} `)), 'the server carries the wrapper\'s marker')
-  const exited = new Promise((r) => wrapper.once('exit', r))
+  assert.ok(env.some((kv) => kv.startsWith('PID_GUARD_HOLDER_') && kv.includes(`pid=${command} `)), 'the server carries the command\'s marker')
+  const exited = new Promise((r) => run.once('exit', r))
   process.kill(command, 'SIGKILL')
   await exited
   const st = status('svc', { dir })

@@ -1,14 +1,15 @@
 'use strict'
-// `pid-guard run` and `pid-guard stop`, with real processes: the command holds the guard (its
-// pid in the pid file), signals are forwarded, its exit code is the wrapper's, and killing the
-// wrapper does not free the guard while the command runs.
+// `pid-guard run` and `pid-guard stop`, with real processes and the native binary: run execs
+// the command (Unix), so the command is the process run was started as, it holds the guard (its
+// pid in the pid file, the lock as fd 3), a SIGTERM reaches it directly and its exit is run's.
+// See run-exec.test.js for the exec itself.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
-const { acquire, status, stop, PidGuardError } = require('..')
+const { acquire, status, PidGuardError } = require('..')
 const h = require('./helpers')
 
 // The command: prints {"ready":pid} (and whether it got the lock as fd 3); exits 0 on SIGTERM.
@@ -22,7 +23,7 @@ setInterval(() => {}, 1 << 30)
 async function startRun(t, name, dir, opts = []) {
   const child = h.track(
     t,
-    spawn(process.execPath, [h.CLI, 'run', name, '--dir', dir, ...opts, '--', process.execPath, '-e', SERVICE], {
+    spawn(h.BIN, ['run', name, '--dir', dir, ...opts, '--', process.execPath, '-e', SERVICE], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, PID_GUARD_LOG: '' },
     }),
@@ -32,35 +33,38 @@ async function startRun(t, name, dir, opts = []) {
   return { child, reader: r, wrapper: child.pid, command: msg.ready, fd3: msg.fd3 }
 }
 
-test('run: the pid file names the command, which shares the lock; SIGTERM is forwarded and its exit is ours', { skip: h.posixOnly('the lock handed over as fd 3, SIGTERM forwarded') }, async (t) => {
+test('run: the pid file names the command, which holds the lock as fd 3; SIGTERM reaches it and its exit is run\'s', { skip: h.posixOnly('exec, the lock as fd 3') }, async (t) => {
   const dir = h.tmpDir(t)
   const r = await startRun(t, 'svc', dir, ['--port', '8080', '--meta', 'version=1.2.3'])
-  assert.notEqual(r.command, r.wrapper)
+  assert.equal(r.command, r.wrapper, 'run execs the command: no wrapper process')
   assert.equal(r.fd3, true, 'the command inherited the lock file as fd 3')
   assert.equal(fs.readFileSync(path.join(dir, 'svc.pid'), 'utf8'), `${r.command}\n`)
   const st = status('svc', { dir })
   assert.equal(st.state, 'held')
   assert.equal(st.holders[0].pid, r.command)
-  assert.equal(st.holders[0].verified, true, 'the record was handed over to the command')
+  assert.equal(st.holders[0].verified, true, 'the record names the command')
   assert.deepEqual({ port: st.holders[0].meta.port, version: st.holders[0].meta.version }, { port: 8080, version: '1.2.3' })
 
-  r.child.kill('SIGTERM') // the wrapper: the test started it
+  r.child.kill('SIGTERM') // the command itself: the test started it as run
   await r.reader.next((m) => m.term === r.command)
   const exit = await h.waitExit({ exited: r.reader.exited, pid: r.wrapper })
   assert.deepEqual(exit, { code: 0, signal: null }, 'the command exited 0 after SIGTERM, so does run')
-  assert.equal(fs.existsSync(path.join(dir, 'svc.pid')), false)
-  assert.equal(status('svc', { dir }).state, 'free')
+  // Nothing is left to remove the pid file once the command is gone: it names a dead process
+  // (stale) and the lock is free; the next acquire cleans it.
+  const after = status('svc', { dir })
+  assert.equal(after.state, 'stale')
+  assert.match(after.staleReason, new RegExp(`${r.command} is not running`))
 })
 
 test('run: the exit code of the command is the exit code of run', async (t) => {
   const dir = h.tmpDir(t)
   const r = await h.cli(t, ['run', 'job', '--dir', dir, '--', process.execPath, '-e', 'process.exit(7)'])
   assert.equal(r.code, 7)
-  assert.equal(status('job', { dir }).state, 'free')
+  assert.notEqual(status('job', { dir }).state, 'held')
   const missing = await h.cli(t, ['run', 'job', '--dir', dir, '--', 'pid-guard-no-such-command'])
   assert.equal(missing.code, 127)
   assert.match(missing.stderr, /cannot start "pid-guard-no-such-command"/)
-  assert.equal(status('job', { dir }).state, 'free', 'a command that never started releases the guard')
+  assert.notEqual(status('job', { dir }).state, 'held', 'a command that never started holds nothing')
 })
 
 test('run: -h and --help after -- belong to the command, not to pid-guard', async (t) => {
@@ -78,20 +82,16 @@ test('run: -h and --help after -- belong to the command, not to pid-guard', asyn
   assert.match(own.stdout, /Usage: pid-guard run/)
 })
 
-test('run: killing the wrapper with SIGKILL does not free the guard while the command runs', { skip: h.posixOnly('the lock handed over as fd 3 (on Windows the wrapper keeps it)') }, async (t) => {
+test('run: SIGKILL of the command frees the guard (no wrapper keeps it); the next acquire cleans what it left', { skip: h.posixOnly('exec') }, async (t) => {
   const dir = h.tmpDir(t)
   const r = await startRun(t, 'svc', dir)
+  assert.throws(() => acquire('svc', { dir }), (e) => e instanceof PidGuardError && e.code === 'ELOCKED' && e.holder.pid === r.command)
   r.child.kill('SIGKILL')
   await r.reader.exited
-  assert.equal(h.isRunning(r.command), true, 'the command outlives its wrapper')
-  assert.throws(() => acquire('svc', { dir }), (e) => e instanceof PidGuardError && e.code === 'ELOCKED' && e.holder.pid === r.command)
-  assert.equal(status('svc', { dir }).holders[0].pid, r.command)
-  // The wrapper is gone, yet stop() finds the command through its handed-over record.
-  const report = await stop('svc', { dir, timeoutMs: 10000 })
-  assert.deepEqual(report.stopped.map((x) => [x.pid, x.exited]), [[r.command, true]])
+  assert.notEqual(status('svc', { dir }).state, 'held')
   const g = acquire('svc', { dir })
   t.after(() => g.release())
-  assert.equal(g.recovered[0]?.pid, r.command, 'the wrapper could not clean up; the next acquire did')
+  assert.equal(g.recovered[0]?.pid, r.command, 'the killed command could not clean up; the next acquire did')
 })
 
 test('run: a held guard fails fast (exit 1) without starting the command; --takeover replaces the old copy', { skip: h.posixOnly('a SIGTERM handler in the command') }, async (t) => {

@@ -73,6 +73,9 @@ class Guard {
 
   constructor(native, cleanup) {
     this.#native = native
+    // The guard `pid-guard run` passed this process (its fd 3) was adopted: the variable that
+    // announced it is not for this process's children (see src/adopt.rs).
+    if (native.adopted()) delete process.env.PID_GUARD_FD
     this.#marker = mark(native)
     hooks.track(this, cleanup)
   }
@@ -123,16 +126,6 @@ class Guard {
     hooks.untrack(this)
     unmark(this.#marker)
     call(() => releaseNative(this.#native))
-  }
-
-  /** @internal for `pid-guard run`: the lock fd to share with the child. */
-  _fd() {
-    return this.#native.fd()
-  }
-
-  /** @internal for `pid-guard run`: record the child as the holder. */
-  _handOver(pid, cmdline, childFd) {
-    this.#info = JSON.parse(call(() => this.#native.handOver(pid, cmdline, childFd)))
   }
 
   [dispose]() {

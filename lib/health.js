@@ -200,10 +200,9 @@ function plan(target, options) {
     p.orphans = st.orphans ?? []
     const deadPid = st.holders.find((h) => !h.alive)?.pid ?? null
     for (const o of p.orphans) {
-      // The holder that started it: the record's (under `run`, the command the marker's wrapper
-      // handed over to), or an earlier one the record carries.
-      const recorded = st.holders.find((h) => h.record?.mark?.pid === o.mark.pid && !h.alive)
-      p.problems.push(orphanSentence(t.name, recorded?.pid ?? o.mark.pid, o, meta?.port))
+      // The holder that started it, as its marker names it (under `run` too: it execs the
+      // command, whose pid is the one recorded).
+      p.problems.push(orphanSentence(t.name, o.mark.pid, o, meta?.port))
     }
     if (st.state === 'held' && holder?.pid) {
       p.native = { pid: holder.pid }

@@ -17,7 +17,7 @@ use crate::dirfd::Dir;
 use crate::error::{Code, Error, Result};
 use crate::flock::{self, LockError};
 use crate::fsio;
-use crate::identity::{self, Probe};
+use crate::identity;
 use crate::layout::{self, Layout};
 use crate::log::debug;
 use crate::mode::Mode;
@@ -62,28 +62,30 @@ pub struct Recovered {
 }
 
 pub struct Guard {
-    file: Option<File>,
-    layout: Layout,
+    pub(crate) file: Option<File>,
+    pub(crate) layout: Layout,
     /// Where the holder's pid file and record are: the guard directory (exclusive) or
     /// `N.shared` (shared), open and checked; every write and removal goes through it.
     /// Closed on release.
-    files: Option<Arc<Dir>>,
-    mode: Mode,
-    pid_path: PathBuf,
+    pub(crate) files: Option<Arc<Dir>>,
+    pub(crate) mode: Mode,
+    pub(crate) pid_path: PathBuf,
     /// Exclusive: the lock file itself. Shared: `N.shared/<pid>.json`.
-    record_path: PathBuf,
-    record: Record,
+    pub(crate) record_path: PathBuf,
+    pub(crate) record: Record,
     /// Exclusive: bytes of the lock file the record region covers.
-    record_len: usize,
+    pub(crate) record_len: usize,
     /// Exclusive: the pid file this guard wrote, as written; release removes only that one,
     /// never a pid file someone else put there or rewrote meanwhile.
-    pid_file: Option<fsio::Stamp>,
-    recovered: Vec<Recovered>,
+    pub(crate) pid_file: Option<fsio::Stamp>,
+    pub(crate) recovered: Vec<Recovered>,
     /// The marker variable (name, value) this holder's children inherit; see [`crate::marker`].
-    marker: Option<(String, String)>,
+    pub(crate) marker: Option<(String, String)>,
+    /// This guard is the one `pid-guard run` passed to this process (see [`crate::adopt`]).
+    pub(crate) adopted: bool,
 }
 
-fn file_len(f: &File) -> usize {
+pub(crate) fn file_len(f: &File) -> usize {
     f.metadata().map(|m| m.len() as usize).unwrap_or(0)
 }
 
@@ -103,7 +105,7 @@ fn raw_fd_of(f: &File) -> Option<i32> {
 /// Shared holders of one process (worker threads) share a PID and so its files: count them.
 static SHARED_REFS: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
 
-fn shared_ref(path: &Path, delta: isize) -> usize {
+pub(crate) fn shared_ref(path: &Path, delta: isize) -> usize {
     let mut g = SHARED_REFS.lock().unwrap_or_else(|p| p.into_inner());
     let map = g.get_or_insert_with(HashMap::new);
     let n = map.entry(path.to_path_buf()).or_insert(0);
@@ -113,6 +115,39 @@ fn shared_ref(path: &Path, delta: isize) -> usize {
         map.remove(path);
     }
     now
+}
+
+/// The fds of this process's live guards (Unix), so adoption never makes a second owner of one
+/// (see [`crate::adopt`]). Removed on release, or when a guard is dropped unreleased.
+static HELD_FDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+pub(crate) fn hold_fd(fd: Option<i32>) {
+    if let Some(fd) = fd {
+        HELD_FDS.lock().unwrap_or_else(|p| p.into_inner()).push(fd);
+    }
+}
+
+fn unhold_fd(fd: Option<i32>) {
+    let mut v = HELD_FDS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = fd.and_then(|fd| v.iter().position(|&x| x == fd)) {
+        v.swap_remove(i);
+    }
+}
+
+pub(crate) fn fd_is_held(fd: i32) -> bool {
+    HELD_FDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&fd)
+}
+
+impl Drop for Guard {
+    /// A guard dropped without release (its fd closes with it) leaves no number behind.
+    fn drop(&mut self) {
+        if let Some(f) = &self.file {
+            unhold_fd(raw_fd_of(f));
+        }
+    }
 }
 
 /// One try at the lock on an open lock file.
@@ -172,6 +207,9 @@ pub(crate) fn attempt(l: &Layout, f: File, opts: &AcquireOptions) -> Result<Atte
 
 pub fn acquire(name: &str, opts: &AcquireOptions) -> Result<Guard> {
     let l = prepare(name, opts)?;
+    if let Some(g) = crate::adopt::inherited(&l, opts)? {
+        return Ok(g);
+    }
     for _ in 0..MAX_ATTEMPTS {
         match attempt(&l, open_lock(&l)?, opts)? {
             Attempt::Won(g) => return Ok(*g),
@@ -589,6 +627,7 @@ fn finish_exclusive(
         }
     };
     debug(format_args!("{}: wrote {}", l.name, l.pid.display()));
+    hold_fd(raw_fd_of(&f));
     Ok(Guard {
         file: Some(f),
         files: Some(root),
@@ -601,6 +640,7 @@ fn finish_exclusive(
         pid_file: Some(pid_file),
         recovered,
         marker,
+        adopted: false,
     })
 }
 
@@ -713,6 +753,7 @@ fn finish_shared(
             return Err(e);
         }
     }
+    hold_fd(raw_fd_of(&f));
     Ok(Guard {
         file: Some(f),
         files: Some(d),
@@ -725,6 +766,7 @@ fn finish_shared(
         pid_file: None,
         marker,
         recovered,
+        adopted: false,
     })
 }
 
@@ -736,7 +778,7 @@ fn ensure_shared_dir(l: &Layout) -> Result<Dir> {
         .map_err(|e| Error::io(&e, "use the shared holders' directory", &l.shared_dir))
 }
 
-fn record_marker(
+pub(crate) fn record_marker(
     id: Option<fsio::FileId>,
     l: &Layout,
     record: &Record,
@@ -805,6 +847,11 @@ impl Guard {
             None => self.recovered.push(r),
         }
     }
+    /// Adopted from `pid-guard run` (see [`crate::adopt`]): the caller removes
+    /// [`crate::adopt::FD_VAR`] from its environment so its children do not try again.
+    pub fn adopted(&self) -> bool {
+        self.adopted
+    }
     pub fn is_released(&self) -> bool {
         self.file.is_none()
     }
@@ -866,17 +913,54 @@ impl Guard {
         Ok(())
     }
 
-    /// The lock's file descriptor, for handing the lock to a child process (`pid-guard run`):
-    /// the child then shares the lock, which lives until both have closed it.
+    /// `pid-guard run` on Unix, just before it execs the command in this very process: the
+    /// lock's fd is duplicated to `fd` (3) without close-on-exec, so the command holds the lock
+    /// from its first instruction and for as long as it (or a child it passes the fd to) runs,
+    /// and the record describes the command: its executable and argv as the OS will show them
+    /// after exec, and the fd it holds the lock on. The pid and start time stay this process's:
+    /// exec changes neither, so the pid file and the record name the command from the start.
+    /// If the exec then fails, [`Guard::release`] and exiting free everything.
     #[cfg(unix)]
-    pub fn raw_fd(&self) -> Option<i32> {
+    pub fn prepare_exec(
+        &mut self,
+        fd: i32,
+        exe: Option<String>,
+        cmdline: Vec<String>,
+    ) -> Result<()> {
         use std::os::fd::AsRawFd;
-        self.file.as_ref().map(|f| f.as_raw_fd())
+        let lock = self
+            .file
+            .as_ref()
+            .ok_or_else(|| self.released())?
+            .as_raw_fd();
+        // SAFETY: plain fd calls on an fd we own; dup2 leaves FD_CLOEXEC clear on the copy.
+        let ok = unsafe {
+            if lock == fd {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                flags >= 0 && libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == 0
+            } else {
+                libc::dup2(lock, fd) == fd
+            }
+        };
+        if !ok {
+            let e = std::io::Error::last_os_error();
+            return Err(Error::io(&e, "pass on the lock file", &self.layout.lock));
+        }
+        let mut rec = self.record.clone();
+        rec.exe = exe;
+        rec.cmdline = cmdline;
+        rec.lock_fd = Some(fd);
+        let path = self.record_path.clone();
+        self.write_record(rec, &path)
     }
 
-    /// Makes the pid file and record name `pid` (a child that shares the lock) instead of this
-    /// process, so `kill $(cat pidfile)` and `stop` reach the service itself. The pid file is
-    /// replaced atomically (readers never see it empty); the record as in [`Guard::update`].
+    /// Windows `run` (no exec there): its wrapper keeps the lock handle and makes the pid file
+    /// and record name `pid`, the command it started, instead of itself, so `kill`/`stop` reach
+    /// the service, whose exit the wrapper then follows by releasing. The pid file is replaced
+    /// atomically (readers never see it empty); the record as in [`Guard::update`]. (Markers are
+    /// read on Linux only, so the record need not say that the command's children carry the
+    /// wrapper's.)
+    #[cfg(windows)]
     pub fn hand_over(
         &mut self,
         pid: u32,
@@ -884,7 +968,7 @@ impl Guard {
         child_fd: Option<i32>,
     ) -> Result<()> {
         self.ensure_held()?;
-        let Probe::Alive(identity) = identity::probe(pid) else {
+        let identity::Probe::Alive(identity) = identity::probe(pid) else {
             return Err(Error::new(
                 Code::NotFound,
                 format!(
@@ -894,8 +978,6 @@ impl Guard {
             ));
         };
         let mut rec = self.record.clone();
-        // The command's children carry our marker (it inherited our environment): say whose.
-        rec.mark = rec.holder_mark();
         rec.pid = pid;
         rec.start_id = identity.as_ref().map(|i| i.start_id.clone());
         rec.started_at = identity.and_then(|i| i.started_at_ms);
@@ -981,6 +1063,7 @@ impl Guard {
         let Some(f) = self.file.take() else {
             return Ok(());
         };
+        unhold_fd(raw_fd_of(&f));
         let l = &self.layout;
         l.close_root();
         let Some(files) = self.files.take() else {

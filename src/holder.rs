@@ -6,11 +6,13 @@
 use crate::identity::{self, Probe};
 use crate::mode::Mode;
 use crate::record::Record;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::path::PathBuf;
 
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Serialized (for the JS API and the CLI's `--json` alike) as its public fields in this order,
+/// then `meta`: the recorded meta lifted to the top (`record.meta`, `null` without a record),
+/// as index.d.ts declares a holder. The fields marked "not serialized" stay inside.
+#[derive(Clone, Debug)]
 pub struct Holder {
     /// `None` when the lock is held by a process this user cannot see (another user's, or in
     /// another PID namespace), or nothing can tell.
@@ -32,17 +34,34 @@ pub struct Holder {
     /// How it was found: `pidfile`, `record` or `kernel` (the OS shows it holding the lock).
     pub source: &'static str,
     /// Exact start token of the live process when it was examined (pins it for a signal).
-    #[serde(skip)]
+    /// Not serialized.
     pub start_id: Option<String>,
     /// Alive with the recorded start time and boot (not yet proof that it holds the lock).
-    #[serde(skip)]
+    /// Not serialized.
     pub matches_record: bool,
     /// The record was written in another PID namespace: its pid says nothing here.
-    #[serde(skip)]
+    /// Not serialized.
     pub other_ns: bool,
     /// Provably gone: no such process, or a different one (other start time, other boot).
-    #[serde(skip)]
+    /// Not serialized.
     pub gone: bool,
+}
+
+impl Serialize for Holder {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_struct("Holder", 10)?;
+        m.serialize_field("pid", &self.pid)?;
+        m.serialize_field("mode", &self.mode)?;
+        m.serialize_field("alive", &self.alive)?;
+        m.serialize_field("verified", &self.verified)?;
+        m.serialize_field("uid", &self.uid)?;
+        m.serialize_field("startedAt", &self.started_at)?;
+        m.serialize_field("pidPath", &self.pid_path)?;
+        m.serialize_field("record", &self.record)?;
+        m.serialize_field("source", &self.source)?;
+        m.serialize_field("meta", &self.record.as_ref().map(|r| &r.meta))?;
+        m.end()
+    }
 }
 
 impl Holder {

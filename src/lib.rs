@@ -3,6 +3,7 @@
 //! The core: plain Rust with no napi (tested with `cargo test`). The napi layer over it is the
 //! `pid-guard` crate in crates/binding.
 
+pub mod adopt;
 pub mod dir;
 pub mod dirfd;
 pub mod error;

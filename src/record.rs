@@ -42,12 +42,6 @@ pub struct Record {
     pub pid_ns: Option<u64>,
     #[serde(default)]
     pub meta: Value,
-    /// The holder its children's marker names (see [`crate::marker`]) when it is not this
-    /// record's `pid` and `startId`: set when `run` hands the record to its command (whose
-    /// children carry the wrapper's marker). `None`: the record's own holder (see
-    /// [`Record::holder_mark`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mark: Option<Mark>,
     /// Earlier holders that died leaving marked processes behind (orphans): carried from record
     /// to record until those are gone, so a restart or `check` does not erase the evidence.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -97,18 +91,16 @@ impl Record {
             lock_fd: None,
             pid_ns: identity::pid_ns(),
             meta,
-            mark: None,
             previous: Vec::new(),
         }
     }
 
-    /// The holder this record's marked processes name.
+    /// The holder this record's marked processes name: the recorded process itself (under
+    /// `pid-guard run` too: it execs the command, which keeps its pid and start time).
     pub fn holder_mark(&self) -> Option<Mark> {
-        self.mark.clone().or_else(|| {
-            self.start_id.clone().map(|s| Mark {
-                pid: self.pid,
-                start_id: s,
-            })
+        self.start_id.clone().map(|s| Mark {
+            pid: self.pid,
+            start_id: s,
         })
     }
 

@@ -134,6 +134,14 @@ pub fn verify(pid: u32, expected: Option<&str>) -> Result<Verified, String> {
     }
     #[cfg(target_os = "linux")]
     let pidfd = pidfd_open(pid);
+    #[cfg(target_os = "linux")]
+    if std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .is_some_and(|s| is_kernel_thread(&s))
+    {
+        // `stop --pid 2` by a typo: a kernel thread holds no guard and ignores SIGTERM anyway.
+        return Err(format!("pid {pid} is a kernel thread, never signalled"));
+    }
     match identity::probe(pid) {
         Probe::Gone => Err(format!("process {pid} is not running")),
         Probe::Alive(None) => Err(format!(
@@ -156,6 +164,20 @@ pub fn verify(pid: u32, expected: Option<&str>) -> Result<Verified, String> {
             })
         }
     }
+}
+
+/// Whether a `/proc/PID/stat` line is a kernel thread's: PF_KTHREAD in its flags (field 9).
+#[cfg(any(target_os = "linux", test))]
+fn is_kernel_thread(stat: &str) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    stat[close + 1..]
+        .split_whitespace()
+        .nth(6)
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
 #[cfg(target_os = "linux")]
@@ -302,6 +324,21 @@ mod tests {
             std::os::unix::process::ExitStatusExt::signal(&status),
             Some(SIGTERM)
         );
+    }
+
+    #[test]
+    fn kernel_threads_are_told_by_their_stat_flags() {
+        // Real lines: kthreadd (flags 2129984 = PF_KTHREAD|...) and a shell (4194560).
+        let kthread = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0";
+        let shell = "77 (ba) sh)) S 1 77 77 0 -1 4194560 90 0 0 0 0 0 0 0 20 0 1 0 9 0 0";
+        assert!(is_kernel_thread(kthread));
+        assert!(!is_kernel_thread(shell));
+        assert!(!is_kernel_thread("garbage"));
+        // This process is not one.
+        #[cfg(target_os = "linux")]
+        assert!(!is_kernel_thread(
+            &std::fs::read_to_string("/proc/self/stat").unwrap()
+        ));
     }
 
     #[test]

@@ -197,17 +197,7 @@ fn orphan_marks(rec: &Record, dead: bool) -> Vec<(Mark, Option<u32>)> {
     let mut out = Vec::new();
     if dead && crate::identity::same_boot(&rec.boot_id, crate::identity::boot_id()) {
         if let Some(m) = rec.holder_mark() {
-            // Gone: neither the process its children's marker names (under `run`, the
-            // wrapper) nor the recorded holder (the command) is still that process.
-            let recorded_alive = m.pid != rec.pid
-                && rec.start_id.as_deref().is_some_and(|s| {
-                    marker::holder_alive(&Mark {
-                        pid: rec.pid,
-                        start_id: s.to_string(),
-                    })
-                });
-            let gone = !marker::holder_alive(&m) && !recorded_alive;
-            if gone {
+            if !marker::holder_alive(&m) {
                 out.push((m, rec.uid));
             }
         }
@@ -253,15 +243,47 @@ pub fn orphans_of(
         .collect()
 }
 
-/// "pid 123 (node server.js, serving port 8080)".
-pub fn describe_marked(o: &Marked) -> String {
-    let cmd = o
-        .cmdline
+/// What a marked process runs, for people: its command line, else its executable, else
+/// "command unknown".
+pub fn command_text(o: &Marked) -> String {
+    o.cmdline
         .as_ref()
         .filter(|c| !c.is_empty())
         .map(|c| c.join(" "))
         .or(o.exe.clone())
-        .unwrap_or_else(|| "command unknown".into());
+        .unwrap_or_else(|| "command unknown".into())
+}
+
+/// An orphan of guard `name` in one line, as `pid-guard status` and `check` print it:
+/// "orphan: pid 12 (node server.js), port 8080; stop it with `pid-guard stop web`", or, when it
+/// is not verified, "...; not verified, not signalled: <why>".
+pub fn orphan_line(o: &Marked, name: &str) -> String {
+    let ports = match o.ports.as_deref() {
+        None => ", sockets unknown".to_string(),
+        Some([]) => String::new(),
+        Some(p) => format!(
+            ", port {}",
+            p.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let verdict = if o.verified {
+        format!("stop it with `pid-guard stop {name}`")
+    } else {
+        format!(
+            "not verified, not signalled: {}",
+            o.problem.as_deref().unwrap_or("unknown")
+        )
+    };
+    format!(
+        "orphan: pid {} ({}){ports}; {verdict}",
+        o.pid,
+        command_text(o)
+    )
+}
+
+/// "pid 123 (node server.js, serving port 8080)".
+pub fn describe_marked(o: &Marked) -> String {
+    let cmd = command_text(o);
     let ports = match o.ports.as_deref() {
         Some([]) => String::new(),
         Some(p) => format!(
@@ -742,4 +764,46 @@ fn stale(
     } else {
         reasons.join("; ")
     });
+}
+
+#[cfg(test)]
+mod orphan_line_tests {
+    use super::*;
+
+    fn marked(ports: Option<Vec<u16>>, problem: Option<&str>) -> Marked {
+        Marked {
+            pid: 12,
+            start_id: Some("1".into()),
+            started_at: None,
+            uid: Some(1000),
+            exe: Some("/usr/bin/node".into()),
+            cmdline: Some(vec!["node".into(), "server.js".into()]),
+            mark: Mark {
+                pid: 11,
+                start_id: "1".into(),
+            },
+            ports,
+            verified: problem.is_none(),
+            problem: problem.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_orphan_line_names_pid_command_ports_and_what_to_do() {
+        assert_eq!(
+            orphan_line(&marked(Some(vec![8080, 9090]), None), "web"),
+            "orphan: pid 12 (node server.js), port 8080, 9090; stop it with `pid-guard stop web`"
+        );
+        assert_eq!(
+            orphan_line(&marked(None, Some("pid 12 runs as uid 0")), "web"),
+            "orphan: pid 12 (node server.js), sockets unknown; not verified, not signalled: pid 12 runs as uid 0"
+        );
+        let mut m = marked(Some(vec![]), None);
+        m.cmdline = Some(vec![]);
+        m.exe = None;
+        assert_eq!(
+            orphan_line(&m, "web"),
+            "orphan: pid 12 (command unknown); stop it with `pid-guard stop web`"
+        );
+    }
 }

@@ -151,6 +151,9 @@ pub fn acquire_waiting(
     cancel: Option<&Cancel>,
 ) -> Result<Guard> {
     let l = guard::prepare(name, opts)?;
+    if let Some(g) = crate::adopt::inherited(&l, opts)? {
+        return Ok(g);
+    }
     let deadline = timeout.map(|t| Instant::now() + t);
     let started = Instant::now();
     // The watch is set up only once the first attempt finds the guard held (most acquires with

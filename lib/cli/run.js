@@ -153,22 +153,16 @@ async function run(argv) {
     // Windows: the lock is a handle, not an fd a child can inherit through spawn, so this
     // wrapper keeps holding it while the record names the command (a stop reaches the command,
     // whose exit releases the guard); Node's job object ends the command with the wrapper.
-    const fd = guard._fd()
-    const handed = fd >= 0
+    // The native `pid-guard run` execs the command (crates/cli/src/run.rs); this reference
+    // version, deleted with the JS CLI, keeps the lock in the wrapper (the hand-over is gone).
+    const fd = -1
+    const handed = false
     child = spawn(command[0], command.slice(1), {
       stdio: handed ? ['inherit', 'inherit', 'inherit', fd] : 'inherit',
       env: handed ? { ...process.env, PID_GUARD_NAME: name, PID_GUARD_FD: '3' } : { ...process.env, PID_GUARD_NAME: name },
       // Its own session and process group off a terminal (Unix): see the top.
       detached: process.platform !== 'win32' && !onTerminal,
     })
-    if (child.pid !== undefined) {
-      try {
-        guard._handOver(child.pid, command, handed ? 3 : undefined)
-      } catch (err) {
-        // ENOTFOUND: the command already exited; its exit is reported below.
-        if (err?.code !== 'ENOTFOUND') writeErr(`pid-guard run: ${err.message}\n`)
-      }
-    }
     child.on('error', (err) => {
       if (child.pid !== undefined) return // a failed kill(); the exit event follows
       writeErr(`pid-guard run: cannot start "${command[0]}": ${err.message}\n`)

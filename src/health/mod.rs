@@ -10,6 +10,7 @@
 pub mod children;
 pub mod ports;
 pub mod process;
+pub mod prometheus;
 
 use children::Child;
 use ports::{Listening, PortsError};

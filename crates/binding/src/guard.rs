@@ -73,31 +73,11 @@ impl NativeGuard {
         noted.map_err(to_js)
     }
 
-    /// The lock's fd, to hand to a child process (`pid-guard run`); -1 when released.
+    /// Whether this guard is the one `pid-guard run` passed down (the JS layer then removes
+    /// PID_GUARD_FD from `process.env`, so the service's children do not try to adopt it).
     #[napi]
-    pub fn fd(&self) -> i32 {
-        #[cfg(unix)]
-        {
-            self.inner.raw_fd().unwrap_or(-1)
-        }
-        #[cfg(not(unix))]
-        {
-            -1
-        }
-    }
-
-    /// Records `pid` (a child sharing the lock as its fd `child_fd`) as the holder.
-    #[napi]
-    pub fn hand_over(
-        &mut self,
-        pid: u32,
-        cmdline: Vec<String>,
-        child_fd: Option<i32>,
-    ) -> napi::Result<String> {
-        self.inner
-            .hand_over(pid, cmdline, child_fd)
-            .map_err(to_js)?;
-        self.info()
+    pub fn adopted(&self) -> bool {
+        self.inner.adopted()
     }
 
     /// `[name, value]` of the marker variable children of this holder inherit (the JS layer sets

@@ -5,6 +5,7 @@
 pub mod guard;
 pub mod health;
 pub mod lifecycle;
+pub mod prometheus;
 pub mod prune;
 
 use napi::bindgen_prelude::{Object, ToNapiValue};

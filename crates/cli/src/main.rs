@@ -5,21 +5,34 @@
 mod check;
 mod cli;
 mod health;
+mod health_bridge;
 mod list;
 mod out;
 mod prune;
 mod run;
+#[cfg(windows)]
+mod run_windows;
 mod status;
 mod stop;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use cli::{Cli, Command};
 
 fn main() {
     out::init();
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
-        Err(e) => std::process::exit(out::clap_error(e)),
+        Err(e) => {
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            out::exit(out::clap_error(e, &shown))
+        }
     };
     if cli.global.version {
         out::exit(out::version());

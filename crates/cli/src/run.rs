@@ -1,8 +1,433 @@
-//! `pid-guard run`. (Being ported from lib/cli/run.js.)
+//! `pid-guard run <name> [options] -- <command...>`: acquire the guard, then become the command.
+//!
+//! Unix: the guard is acquired (waiting or taking over as asked) and this very process execs
+//! the command. No wrapper remains: the pid in the pid file and record is the command's from the
+//! first instant (exec keeps the pid and the start time the record is verified by), signals
+//! reach it directly and once, and its exit code or signal is seen by our parent because it is
+//! the command's own. The lock's fd is passed across the exec as fd 3 (`PID_GUARD_FD=3`,
+//! `PID_GUARD_NAME=<name>`), so the lock lives exactly as long as the command, or any child it
+//! passes the fd to (as with flock(1)); every other fd of ours is close-on-exec. Before the
+//! exec the record is rewritten to describe the command (its executable and argv as the OS will
+//! show them, fd 3), and the holder's marker variable is put in its environment so what it
+//! starts is known as its own (orphans, strays). A service that calls `acquire(<name>)` adopts
+//! this guard (see pid_guard_core::adopt).
+//!
+//! Until the guard is won nothing is held: a SIGTERM or Ctrl-C during `--wait` ends us with the
+//! default disposition, and the command is never started. A command that cannot be started
+//! (not found: 127, not executable: 126, as shells say) releases the guard first.
+//!
+//! Windows has no exec: run_windows.rs holds the guard in a small native wrapper.
 
 use crate::cli::{Global, RunArgs};
+use pid_guard_core::error::{Code, Error};
+use pid_guard_core::guard::{self, AcquireOptions, Guard};
+use pid_guard_core::mode::Mode;
+use pid_guard_core::takeover::TakeoverOptions;
+use serde_json::{Map, Value};
+use std::time::Duration;
 
-pub fn run(_g: &Global, _a: &RunArgs) -> i32 {
-    crate::out::err("pid-guard run: not implemented yet in the native command\n");
-    70
+struct Usage(String);
+
+fn usage_error(msg: &str) -> i32 {
+    use clap::CommandFactory;
+    let mut cmd = crate::cli::Cli::command();
+    // Built, so the subcommand's usage says "pid-guard run".
+    cmd.build();
+    let usage = cmd
+        .find_subcommand_mut("run")
+        .map(|c| c.render_usage().to_string())
+        .unwrap_or_default();
+    crate::out::err(&format!("pid-guard run: {msg}\n\n{usage}\n"));
+    2
+}
+
+enum Conflict {
+    Fail,
+    Wait(Option<Duration>),
+    Takeover(Duration),
+}
+
+fn ms(v: &str, flag: &str) -> Result<Option<Duration>, Usage> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    match v.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(Duration::from_millis(n as u64))),
+        _ => Err(Usage(format!("{flag} expects milliseconds, not \"{v}\""))),
+    }
+}
+
+/// The options as lib/cli/run.js read them: meta from `--meta`, `--port`, `--url` and the
+/// command line itself.
+fn options(a: &RunArgs) -> Result<(Mode, Value, Conflict), Usage> {
+    let mut meta = Map::new();
+    for kv in &a.meta {
+        match kv.find('=') {
+            Some(eq) if eq > 0 => {
+                meta.insert(
+                    kv[..eq].to_string(),
+                    Value::String(kv[eq + 1..].to_string()),
+                );
+            }
+            _ => return Err(Usage(format!("--meta expects key=value, not \"{kv}\""))),
+        }
+    }
+    if let Some(p) = &a.port {
+        match p.trim().parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) && !p.trim().is_empty() => {
+                meta.insert("port".into(), Value::from(n));
+            }
+            _ => return Err(Usage(format!("--port expects 1-65535, not \"{p}\""))),
+        }
+    }
+    if let Some(u) = &a.url {
+        meta.insert("url".into(), Value::String(u.clone()));
+    }
+    let command: Vec<String> = a
+        .command
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    meta.insert("command".into(), Value::String(command.join(" ")));
+    let mode = match a.mode.as_deref() {
+        None => Mode::Exclusive,
+        Some(m) => Mode::parse(m)
+            .ok_or_else(|| Usage(format!("--mode expects exclusive or shared, not \"{m}\"")))?,
+    };
+    let conflict = match (&a.wait, &a.takeover) {
+        (Some(_), Some(_)) => return Err(Usage("--wait and --takeover exclude each other".into())),
+        (Some(w), None) => Conflict::Wait(ms(w, "--wait")?),
+        (None, Some(t)) => {
+            Conflict::Takeover(ms(t, "--takeover")?.unwrap_or(Duration::from_millis(5000)))
+        }
+        (None, None) => Conflict::Fail,
+    };
+    Ok((mode, Value::Object(meta), conflict))
+}
+
+fn acquire(g: &Global, name: &str, mode: Mode, meta: Value, c: &Conflict) -> Result<Guard, Error> {
+    let opts = AcquireOptions {
+        dir: g.dir.as_deref(),
+        mode,
+        meta,
+    };
+    match c {
+        Conflict::Fail => guard::acquire(name, &opts),
+        Conflict::Wait(t) => pid_guard_core::wait::acquire_waiting(name, &opts, *t, None),
+        Conflict::Takeover(grace) => pid_guard_core::takeover::acquire_takeover(
+            name,
+            &opts,
+            &TakeoverOptions {
+                signal: pid_guard_core::signal::SIGTERM,
+                grace: *grace,
+                kill_wait: Duration::from_secs(10),
+            },
+            None,
+        ),
+    }
+}
+
+pub fn run(g: &Global, a: &RunArgs) -> i32 {
+    let (mode, meta, conflict) = match options(a) {
+        Ok(o) => o,
+        Err(Usage(m)) => return usage_error(&m),
+    };
+    #[cfg(unix)]
+    {
+        exec::run(g, a, mode, meta, &conflict)
+    }
+    #[cfg(windows)]
+    {
+        let guard = match acquire(g, &a.name, mode, meta, &conflict) {
+            Ok(guard) => guard,
+            Err(e) => return report(&e),
+        };
+        crate::run_windows::run(guard, &a.command)
+    }
+}
+
+/// An acquire that failed: its message, exit 1 (2 for a bad name or option).
+fn report(e: &Error) -> i32 {
+    crate::out::err(&format!("{}\n", e.message));
+    match e.code {
+        Code::InvalidName | Code::InvalidOption => 2,
+        _ => 1,
+    }
+}
+
+#[cfg(unix)]
+mod exec {
+    use super::*;
+    use pid_guard_core::adopt::{FD_VAR, NAME_VAR, RUN_FD};
+    use std::ffi::{CString, OsStr, OsString};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    /// What the command resolved to, before anything is acquired.
+    pub(super) struct Target {
+        /// The file to execve.
+        pub path: PathBuf,
+        /// Its executable and command line as the OS will show them after the exec (a script
+        /// runs its interpreter); `exe` unknown when that cannot be told.
+        pub exe: Option<String>,
+        pub cmdline: Vec<String>,
+    }
+
+    pub(super) enum NotStarted {
+        /// Exit 127, as shells say for a command not found.
+        Missing(String),
+        /// Exit 126: found, not executable.
+        Denied(String),
+    }
+
+    impl NotStarted {
+        fn exit(&self, command: &OsStr) -> i32 {
+            let (why, code) = match self {
+                NotStarted::Missing(w) => (w, 127),
+                NotStarted::Denied(w) => (w, 126),
+            };
+            crate::out::err(&format!(
+                "pid-guard run: cannot start \"{}\": {why}\n",
+                command.to_string_lossy()
+            ));
+            code
+        }
+    }
+
+    fn is_executable(p: &Path) -> bool {
+        let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+    }
+
+    /// The file execvp(3) would run for `cmd`: itself when it holds a '/', else the first
+    /// executable regular file of that name in PATH.
+    pub(super) fn resolve(cmd: &OsStr) -> Result<PathBuf, NotStarted> {
+        let check = |p: &Path| -> Result<(), NotStarted> {
+            match std::fs::metadata(p) {
+                Ok(m) if m.is_dir() => Err(NotStarted::Denied("it is a directory".into())),
+                Ok(_) if is_executable(p) => Ok(()),
+                Ok(_) => Err(NotStarted::Denied(
+                    "permission denied (it is not executable)".into(),
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(NotStarted::Missing("no such file".into()))
+                }
+                Err(e) => Err(NotStarted::Denied(e.to_string())),
+            }
+        };
+        if cmd.is_empty() {
+            return Err(NotStarted::Missing("an empty command name".into()));
+        }
+        if cmd.as_bytes().contains(&b'/') {
+            let p = PathBuf::from(cmd);
+            return check(&p).map(|()| p);
+        }
+        let path =
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let mut denied = None;
+        for dir in std::env::split_paths(&path) {
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
+            let p = dir.join(cmd);
+            match check(&p) {
+                Ok(()) => return Ok(p),
+                Err(NotStarted::Denied(w)) if p.exists() => {
+                    denied.get_or_insert(NotStarted::Denied(w));
+                }
+                Err(_) => {}
+            }
+        }
+        Err(denied.unwrap_or_else(|| NotStarted::Missing("command not found in PATH".into())))
+    }
+
+    fn lossy(s: &OsStr) -> String {
+        s.to_string_lossy().into_owned()
+    }
+
+    fn canonical(p: &Path) -> Option<String> {
+        std::fs::canonicalize(p).ok().map(|p| lossy(p.as_os_str()))
+    }
+
+    /// What the kernel will show once `path` runs with `argv`: a binary shows itself and argv;
+    /// a `#!` script shows its interpreter, with `interp [arg] path argv[1..]`.
+    pub(super) fn describe(path: &Path, argv: &[OsString]) -> Target {
+        use std::io::Read;
+        let mut head = [0u8; 256];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .unwrap_or(0);
+        let plain = Target {
+            path: path.to_path_buf(),
+            exe: canonical(path),
+            cmdline: argv.iter().map(|a| lossy(a)).collect(),
+        };
+        if !head[..n].starts_with(b"#!") {
+            return plain;
+        }
+        let line = head[2..n].split(|&b| b == b'\n').next().unwrap_or(&[]);
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_matches([' ', '\t', '\r']);
+        let (interp, arg) = match line.find([' ', '\t']) {
+            Some(i) => (&line[..i], Some(line[i..].trim_matches([' ', '\t']))),
+            None => (line, None),
+        };
+        let mut cmdline = vec![interp.to_string()];
+        cmdline.extend(arg.filter(|a| !a.is_empty()).map(str::to_string));
+        cmdline.push(lossy(path.as_os_str()));
+        cmdline.extend(argv.iter().skip(1).map(|a| lossy(a)));
+        Target {
+            path: path.to_path_buf(),
+            // An interpreter that is itself a script runs yet another: unknown then.
+            exe: canonical(Path::new(interp)).filter(|_| !starts_with_shebang(Path::new(interp))),
+            cmdline,
+        }
+    }
+
+    fn starts_with_shebang(p: &Path) -> bool {
+        use std::io::Read;
+        let mut b = [0u8; 2];
+        std::fs::File::open(p)
+            .and_then(|mut f| f.read_exact(&mut b))
+            .is_ok_and(|()| &b == b"#!")
+    }
+
+    /// Standard streams that are closed get /dev/null (as Node and shells give them), so no
+    /// file we open lands on 0-2. Fd 3 is taken (close-on-exec) until the lock is put there, so
+    /// nothing of ours sits on it. An fd 3 our parent passed (an outer `pid-guard run` of
+    /// another guard: its lock) is moved to a free fd above it, still inherited, so the command
+    /// keeps holding it; this guard's own lock passed by an outer `run <name>` stays at 3.
+    fn reserve_fds(name: &str) {
+        // Unless it is this very guard, passed down by an outer `run <name>` that exec'd us: then
+        // it stays at 3 for acquire to adopt.
+        let same = std::env::var(FD_VAR).is_ok_and(|v| v == RUN_FD.to_string())
+            && std::env::var(NAME_VAR).is_ok_and(|n| n == name);
+        // SAFETY: fcntl/open/close on fd numbers only; open() of /dev/null with a constant path
+        // returns the lowest free fd, which is the one just found closed (or freed).
+        unsafe {
+            if !same
+                && libc::fcntl(RUN_FD, libc::F_GETFD) >= 0
+                && libc::fcntl(RUN_FD, libc::F_DUPFD, RUN_FD + 1) >= 0
+            {
+                libc::close(RUN_FD);
+            }
+            for fd in 0..=RUN_FD {
+                if libc::fcntl(fd, libc::F_GETFD) >= 0 {
+                    continue;
+                }
+                let flags = if fd == RUN_FD {
+                    libc::O_RDWR | libc::O_CLOEXEC
+                } else {
+                    libc::O_RDWR
+                };
+                let got = libc::open(c"/dev/null".as_ptr(), flags);
+                if got >= 0 && got != fd {
+                    libc::close(got);
+                }
+            }
+        }
+    }
+
+    fn cstring(b: &[u8]) -> CString {
+        // An argument or variable with a NUL byte cannot reach exec: cut there, as C would.
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        CString::new(&b[..end]).expect("no NUL before the cut")
+    }
+
+    /// The command's environment: ours, with the guard's variables set (and any inherited
+    /// ones of an outer `run` of another guard replaced).
+    fn environment(name: &str, marker: Option<(&str, &str)>) -> Vec<CString> {
+        let mut env: Vec<CString> = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            let kb = k.as_bytes();
+            if kb == FD_VAR.as_bytes()
+                || kb == NAME_VAR.as_bytes()
+                || marker.is_some_and(|(m, _)| kb == m.as_bytes())
+            {
+                continue;
+            }
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            env.push(cstring(&kv));
+        }
+        env.push(cstring(format!("{FD_VAR}={RUN_FD}").as_bytes()));
+        env.push(cstring(format!("{NAME_VAR}={name}").as_bytes()));
+        if let Some((k, v)) = marker {
+            env.push(cstring(format!("{k}={v}").as_bytes()));
+        }
+        env
+    }
+
+    pub(super) fn run(g: &Global, a: &RunArgs, mode: Mode, meta: Value, c: &Conflict) -> i32 {
+        reserve_fds(&a.name);
+        let command = &a.command;
+        let path = match resolve(&command[0]) {
+            Ok(p) => p,
+            Err(e) => return e.exit(&command[0]),
+        };
+        let target = describe(&path, command);
+        let mut guard = match acquire(g, &a.name, mode, meta, c) {
+            Ok(guard) => guard,
+            Err(e) => return report(&e),
+        };
+        if let Err(e) = guard.prepare_exec(RUN_FD, target.exe.clone(), target.cmdline.clone()) {
+            let _ = guard.release();
+            return report(&e);
+        }
+        let argv: Vec<CString> = command.iter().map(|a| cstring(a.as_bytes())).collect();
+        let env = environment(&a.name, guard.marker());
+        let file = cstring(target.path.as_os_str().as_bytes());
+        let err = exec(&file, &argv, &env);
+        // Still here: the exec failed. Nothing was started; give the guard back first.
+        let _ = guard.release();
+        // SAFETY: fd 3 is the copy of the lock made for the command; closing it frees the lock.
+        unsafe { libc::close(RUN_FD) };
+        let why = NotStarted::from_errno(err);
+        why.exit(&command[0])
+    }
+
+    impl NotStarted {
+        fn from_errno(e: std::io::Error) -> NotStarted {
+            match e.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => NotStarted::Missing(e.to_string()),
+                _ => NotStarted::Denied(e.to_string()),
+            }
+        }
+    }
+
+    /// execve, and for a file the kernel cannot run (ENOEXEC: no `#!`, not a binary) `/bin/sh
+    /// file args`, as execvp(3) does. Returns only on failure.
+    fn exec(file: &CString, argv: &[CString], env: &[CString]) -> std::io::Error {
+        let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain([std::ptr::null()])
+                .collect()
+        };
+        let envp = ptrs(env);
+        // Rust's runtime ignores SIGPIPE; an ignored signal stays ignored across exec, so the
+        // command would never die of a closed pipe (`yes | head`). Give it the default back.
+        // SAFETY: resetting a disposition to the default; argv and envp are NULL-terminated
+        // arrays of NUL-terminated strings that outlive the call.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::execve(file.as_ptr(), ptrs(argv).as_ptr(), envp.as_ptr());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::ENOEXEC) {
+            let mut sh = vec![c"/bin/sh".to_owned(), file.clone()];
+            sh.extend(argv.iter().skip(1).cloned());
+            // SAFETY: as above.
+            unsafe { libc::execve(c"/bin/sh".as_ptr(), ptrs(&sh).as_ptr(), envp.as_ptr()) };
+        }
+        // SAFETY: back to what the rest of this process expects.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        err
+    }
 }

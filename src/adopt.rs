@@ -1,0 +1,358 @@
+//! Adoption: the service `pid-guard run NAME -- cmd` started calls `acquire(NAME)` itself.
+//!
+//! On Unix `run` acquires, then execs the command in the same process (see crates/cli run.rs):
+//! the command *is* the holder, the lock on its fd 3 (`PID_GUARD_FD=3`, `PID_GUARD_NAME=NAME`).
+//! Its own `acquire(NAME)` must then get that guard, not `ELOCKED` naming itself. An
+//! environment variable is only a claim (a child inherits it, anyone can set it), so the
+//! inherited fd is adopted only when all of this holds, and otherwise acquire goes on as usual:
+//! - `PID_GUARD_FD` is a number above 2, that fd is open and no guard this process holds owns it
+//!   (the inherited lock closed and the number reused by an acquire: never two owners of one
+//!   fd); `PID_GUARD_NAME`, when set, is NAME;
+//! - the fd is the very file `DIR/NAME.lock` names now (device and inode, looked up through the
+//!   guard directory opened and checked as for any acquire, never through a link), and that
+//!   file passes the checks a winner's lock file passes (ours, one link, not writable by others);
+//! - the open file description behind the fd holds the lock in the mode asked for: on Linux the
+//!   kernel shows the flock on `/proc/self/fdinfo/FD`; elsewhere another open of the file finds
+//!   the lock busy while the fd takes it again without waiting (a no-op on the description that
+//!   holds it; a stray description could not);
+//! - the record names this process (pid, start time, boot, PID namespace), this mode and this
+//!   fd, and the pid file (exclusive: `NAME.pid`, shared: `NAME.shared/<pid>.pid`) names our pid:
+//!   what `run` wrote just before its exec, since exec keeps the pid and start time. A child of
+//!   the service that inherited the fd and the variables is another pid: never adopted.
+//!
+//! At most one guard per process adopts (the fd becomes that guard's, close-on-exec, closed on
+//! release). The caller removes `PID_GUARD_FD` from its environment afterwards (the JS layer
+//! does, through `process.env`, as it sets the holder's marker) so the service's own children do
+//! not try. A mode that differs from the one `run` was given is an error saying so.
+
+use crate::error::Result;
+use crate::guard::{AcquireOptions, Guard};
+use crate::layout::Layout;
+
+/// The fd number `pid-guard run` passes the lock on.
+pub const FD_VAR: &str = "PID_GUARD_FD";
+/// The guard name `pid-guard run` passes.
+pub const NAME_VAR: &str = "PID_GUARD_NAME";
+/// The fd `pid-guard run` passes the lock as (as flock(1) users expect an fd of their choosing,
+/// the first one after stdio).
+pub const RUN_FD: i32 = 3;
+
+/// The guard inherited from `pid-guard run`, adopted, when every check above holds; `None`
+/// (acquire as usual) otherwise.
+pub(crate) fn inherited(l: &Layout, opts: &AcquireOptions) -> Result<Option<Guard>> {
+    #[cfg(unix)]
+    {
+        unix::inherited(l, opts)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (l, opts);
+        Ok(None)
+    }
+}
+
+#[cfg(unix)]
+mod unix {
+    use super::*;
+    use crate::error::{Code, Error};
+    use crate::fsio;
+    use crate::identity;
+    use crate::mode::Mode;
+    use crate::pidfile;
+    use crate::record::Record;
+    use std::fs::File;
+    use std::mem::ManuallyDrop;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Set once a guard adopted the inherited fd (or while one thread checks it).
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+
+    fn debug(l: &Layout, why: &str) {
+        crate::log::debug(format_args!(
+            "{}: {FD_VAR} not adopted: {why}; acquiring as usual",
+            l.name
+        ));
+    }
+
+    pub(super) fn inherited(l: &Layout, opts: &AcquireOptions) -> Result<Option<Guard>> {
+        let Some(fd) = std::env::var(FD_VAR)
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+        else {
+            return Ok(None);
+        };
+        if let Ok(n) = std::env::var(NAME_VAR) {
+            if n != l.name {
+                return Ok(None);
+            }
+        }
+        if fd <= 2 {
+            debug(l, "it names a standard stream");
+            return Ok(None);
+        }
+        if TAKEN
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Ok(None);
+        }
+        let out = check(l, opts, fd);
+        if !matches!(out, Ok(Some(_))) {
+            TAKEN.store(false, Ordering::SeqCst);
+        }
+        out
+    }
+
+    pub(super) fn check(l: &Layout, opts: &AcquireOptions, fd: i32) -> Result<Option<Guard>> {
+        // SAFETY: F_GETFD only asks whether the fd is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            debug(l, &format!("fd {fd} is not open"));
+            return Ok(None);
+        }
+        if crate::guard::fd_is_held(fd) {
+            // A guard this process acquired itself lives on that fd (the inherited lock was
+            // closed and the number reused): never a second owner of it.
+            debug(l, &format!("fd {fd} belongs to a guard this process holds"));
+            return Ok(None);
+        }
+        // Borrowed, not owned, until every check passed: a stray fd is never closed here.
+        // SAFETY: the fd is open; ManuallyDrop keeps it from being closed by this File.
+        let f = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+        let root = l.root()?;
+        let c = match fsio::check_open(&f, &root, &l.lock) {
+            Ok(c) => c,
+            Err(e) => {
+                debug(l, &format!("fd {fd} cannot be checked ({e})"));
+                return Ok(None);
+            }
+        };
+        let Some(id) = c.id.filter(|_| c.names) else {
+            debug(l, &format!("fd {fd} is not {}", l.lock.display()));
+            return Ok(None);
+        };
+        // The checks a winner makes before it writes into the lock file (errors as for acquire).
+        crate::guard::check_lock(&f, l, opts.mode)?;
+        let Some(held) = held_mode(l, &f, fd, id)? else {
+            debug(l, &format!("fd {fd} does not hold the lock"));
+            return Ok(None);
+        };
+        let me = identity::me();
+        let (record, record_len, files, pid_path, record_path) = match held {
+            Mode::Exclusive => {
+                let content = crate::guard::read_lock_content(&f, l, c.size)?;
+                let Some(rec) = Record::parse(&content) else {
+                    debug(l, "the lock file holds no record");
+                    return Ok(None);
+                };
+                (
+                    rec,
+                    content.len(),
+                    root.clone(),
+                    l.pid.clone(),
+                    l.lock.clone(),
+                )
+            }
+            Mode::Shared => {
+                let Some(d) = crate::status::open_shared(l)? else {
+                    debug(l, "no shared holders' directory");
+                    return Ok(None);
+                };
+                let path = l.shared_record(me.pid);
+                let rec = d
+                    .read_small(&path, crate::record::MAX_RECORD_BYTES)
+                    .ok()
+                    .flatten()
+                    .and_then(|b| Record::parse(&b));
+                let Some(rec) = rec else {
+                    debug(l, "no shared record of this process");
+                    return Ok(None);
+                };
+                (rec, 0, Arc::new(d), l.shared_pid(me.pid), path)
+            }
+        };
+        let ours = record.pid == me.pid
+            && record.same_ns()
+            && record.lock_fd == Some(fd)
+            && record.mode == held
+            && me.identity.as_ref().is_some_and(|i| record.matches(i));
+        if !ours {
+            debug(l, "the record does not name this process and fd");
+            return Ok(None);
+        }
+        // The pid file this process's `run` wrote, as it is now (release removes only that one).
+        let stamp = match (files.lstat(&pid_path), files.read_small(&pid_path, 64)) {
+            (Ok(Some(e)), Ok(Some(b)))
+                if e.kind == crate::dirfd::Kind::File
+                    && e.nlink == 1
+                    && b == pidfile::format(me.pid).as_bytes() =>
+            {
+                e.stamp
+            }
+            _ => {
+                debug(
+                    l,
+                    &format!("{} does not name this process", pid_path.display()),
+                );
+                return Ok(None);
+            }
+        };
+        if held != opts.mode {
+            return Err(Error::new(
+                Code::Locked,
+                format!(
+                    "\"{}\" is held by this very process in {} mode: `pid-guard run --mode {}` passed it the lock as fd {fd}; acquire it with mode '{}' (or start run with --mode {})",
+                    l.name,
+                    held.as_str(),
+                    held.as_str(),
+                    held.as_str(),
+                    opts.mode.as_str()
+                ),
+            )
+            .at(&l.lock));
+        }
+        // Ours now: close-on-exec like every fd of a guard (the service's own children do not
+        // keep the lock past it), closed on release.
+        // SAFETY: plain fcntl on an open fd.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+        let file = ManuallyDrop::into_inner(f);
+        debug_assert_eq!(file.as_raw_fd(), fd);
+        crate::guard::hold_fd(Some(fd));
+        if held == Mode::Shared {
+            crate::guard::shared_ref(&pid_path, 1);
+        }
+        let marker = crate::guard::record_marker(Some(id), l, &record);
+        let meta = merged_meta(&record.meta, &opts.meta);
+        let mut g = Guard {
+            file: Some(file),
+            layout: l.clone(),
+            files: Some(files),
+            mode: held,
+            pid_path,
+            record_path,
+            record,
+            record_len,
+            pid_file: (held == Mode::Exclusive).then_some(stamp),
+            recovered: Vec::new(),
+            marker,
+            adopted: true,
+        };
+        crate::log::debug(format_args!(
+            "{}: adopted the lock `pid-guard run` passed as fd {fd}",
+            l.name
+        ));
+        if let Some(meta) = meta {
+            g.update(meta)?;
+        }
+        Ok(Some(g))
+    }
+
+    /// The mode the open file description `f` (fd `fd`) holds the lock in; `None` if it holds
+    /// none (or that cannot be proven).
+    fn held_mode(l: &Layout, f: &File, fd: i32, id: fsio::FileId) -> Result<Option<Mode>> {
+        use crate::kernel_locks::{fd_holds, Holds};
+        match fd_holds(identity::me().pid, fd, id) {
+            Holds::Yes { exclusive } => {
+                return Ok(Some(if exclusive {
+                    Mode::Exclusive
+                } else {
+                    Mode::Shared
+                }))
+            }
+            Holds::No => return Ok(None),
+            Holds::Unknown => {}
+        }
+        // No fdinfo (not Linux): another description of the file must find the lock held,
+        // and this one must take it again at once (the mode it is busy in is the one held).
+        let other = crate::guard::open_lock(l)?;
+        let mode = match crate::flock::probe(&other) {
+            crate::flock::Busy::Held(Some(m)) => m,
+            _ => return Ok(None),
+        };
+        Ok(crate::flock::try_lock(f, mode).is_ok().then_some(mode))
+    }
+
+    /// `run`'s meta (command, port, url...) with the service's own keys over it; `None` when
+    /// the service asked for nothing.
+    fn merged_meta(
+        recorded: &serde_json::Value,
+        asked: &serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        let asked = asked.as_object().filter(|o| !o.is_empty())?;
+        let mut out = recorded.as_object().cloned().unwrap_or_default();
+        for (k, v) in asked {
+            out.insert(k.clone(), v.clone());
+        }
+        Some(serde_json::Value::Object(out))
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+    use crate::guard::{acquire, prepare};
+    use crate::mode::Mode;
+    use std::os::fd::AsRawFd;
+
+    /// The checks without the environment (the variables are the process's, shared by tests).
+    #[test]
+    fn only_the_fd_a_run_passed_down_is_adopted() {
+        let d = std::env::temp_dir().join(format!("pg-adopt-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let opts = AcquireOptions {
+            dir: Some(&d),
+            mode: Mode::Exclusive,
+            meta: serde_json::json!({}),
+        };
+        let mut g = acquire("a", &opts).unwrap();
+        let l = prepare("a", &opts).unwrap();
+        let own = g.file.as_ref().unwrap().as_raw_fd();
+        assert!(
+            unix::check(&l, &opts, own).unwrap().is_none(),
+            "a guard's own fd"
+        );
+        let stray = std::fs::File::open(d.join("a.lock")).unwrap();
+        assert!(
+            unix::check(&l, &opts, stray.as_raw_fd()).unwrap().is_none(),
+            "an fd of the lock file that holds nothing"
+        );
+        let other = std::fs::File::open(d.join("a.pid")).unwrap();
+        assert!(unix::check(&l, &opts, other.as_raw_fd()).unwrap().is_none());
+        assert!(
+            unix::check(&l, &opts, 901).unwrap().is_none(),
+            "a closed fd"
+        );
+        // What `run` does before its exec: the lock on fd 900, the record saying so.
+        const FD: i32 = 900;
+        g.prepare_exec(FD, None, vec!["cmd".into()]).unwrap();
+        // SAFETY: fcntl on the fd just made; close-on-exec again so no test's child keeps it.
+        unsafe { libc::fcntl(FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let shared = AcquireOptions {
+            dir: Some(&d),
+            mode: Mode::Shared,
+            meta: serde_json::json!({}),
+        };
+        let e = unix::check(&l, &shared, FD).err().expect("another mode");
+        assert_eq!(e.code, Code::Locked);
+        let mut a = unix::check(&l, &opts, FD).unwrap().expect("adopted");
+        assert!(a.adopted() && a.pid() == std::process::id());
+        assert!(crate::guard::fd_is_held(FD));
+        assert!(unix::check(&l, &opts, FD).unwrap().is_none(), "never twice");
+        a.release().unwrap();
+        assert!(!d.join("a.pid").exists(), "released as any guard");
+        // SAFETY: F_GETFD only asks whether it is open.
+        assert!(
+            unsafe { libc::fcntl(FD, libc::F_GETFD) } < 0,
+            "its fd closed"
+        );
+        drop(g);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
