@@ -303,6 +303,36 @@ g.release()
       },
     )
 
+    it('.bin/pid-guard run leaves no process between the caller and the command (Linux: exec)', { skip: process.platform !== 'linux' ? '/proc' : false }, async () => {
+      const dir = guardDir()
+      const sleep = spawnSync('sh', ['-c', 'command -v sleep'], { encoding: 'utf8' }).stdout.trim()
+      const child = spawn(path.join(app, 'node_modules', '.bin', 'pid-guard'), ['run', 'svc', '--dir', dir, '--', sleep, '30'], {
+        env: cleanEnv(),
+        stdio: 'ignore',
+      })
+      const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+      try {
+        const pidFile = path.join(dir, 'svc.pid')
+        const deadline = Date.now() + DEADLINE
+        // The pid file is written before the exec; /proc/PID/exe changes at the exec.
+        const execd = () => {
+          try {
+            return fs.readlinkSync(`/proc/${child.pid}/exe`) === fs.realpathSync(sleep)
+          } catch {
+            return false
+          }
+        }
+        while (!(fs.existsSync(pidFile) && execd())) {
+          if (child.exitCode !== null || Date.now() > deadline) throw new Error(`run did not start ${sleep}: exit ${child.exitCode}`)
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(child.pid), 'the pid file names the process we started')
+      } finally {
+        child.kill('SIGTERM')
+      }
+      assert.deepEqual(await exited, { code: null, signal: 'SIGTERM' }, 'the command itself got the signal and died of it')
+    })
+
     it('npx pid-guard --version runs the same binary', () => {
       const r = npx(['--no-install', 'pid-guard', '--version'], app)
       assert.equal(r.stdout, `${PKG.version} (native binary)\n`)
