@@ -49,13 +49,19 @@ export declare function acquireAsync(name: string, optionsJson: string, cancel: 
  */
 export declare function acquireWaiting(name: string, optionsJson: string, cancel: NativeCancel): Promise<NativeGuard>
 
-/** The full check on a thread of its own; resolves to the report as JSON. */
+/**
+ * The full check on a thread of its own; resolves to the `Health` as JSON. Invalid arguments
+ * throw at once.
+ */
 export declare function health(targetJson: string, optionsJson: string): Promise<string>
 
-/** One check without a CPU window (`sampleMs` is ignored): `cpuPercent` is null. */
+/** The parts of a health check that need no waiting: no CPU window, no endpoint probe. */
 export declare function healthSync(targetJson: string, optionsJson: string): string
 
 export declare function list(dir?: string | undefined | null): string
+
+/** The largest pid anything accepts (the core's `pidfile::MAX_PID`, what kill(2) takes). */
+export declare const MAX_PID: number
 
 /** Removes the leftover files of free and stale guards in `dir`; never a held or orphaned one's. */
 export declare function prune(dir?: string | undefined | null): string

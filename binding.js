@@ -843,6 +843,7 @@ module.exports.acquireWaiting = nativeBinding.acquireWaiting
 module.exports.health = nativeBinding.health
 module.exports.healthSync = nativeBinding.healthSync
 module.exports.list = nativeBinding.list
+module.exports.MAX_PID = nativeBinding.MAX_PID
 module.exports.prune = nativeBinding.prune
 module.exports.status = nativeBinding.status
 module.exports.stopAsync = nativeBinding.stopAsync

@@ -434,13 +434,20 @@ export interface HealthOptions {
   dir?: string
   /** Port the process should listen on (overrides the recorded `meta.port`). */
   port?: number
-  /** Health URL to GET (overrides the recorded `meta.healthUrl` / `meta.url`). http: or https:. */
+  /**
+   * Health URL to GET (overrides the recorded `meta.healthUrl` / `meta.url`). http: or https:
+   * (Mozilla's roots and `NODE_EXTRA_CA_CERTS` are trusted); redirects are not followed.
+   */
   url?: string
   /** CPU sampling window in ms. Default 200; 0 takes no window (`cpuPercent` is null). */
   sampleMs?: number
-  /** Endpoint timeout in ms. Default 2000. */
+  /** Endpoint timeout in ms, over the whole exchange (connect, TLS, response). Default 2000. */
   timeoutMs?: number
-  /** Count only descendants whose command name contains this string, or that match this RegExp (name or command line). */
+  /**
+   * Count only descendants whose command name contains this string, or that match this RegExp
+   * (name or command line). The RegExp runs in Rust's `regex` crate: flags `i`, `m`, `s` apply
+   * (`g`, `y`, `u`, `v`, `d` change nothing); look-around and backreferences throw `EINVALIDOPTION`.
+   */
   children?: string | RegExp
   /**
    * Fields the endpoint's JSON body must have: `{ 'sessions.stuck': 0 }` (dotted paths, equality,

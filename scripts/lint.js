@@ -9,7 +9,7 @@ const { spawnSync } = require('node:child_process')
 const os = require('node:os')
 const path = require('node:path')
 
-const { ROOT, fakeLibnode } = require('./cross')
+const { ROOT, fakeLibnode, crossCcEnv } = require('./cross')
 
 const CROSS = [
   'x86_64-unknown-linux-musl',
@@ -37,7 +37,7 @@ function main() {
     const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' }).stdout ?? ''
     const missing = CROSS.filter((t) => !installed.split('\n').includes(t))
     if (missing.length) run('rustup', ['target', 'add', ...missing])
-    const env = { ...process.env, LIBNODE_PATH: fakeLibnode() }
+    const env = { ...process.env, LIBNODE_PATH: fakeLibnode(), ...crossCcEnv(CROSS) }
     for (const target of CROSS) {
       run('cargo', ['clippy', '--quiet', '--workspace', '--lib', '--bins', '--target', target, '--', '-D', 'warnings'], { env })
     }

@@ -298,12 +298,16 @@ pub fn describe_marked(o: &Marked) -> String {
 /// Processes carrying the marker of `name`'s live holder that no longer descend from it
 /// (reparented: a leaked session). Empty when the guard is not held.
 pub fn strays(name: &str, dir: Option<&Path>) -> Result<Vec<Marked>> {
-    let st = status(name, dir)?;
+    Ok(strays_of(&status(name, dir)?))
+}
+
+/// [`strays`] of a status already read (health reads the status once for everything).
+pub fn strays_of(st: &Status) -> Vec<Marked> {
     let Some(key) = st.marker_key.as_deref() else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     if st.state != State::Held {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     // One scan of every process's environment, whatever the number of holders.
     let marked = marker::scan(key);
@@ -326,7 +330,7 @@ pub fn strays(name: &str, dir: Option<&Path>) -> Result<Vec<Marked>> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// What the files of an exclusive holder say.

@@ -6,7 +6,7 @@
 
 const { writeOut, writeErr, onStdoutClosed, parse, UsageError, green, red, yellow, dim, duration } = require('./output')
 
-const { MAX_PID } = require('../health')
+const { MAX_PID } = require('../native').binding
 
 const usage = `Usage: pid-guard health [name] [--pid N | --port N] [--url URL]
                         [--expect FIELD=VALUE]... [--min-children N] [--children F]

@@ -5,36 +5,47 @@
 //! the target's fd table, two netlink dumps of LISTEN sockets, and the target's descendants. Only
 //! finding who owns a port (a `{ port }` target, or an expected port held by someone else) scans
 //! every process; an expected port held by a descendant is found in the descendants' fd tables
-//! first. The endpoint probe and guard-name lookup live in JS (lib/health.js).
+//! first.
+//!
+//! This file is the per-process report ([`check`]); [`guard::health`] builds the whole answer
+//! over it (guard-name lookup, recorded meta, orphans and strays, the children filter, the
+//! endpoint probe in [`endpoint`], expectations in [`expect`]) from options validated once in
+//! [`options`], for the JS API and the CLI alike.
 
 pub mod children;
+pub mod endpoint;
+pub mod expect;
+pub mod guard;
+pub mod options;
 pub mod ports;
 pub mod process;
 pub mod prometheus;
 
+pub use guard::{health, Health};
+pub use options::{ChildFilter, HealthOptions, HealthTarget};
+
 use children::Child;
 use ports::{Listening, PortsError};
 use process::Read;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::time::Duration;
 
-/// Which process: by PID, or whoever listens on a TCP port.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// Which process the report is about: by PID, or whoever listens on a TCP port (what
+/// [`guard::health`] decided; callers give a [`HealthTarget`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub pid: Option<u32>,
     pub port: Option<u16>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// How the report is taken (from [`HealthOptions`], by [`guard::health`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     /// CPU window in ms; `None` reads once and reports no CPU figure.
     pub sample_ms: Option<u64>,
     /// The port the process is expected to listen on.
     pub port: Option<u16>,
     /// Also return each descendant's pid, name and command line (for filtering).
-    #[serde(default)]
     pub child_list: bool,
 }
 
@@ -81,7 +92,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn empty(pid: Option<u32>) -> Report {
+    pub(crate) fn empty(pid: Option<u32>) -> Report {
         Report {
             pid,
             alive: false,
@@ -344,25 +355,6 @@ fn port_check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn options_and_targets_parse_strictly() {
-        let t: Target = serde_json::from_str(r#"{"pid":12}"#).unwrap();
-        assert_eq!(t.pid, Some(12));
-        assert!(serde_json::from_str::<Target>(r#"{"pid":-1}"#).is_err());
-        assert!(serde_json::from_str::<Target>(r#"{"port":70000}"#).is_err());
-        assert!(serde_json::from_str::<Target>(r#"{"pod":1}"#).is_err());
-        let o: Options =
-            serde_json::from_str(r#"{"sampleMs":5,"port":80,"childList":true}"#).unwrap();
-        assert_eq!(
-            o,
-            Options {
-                sample_ms: Some(5),
-                port: Some(80),
-                child_list: true
-            }
-        );
-    }
 
     #[cfg(target_os = "linux")]
     #[test]

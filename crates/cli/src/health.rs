@@ -8,9 +8,9 @@
 //! writes the textfile atomically.
 
 use crate::cli::{Global, HealthArgs};
-use crate::health_bridge::{self as core, ChildFilter, HealthOptions, HealthTarget};
 use pid_guard_core::error::{Code, Error};
 use pid_guard_core::health::prometheus;
+use pid_guard_core::health::{ChildFilter, HealthOptions, HealthTarget};
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -189,7 +189,7 @@ fn parse(g: &Global, a: &HealthArgs) -> Result<Opts, Usage> {
         Some(t) => integer("--timeout", t, 1, 600_000)?,
         None => DEFAULT_TIMEOUT_MS,
     };
-    let children: Option<ChildFilter> = a.children.as_deref().map(core::child_filter);
+    let children: Option<ChildFilter> = a.children.as_deref().map(child_filter).transpose()?;
     let expect = if a.expect.is_empty() {
         None
     } else {
@@ -296,8 +296,25 @@ fn target_json(t: &HealthTarget) -> Value {
     }
 }
 
+/// `--children F`: `/regex/flags`, else text (the core's filter; a pattern it cannot run is a
+/// usage error naming it).
+fn child_filter(text: &str) -> Result<ChildFilter, Usage> {
+    if let Some(rest) = text.strip_prefix('/') {
+        if let Some(end) = rest.rfind('/') {
+            let (source, flags) = (&rest[..end], &rest[end + 1..]);
+            if !source.is_empty() && flags.chars().all(|c| c.is_ascii_lowercase()) {
+                return ChildFilter::regex(source, flags)
+                    .map_err(|e| Usage(format!("--children {text}: {e}")));
+            }
+        }
+    }
+    Ok(ChildFilter::Text(text.to_string()))
+}
+
 fn sample_one(t: &HealthTarget, o: &HealthOptions) -> Result<Outcome, Usage> {
-    match core::health(t, o) {
+    let health = pid_guard_core::health::health(t, o)
+        .map(|h| serde_json::to_value(h).unwrap_or(Value::Null));
+    match health {
         Ok(h) => Ok(Outcome::Ok(h)),
         Err(e) if is_usage_like(&e) => Err(Usage(plain(&e.message).to_string())),
         Err(error) => Ok(Outcome::Failed {

@@ -5,7 +5,6 @@
 mod check;
 mod cli;
 mod health;
-mod health_bridge;
 mod list;
 mod out;
 mod prune;
