@@ -16,7 +16,7 @@ module.exports = [
   { ignores: ['target/**', 'node_modules/**', 'npm/**', 'binding.js', '.tmp/**'] },
   js.configs.recommended,
   {
-    files: ['**/*.js', '**/*.cjs'],
+    files: ['**/*.js', '**/*.cjs', 'bin/pid-guard'],
     languageOptions: { ecmaVersion: 2023, sourceType: 'commonjs', globals: node },
     rules: {
       'no-unused-vars': ['error', { args: 'none', caughtErrors: 'none', ignoreRestSiblings: true }],

@@ -1,9 +1,14 @@
 'use strict'
-// pid-guard as a user meets it: `npm pack` the package (in the shape CI publishes it, see
-// scripts/prepare-publish.js) and this machine's platform package (npm/<platform> plus the locally
-// built pid-guard.<platform>.node, in a temp copy), install both into a fresh project with
-// `npm install --offline`, then use it from there: require, import, and the `pid-guard` command
-// through npx. A second project installed with --omit=optional shows what a missing binary says.
+// pid-guard as a user meets it: the tarballs scripts/pack-local.js writes (the main package in the
+// shape CI publishes it, see scripts/prepare-publish.js, and this machine's platform package with
+// the locally built addon and `pid-guard` binary), installed into fresh projects with
+// `npm install --offline`, then used from there: require, import, and the `pid-guard` command.
+// - `app`, installed with scripts: install.js has put the native binary in place of the JS
+//   launcher, so node_modules/.bin/pid-guard and npx run it with no node in between.
+// - `noscripts`, installed with --ignore-scripts: the launcher runs the binary, passing argv,
+//   stdio, exit code and signal through; `standin` is the same with the binary replaced by a
+//   shell script, to watch what the launcher passes.
+// - `bare`, installed with --omit=optional: what a missing addon and binary say.
 // No network: installs are --offline with an empty temp cache.
 
 const { describe, it, before, after } = require('node:test')
@@ -13,6 +18,8 @@ const os = require('node:os')
 const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
 const { platforms } = require('../scripts/platforms')
+const { packLocal } = require('../scripts/pack-local')
+const { BIN_NAME } = require('../lib/platform')
 
 const ROOT = path.join(__dirname, '..')
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
@@ -44,13 +51,16 @@ const NPX = NPM && path.join(path.dirname(NPM), 'npx-cli.js')
 const ABI = hostAbi()
 const PLATFORM = platforms().find((p) => p.abi === ABI)
 const BUILT = path.join(ROOT, `pid-guard.${ABI}.node`)
+const BUILT_BIN = PLATFORM && path.join(PLATFORM.dir, BIN_NAME)
 const skip = !NPM
   ? 'npm-cli.js not found next to node'
   : !PLATFORM
     ? `no npm/${ABI} platform package: ${process.platform}-${process.arch} is not a napi target`
     : !fs.existsSync(BUILT)
       ? `pid-guard.${ABI}.node is not built (npm run build)`
-      : false
+      : !fs.existsSync(BUILT_BIN)
+        ? `npm/${ABI}/${BIN_NAME} is not built (node scripts/build-cli.js)`
+        : false
 
 let tmp // everything this file creates lives under it
 let cache
@@ -86,15 +96,6 @@ function node(args, cwd, { expect = 0, extraEnv } = {}) {
 const npm = (args, cwd, opts) => node([NPM, ...args], cwd, opts)
 const npx = (args, cwd, opts) => node([NPX, ...args], cwd, opts)
 
-/** `npm pack` of `dir` into tmp/tarballs; returns the tarball's path and its file list. */
-function pack(dir) {
-  const dest = path.join(tmp, 'tarballs')
-  fs.mkdirSync(dest, { recursive: true })
-  const r = npm(['pack', '--ignore-scripts', '--json', '--pack-destination', dest], dir)
-  const [info] = JSON.parse(r.stdout)
-  return { file: path.join(dest, info.filename), files: info.files.map((f) => f.path) }
-}
-
 /** A fresh project with `specs` installed offline. */
 function project(name, specs, flags = []) {
   const dir = path.join(tmp, name)
@@ -118,6 +119,7 @@ describe('the platform packages under npm/', () => {
       const pkg = JSON.parse(fs.readFileSync(path.join(p.dir, 'package.json'), 'utf8'))
       const [os_, cpu, abi] = p.abi.split('-')
       const node = `pid-guard.${p.abi}.node`
+      const bin = os_ === 'win32' ? 'pid-guard.exe' : 'pid-guard'
       assert.equal(pkg.name, p.name)
       assert.ok(p.name.startsWith('@pid-guard/'), 'scoped, so the registry spam filter lets it through')
       assert.equal(pkg.version, PKG.version, 'same version as pid-guard (npm version runs scripts/sync-version.js)')
@@ -125,13 +127,16 @@ describe('the platform packages under npm/', () => {
       assert.deepEqual(pkg.cpu, [cpu])
       assert.deepEqual(pkg.libc, os_ === 'linux' ? [abi === 'musl' ? 'musl' : 'glibc'] : undefined)
       assert.equal(pkg.main, node)
-      assert.deepEqual(pkg.files, [node])
+      assert.deepEqual(pkg.files, [node, bin], 'the addon and the command')
+      assert.equal(pkg.bin, undefined, "the command is pid-guard's bin (the launcher), not the platform package's")
       assert.equal(pkg.license, PKG.license)
+      assert.equal(pkg.preferUnplugged, true, 'Yarn PnP keeps it out of its zip archive, so the binary can be run')
       assert.deepEqual(pkg.engines, PKG.engines)
       assert.deepEqual(pkg.repository, PKG.repository, 'npm provenance checks repository.url')
       assert.equal(pkg.publishConfig?.access, 'public')
       assert.ok(fs.existsSync(path.join(p.dir, 'README.md')))
-      const stray = fs.readdirSync(p.dir).filter((f) => !['package.json', 'README.md'].includes(f))
+      // The command built by scripts/build-cli.js lives here in a checkout (git-ignored).
+      const stray = fs.readdirSync(p.dir).filter((f) => !['package.json', 'README.md', bin].includes(f))
       assert.deepEqual(stray, [], `build output left in npm/${p.abi}`)
     })
   }
@@ -143,30 +148,19 @@ describe('the npm package, installed from tarballs into a fresh project', { skip
   let plat // { file, files } of this machine's platform tarball
   let app // the project both are installed into
   let bare // the project installed with --omit=optional
+  let noscripts // the project installed with --ignore-scripts
 
   before(() => {
     tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pg-package-')))
     cache = path.join(tmp, 'npm-cache')
-    const r = npm(['pack', '--dry-run', '--json', '--ignore-scripts'], ROOT)
-    dryRun = JSON.parse(r.stdout)[0].files.map((f) => f.path)
-
-    // The main package as CI publishes it: exactly the packed files, then prepare-publish.
-    const stage = path.join(tmp, 'main')
-    for (const f of dryRun) {
-      fs.mkdirSync(path.dirname(path.join(stage, f)), { recursive: true })
-      fs.copyFileSync(path.join(ROOT, f), path.join(stage, f))
-    }
-    node([path.join(ROOT, 'scripts', 'prepare-publish.js'), path.join(stage, 'package.json')], ROOT)
-    main = pack(stage)
-
-    // This machine's platform package: npm/<abi> plus the built addon, in a temp copy.
-    const platStage = path.join(tmp, `binding-${ABI}`)
-    fs.cpSync(PLATFORM.dir, platStage, { recursive: true })
-    fs.copyFileSync(BUILT, path.join(platStage, path.basename(BUILT)))
-    plat = pack(platStage)
+    const packed = packLocal(path.join(tmp, 'tarballs'), { env: cleanEnv() })
+    dryRun = packed.files
+    main = packed.main
+    plat = packed.platform
 
     app = project('app', [main.file, plat.file])
     bare = project('bare', [main.file], ['--omit=optional'])
+    noscripts = project('noscripts', [main.file, plat.file], ['--ignore-scripts'])
   })
 
   after(() => {
@@ -174,19 +168,19 @@ describe('the npm package, installed from tarballs into a fresh project', { skip
   })
 
   it('packs only what users need: no build output, sources, tests or Cargo files', () => {
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'cli.js', 'lib/native.js']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'bin/pid-guard', 'install.js', 'lib/native.js', 'lib/platform.js']) {
       assert.ok(dryRun.includes(f), `${f} is missing from the tarball: ${dryRun.join(' ')}`)
     }
     const junk = dryRun.filter(
       (f) =>
-        /^(target|src|__test__|benchmark|npm|scripts|node_modules|\.github|\.ci|\.cargo)\//.test(f) ||
+        /^(target|src|crates|__test__|benchmark|npm|scripts|node_modules|\.github|\.ci|\.cargo)\//.test(f) ||
         /\.(node|tgz|rs|log)$/.test(f) ||
         /^(Cargo\.(toml|lock)|build\.rs|package-lock\.json|\.gitignore)$/.test(f),
     )
     assert.deepEqual(junk, [], 'build junk in the tarball')
     // Every file the packaged JS requires by a relative path is packaged too (binding.js's
     // try-one-after-another loads of ./pid-guard.<platform>.node and the WASI loader aside).
-    for (const f of dryRun.filter((f) => /\.(c?js|mjs)$/.test(f))) {
+    for (const f of dryRun.filter((f) => /\.(c?js|mjs)$/.test(f) || f === 'bin/pid-guard')) {
       const src = fs.readFileSync(path.join(ROOT, f), 'utf8')
       for (const [, spec] of src.matchAll(/(?:require\(|from\s+|import\()\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
         if (f === 'binding.js' && /^\.\/pid-guard\.[\w.-]+\.(node|cjs)$/.test(spec)) continue
@@ -198,16 +192,17 @@ describe('the npm package, installed from tarballs into a fresh project', { skip
     assert.deepEqual([...main.files].sort(), [...dryRun].sort(), 'the staged copy packs the same files')
   })
 
-  it('publishes a package.json that pins every platform package and runs nothing at install', () => {
+  it('publishes a package.json that pins every platform package and runs only install.js at install', () => {
     const installed = JSON.parse(fs.readFileSync(path.join(app, 'node_modules', 'pid-guard', 'package.json'), 'utf8'))
     const expected = Object.fromEntries(platforms().map((p) => [p.name, PKG.version]))
     assert.deepEqual(installed.optionalDependencies, expected)
-    for (const s of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(installed.scripts?.[s], undefined, `${s} script`)
-    assert.equal(installed.bin['pid-guard'], 'cli.js')
+    for (const s of ['preinstall', 'install', 'prepare']) assert.equal(installed.scripts?.[s], undefined, `${s} script`)
+    assert.equal(installed.scripts?.postinstall, 'node install.js', 'the step that puts the binary in place of the launcher')
+    assert.equal(installed.bin['pid-guard'], 'bin/pid-guard')
     assert.ok(installed.repository?.url, 'repository.url (npm provenance checks it)')
   })
 
-  it('ships the platform package with os, cpu, libc and only the addon', () => {
+  it('ships the platform package with os, cpu, libc, the addon and the executable command', () => {
     const dir = path.join(app, 'node_modules', ...PLATFORM.name.split('/'))
     const p = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'))
     assert.equal(p.name, PLATFORM.name)
@@ -216,7 +211,11 @@ describe('the npm package, installed from tarballs into a fresh project', { skip
     assert.deepEqual(p.cpu, [process.arch])
     if (process.platform === 'linux') assert.deepEqual(p.libc, [ABI.endsWith('musl') ? 'musl' : 'glibc'])
     assert.ok(fs.existsSync(path.join(dir, p.main)), `${p.main} installed`)
-    assert.deepEqual([...plat.files].sort(), ['README.md', p.main, 'package.json'].sort())
+    assert.deepEqual([...plat.files].sort(), ['README.md', p.main, 'package.json', BIN_NAME].sort())
+    if (process.platform !== 'win32') {
+      const mode = fs.statSync(path.join(dir, BIN_NAME)).mode
+      assert.equal(mode & 0o111, 0o111, `${BIN_NAME} is executable: mode ${mode.toString(8)}`)
+    }
   })
 
   it("require('pid-guard').acquire works, with the addon from the platform package", () => {
@@ -260,9 +259,228 @@ g.release()
     assert.deepEqual(out, { state: 'held', code: 'ELOCKED', same: true })
   })
 
-  it('npx pid-guard --version prints the package version', () => {
-    const r = npx(['--no-install', 'pid-guard', '--version'], app)
-    assert.equal(r.stdout.trim(), PKG.version)
+  describe('installed with install scripts', { skip: process.platform === 'win32' ? 'Windows keeps the launcher (.cmd shims run node)' : false }, () => {
+    const MAGIC = { linux: [0x7f, 0x45, 0x4c, 0x46], darwin: [0xcf, 0xfa, 0xed, 0xfe] } // ELF, Mach-O 64-bit
+
+    it('node_modules/.bin/pid-guard is the native binary, not a script run by node', () => {
+      const bin = fs.realpathSync(path.join(app, 'node_modules', '.bin', 'pid-guard'))
+      assert.equal(bin, fs.realpathSync(path.join(app, 'node_modules', 'pid-guard', 'bin', 'pid-guard')))
+      const head = [...fs.readFileSync(bin).subarray(0, 4)]
+      assert.deepEqual(head, MAGIC[process.platform], `${bin} starts with ${JSON.stringify(head)}`)
+      const shipped = path.join(app, 'node_modules', ...PLATFORM.name.split('/'), BIN_NAME)
+      assert.ok(fs.readFileSync(bin).equals(fs.readFileSync(shipped)), 'the platform package binary, copied')
+      assert.equal(fs.statSync(bin).mode & 0o111, 0o111, 'executable')
+      assert.deepEqual(
+        fs.readdirSync(path.dirname(bin)).filter((f) => f !== 'pid-guard'),
+        [],
+        'no temp file left in bin/',
+      )
+    })
+
+    it('pid-guard --version says the native binary ran, with no launcher', () => {
+      const r = spawnSync(path.join(app, 'node_modules', '.bin', 'pid-guard'), ['--version'], { env: cleanEnv(), encoding: 'utf8' })
+      assert.equal(r.status, 0, r.stderr)
+      assert.equal(r.stdout, `${PKG.version} (native binary)\n`)
+    })
+
+    const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' })
+    it(
+      "README's systemd unit passes systemd-analyze verify, its ExecStart= being this install's binary",
+      { skip: process.platform !== 'linux' || analyze.status !== 0 ? 'no systemd-analyze here' : false },
+      () => {
+        const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+        const section = readme.slice(readme.indexOf('### systemd\n'))
+        const unit = /```ini\n([\s\S]*?)\n```/.exec(section)[1]
+        assert.match(unit, /^Type=simple$/m)
+        assert.doesNotMatch(unit, /PIDFile=|npx/, 'Type=simple: systemd knows the main process; no npx')
+        assert.match(unit, /^ExecStart=\/srv\/app\/node_modules\/\.bin\/pid-guard run /m)
+        const file = path.join(tmp, 'session-pool.service')
+        fs.writeFileSync(file, unit.replaceAll('/srv/app', app).replaceAll('/usr/bin/node', process.execPath))
+        const r = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8', timeout: DEADLINE })
+        const ours = r.stderr.split('\n').filter((l) => l.includes('session-pool'))
+        assert.deepEqual(ours, [], r.stderr)
+        assert.equal(r.status, 0, r.stderr)
+      },
+    )
+
+    it('.bin/pid-guard run leaves no process between the caller and the command (Linux: exec)', { skip: process.platform !== 'linux' ? '/proc' : false }, async () => {
+      const dir = guardDir()
+      const sleep = spawnSync('sh', ['-c', 'command -v sleep'], { encoding: 'utf8' }).stdout.trim()
+      const child = spawn(path.join(app, 'node_modules', '.bin', 'pid-guard'), ['run', 'svc', '--dir', dir, '--', sleep, '30'], {
+        env: cleanEnv(),
+        stdio: 'ignore',
+      })
+      const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+      try {
+        const pidFile = path.join(dir, 'svc.pid')
+        const deadline = Date.now() + DEADLINE
+        // The pid file is written before the exec; /proc/PID/exe changes at the exec.
+        const execd = () => {
+          try {
+            return fs.readlinkSync(`/proc/${child.pid}/exe`) === fs.realpathSync(sleep)
+          } catch {
+            return false
+          }
+        }
+        while (!(fs.existsSync(pidFile) && execd())) {
+          if (child.exitCode !== null || Date.now() > deadline) throw new Error(`run did not start ${sleep}: exit ${child.exitCode}`)
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(child.pid), 'the pid file names the process we started')
+      } finally {
+        child.kill('SIGTERM')
+      }
+      assert.deepEqual(await exited, { code: null, signal: 'SIGTERM' }, 'the command itself got the signal and died of it')
+    })
+
+    it('npx pid-guard --version runs the same binary', () => {
+      const r = npx(['--no-install', 'pid-guard', '--version'], app)
+      assert.equal(r.stdout, `${PKG.version} (native binary)\n`)
+    })
+  })
+
+  describe('installed with --ignore-scripts: the node launcher', () => {
+    const bin = () => path.join(noscripts, 'node_modules', '.bin', process.platform === 'win32' ? 'pid-guard.cmd' : 'pid-guard')
+    const launch = (args, opts = {}) =>
+      spawnSync(process.platform === 'win32' ? process.execPath : bin(), process.platform === 'win32' ? [path.join(noscripts, 'node_modules', 'pid-guard', 'bin', 'pid-guard'), ...args] : args, {
+        env: cleanEnv(),
+        encoding: 'utf8',
+        timeout: DEADLINE,
+        ...opts,
+      })
+
+    it('.bin/pid-guard is the JS launcher', () => {
+      const file = fs.readFileSync(path.join(noscripts, 'node_modules', 'pid-guard', 'bin', 'pid-guard'), 'utf8')
+      assert.ok(file.startsWith('#!/usr/bin/env node\n'), file.slice(0, 40))
+    })
+
+    it('pid-guard --version says the node launcher started the binary', () => {
+      const r = launch(['--version'])
+      assert.equal(r.status, 0, r.stderr)
+      assert.equal(r.stdout, `${PKG.version} (native binary, started by the node launcher)\n`)
+    })
+
+    it("a command's exit code and output pass through: status of an unknown guard exits 3", (t) => {
+      const dir = guardDir()
+      const r = launch(['status', 'nosuch', '--dir', dir])
+      if (/not implemented/.test(r.stderr)) return t.skip('status is not ported to the native command in this build')
+      assert.equal(r.status, 3, r.stderr)
+      assert.equal(r.signal, null)
+      assert.match(r.stdout, /nosuch/)
+    })
+
+    it("the binary's exit code and stderr pass through (a usage error: exit 2)", () => {
+      const r = launch(['--no-such-option'])
+      assert.equal(r.status, 2, r.stderr)
+      assert.equal(r.signal, null)
+      assert.match(r.stderr, /no-such-option/)
+    })
+  })
+
+  describe('the launcher, running a stand-in binary (a node script) in place of the real one', { skip: process.platform === 'win32' ? 'POSIX shell and signals' : false }, () => {
+    let standin
+    before(() => {
+      standin = project('standin', [main.file, plat.file], ['--ignore-scripts'])
+      const fake = path.join(standin, 'node_modules', ...PLATFORM.name.split('/'), BIN_NAME)
+      // A node script, whose listener runs once for each signal delivered (a shell's trap can
+      // run once for two). Prints its argv and PID_GUARD_LAUNCHER. "sleep": waits, dies of the
+      // signal it gets. Otherwise counts the SIGTERMs (SIGINTs with "int") it gets, numbered, and
+      // 300 ms after the first exits 4.
+      fs.writeFileSync(
+        fake,
+        `#!${process.execPath}
+const args = process.argv.slice(2)
+if (args[0] === 'sleep') {
+  setTimeout(() => process.exit(9), 30000)
+} else {
+  const sig = args[0] === 'int' ? 'SIGINT' : 'SIGTERM'
+  let n = 0
+  process.on(sig, () => {
+    console.log(sig.slice(3) + ' ' + ++n)
+    if (n === 1) setTimeout(() => process.exit(4), 300)
+  })
+  setTimeout(() => process.exit(9), 10000)
+}
+console.log('ready ' + JSON.stringify(args) + ' ' + process.env.PID_GUARD_LAUNCHER)
+`,
+      )
+      fs.chmodSync(fake, 0o755)
+    })
+
+    /** Starts the launcher in its own process group; resolves once the stand-in printed "ready". */
+    async function start(args) {
+      const child = spawn(path.join(standin, 'node_modules', '.bin', 'pid-guard'), args, {
+        env: cleanEnv(),
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      })
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (d) => (out += d))
+      child.stderr.on('data', (d) => (err += d))
+      // 'close': after the exit and the last output.
+      const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
+      const deadline = Date.now() + DEADLINE
+      while (!out.includes('ready')) {
+        if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+          throw new Error(`the stand-in did not get ready: exit ${child.exitCode} ${child.signalCode}\n${out}\n${err}`)
+        }
+        await new Promise((resolve) => child.stdout.once('data', resolve).once('close', resolve))
+      }
+      return { child, exited: exited.then((r) => ({ ...r, out, err })) }
+    }
+
+    it('argv passes through unchanged, -h after -- included, with PID_GUARD_LAUNCHER=node', async () => {
+      const { child, exited } = await start(['a b', '--', '-h'])
+      child.kill('SIGTERM')
+      const r = await exited
+      assert.ok(r.out.startsWith(`ready ${JSON.stringify(['a b', '--', '-h'])} node\n`), r.out)
+      // The SIGTERM sent to the launcher's pid reached the binary (forwarded once) even though it
+      // came right after the binary's first output, and its exit code came back.
+      assert.deepEqual(r.out.match(/^TERM \d+$/gm), ['TERM 1'], r.out)
+      assert.equal(r.code, 4, r.err)
+    })
+
+    it('a SIGTERM to the launcher\'s process group reaches the binary once; its exit code becomes the launcher\'s', async () => {
+      const { child, exited } = await start([])
+      process.kill(-child.pid, 'SIGTERM')
+      const r = await exited
+      assert.deepEqual(r.out.match(/^TERM \d+$/gm), ['TERM 1'], r.out)
+      assert.equal(r.code, 4, r.err)
+      assert.equal(r.signal, null)
+    })
+
+    const hasScript = spawnSync('script', ['--version']).status === 0
+    it('on a terminal, Ctrl-C reaches the binary once, from the terminal, and is not forwarded', { skip: hasScript ? false : 'no script(1)' }, async () => {
+      // util-linux script(1) gives the launcher a real pseudo-terminal; the \x03 written to it is
+      // the terminal's Ctrl-C: SIGINT to the foreground group, the launcher and the binary both.
+      const launcher = path.join(standin, 'node_modules', '.bin', 'pid-guard')
+      const child = spawn('script', ['-qefc', `exec ${JSON.stringify(launcher)} int`, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
+      let out = ''
+      let sent = false
+      const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
+      const timer = setTimeout(() => child.kill('SIGKILL'), DEADLINE)
+      child.stdout.on('data', (d) => {
+        out += d
+        if (out.includes('ready') && !sent) {
+          sent = true
+          child.stdin.write('\x03')
+        }
+      })
+      const r = await exited
+      clearTimeout(timer)
+      assert.match(out, /ready \["int"\] node/, out)
+      assert.deepEqual(out.match(/INT \d+/g), ['INT 1'], JSON.stringify(out))
+      assert.equal(r.code, 4, JSON.stringify(out))
+    })
+
+    it('a binary killed by a signal makes the launcher die of the same signal', async () => {
+      const { child, exited } = await start(['sleep'])
+      child.kill('SIGTERM') // to the launcher's pid: forwarded to the binary (sleep)
+      const r = await exited
+      assert.equal(r.signal, 'SIGTERM', JSON.stringify(r))
+      assert.equal(r.code, null)
+    })
   })
 
   describe('with a service holding a guard', () => {
@@ -356,6 +574,15 @@ g.release()
     it('the pid-guard command prints just the message, no "unexpected error" and stack', () => {
       const r = npx(['--no-install', 'pid-guard', 'list'], bare, { expect: 1 })
       assert.doesNotMatch(r.stderr, /unexpected error|\n\s+at /)
+    })
+
+    it('install.js left the launcher, which says ENOBINARY and exits 1', { skip: process.platform === 'win32' ? '.cmd shim' : false }, () => {
+      const r = spawnSync(path.join(bare, 'node_modules', '.bin', 'pid-guard'), ['--version'], { env: cleanEnv(), encoding: 'utf8' })
+      assert.equal(r.status, 1, r.stderr)
+      assert.equal(r.stdout, '')
+      assert.match(r.stderr, /^pid-guard: no native binary for /)
+      assert.ok(r.stderr.includes(`@pid-guard/binding-${ABI} is not installed`), r.stderr)
+      assert.match(r.stderr, /--omit=optional/)
     })
   })
 })

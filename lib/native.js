@@ -2,20 +2,15 @@
 // Loads the native addon and turns its JSON-encoded errors into PidGuardError.
 
 const { PidGuardError } = require('./errors')
-const { platformId } = require('./platform')
+const { noBinaryMessage } = require('./platform')
 
 let binding
 try {
   binding = require('../binding.js')
 } catch (err) {
-  const id = platformId()
   const e = new PidGuardError({
     code: 'ENOBINARY',
-    message:
-      `pid-guard: no native binary for ${id} could be loaded (${err.message.split('\n')[0]}).\n` +
-      `It ships in the optional dependency @pid-guard/binding-${id}. ` +
-      'Reinstall without --omit=optional / --no-optional, or delete node_modules and package-lock.json and run npm install again. ' +
-      'Supported: linux x64/arm64 (glibc, musl), macOS x64/arm64, Windows x64.',
+    message: noBinaryMessage('the addon', err.message.split('\n')[0]),
   })
   e.cause = err
   throw e // node-do-not-add-exception-line

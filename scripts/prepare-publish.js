@@ -15,9 +15,32 @@
 //
 // Refuses when an npm/<platform> folder is missing or has another version (`npm version` keeps
 // them in step through the "version" script).
+//
+//   node scripts/prepare-publish.js --binaries ARTIFACTS
+//
+// The other publish step: puts each platform's `pid-guard` command (pid-guard.exe on Windows),
+// which CI's build job for that target uploaded as ARTIFACTS/bindings-<triple>/npm/<platform>/,
+// into npm/<platform>/, executable (artifacts do not keep the mode). Refuses if one is missing:
+// a platform package without its command would leave the launcher with nothing to run.
 
+const fs = require('node:fs')
 const path = require('node:path')
 const { ROOT, platforms, readJson, writeJson } = require('./platforms')
+
+const b = process.argv.indexOf('--binaries')
+if (b !== -1) {
+  const artifacts = path.resolve(process.argv[b + 1] ?? 'artifacts')
+  for (const p of platforms()) {
+    const name = p.triple.includes('windows') ? 'pid-guard.exe' : 'pid-guard'
+    const from = path.join(artifacts, `bindings-${p.triple}`, 'npm', p.abi, name)
+    if (!fs.existsSync(from)) throw new Error(`${from}: missing; the build job for ${p.triple} uploads it (scripts/build-cli.js --target)`)
+    const to = path.join(p.dir, name)
+    fs.copyFileSync(from, to)
+    fs.chmodSync(to, 0o755)
+    console.log(`${path.relative(ROOT, to)}: ${fs.statSync(to).size} bytes`)
+  }
+  process.exit(0)
+}
 
 const target = path.resolve(process.argv[2] ?? path.join(ROOT, 'package.json'))
 const pkg = readJson(target)
