@@ -312,3 +312,16 @@ test('nested runs: `run a -- pid-guard run b -- cmd` keeps both locks for cmd; `
   assert.equal(same.code, 0, same.stderr)
   assert.equal(same.stdout, '3\n')
 })
+
+test('run started by the Node launcher: the command does not inherit PID_GUARD_LAUNCHER', { skip }, async (t) => {
+  const dir = h.tmpDir(t)
+  const child = h.track(t, spawn(h.BIN, ['run', 'launched', '--dir', dir, '--', 'sh', '-c', 'echo "[${PID_GUARD_LAUNCHER-unset}]"'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PID_GUARD_LOG: '', PID_GUARD_LAUNCHER: 'node' },
+  }))
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
+  const exit = await h.withDeadline(new Promise((resolve) => child.on('close', (code) => resolve(code))), h.DEADLINE, 'run launched')
+  assert.equal(exit, 0)
+  assert.equal(out, '[unset]\n')
+})

@@ -5,9 +5,21 @@
 use pid_guard_core::error::{Code, Error};
 use std::io::{IsTerminal, Write};
 
-/// SIGPIPE is ignored (Rust's default), so a closed pipe shows up as EPIPE, which `out`/`err`
-/// swallow. Kept as a hook for anything process-wide the command needs first.
-pub fn init() {}
+/// Process-wide set-up before anything else runs. (SIGPIPE stays ignored, Rust's default, so a
+/// closed pipe shows up as EPIPE, which `out`/`err` swallow; `run` restores it before exec.)
+pub fn init() {
+    // Which launcher started us is ours alone: read it once, and keep it out of the environment
+    // of what `run` execs (a service and its children must not inherit it).
+    let launcher = std::env::var("PID_GUARD_LAUNCHER")
+        .ok()
+        .filter(|l| !l.is_empty());
+    if launcher.is_some() {
+        std::env::remove_var("PID_GUARD_LAUNCHER");
+    }
+    let _ = LAUNCHER.set(launcher);
+}
+
+static LAUNCHER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 /// Writes to stdout; a reader that went away (EPIPE) or any other write error is not ours to
 /// report: the command still exits with its own code. Never `println!`, which panics on EPIPE.
@@ -222,9 +234,9 @@ pub fn exit(code: i32) -> ! {
 /// `pid-guard --version`: the version, and which one ran (this native binary, or the Node
 /// launcher that started it: the launcher sets PID_GUARD_LAUNCHER).
 pub fn version() -> i32 {
-    let via = match std::env::var("PID_GUARD_LAUNCHER") {
-        Ok(l) if !l.is_empty() => format!("native binary, started by the {l} launcher"),
-        _ => "native binary".to_string(),
+    let via = match LAUNCHER.get().and_then(|l| l.as_deref()) {
+        Some(l) => format!("native binary, started by the {l} launcher"),
+        None => "native binary".to_string(),
     };
     out(&format!("{} ({via})\n", env!("CARGO_PKG_VERSION")));
     0
