@@ -1,19 +1,30 @@
-//! The health endpoint probe: one GET over http or https (rustls, Mozilla's roots plus the PEM
-//! file `NODE_EXTRA_CA_CERTS` names, as Node's client trusts), no redirects (a 3xx is its status),
-//! a body of at most 1 MiB, and one deadline over the whole exchange (resolve, connect, TLS,
-//! response). The response is complete at its `Content-Length`, at the last chunk of a chunked
-//! body, or when the server closes: a keep-alive server is not waited on until the deadline.
+//! The health endpoint probe: one GET over http or https (the TLS is in `tls.rs`, feature
+//! "tls"), no redirects (a 3xx is its status), a body of at most 1 MiB, and one deadline over the
+//! whole exchange (resolve, connect, TLS, response). The response is complete at its
+//! `Content-Length`, at the last chunk of a chunked body, or when the server closes: a keep-alive
+//! server is not waited on until the deadline.
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "tls")]
+use super::tls::Roots;
+
+/// The roots an https probe trusts: without TLS there is nothing to choose.
+#[cfg(not(feature = "tls"))]
+enum Roots {
+    Process,
+}
+
 pub const MAX_BODY: usize = 1024 * 1024;
+
+/// What an https URL gets from a build without the "tls" feature, before any connection.
+pub const NO_TLS: &str =
+    "https is not supported by this build of pid-guard (built without the \"tls\" feature)";
 
 /// The result of the GET of the health URL.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -37,51 +48,20 @@ pub struct Endpoint {
 /// GETs `url` (http: or https:, already validated) within `timeout`. Never fails: what goes wrong
 /// is `error` and `problem`.
 pub fn probe(url: &str, timeout: Duration) -> Endpoint {
-    run(url, timeout, None)
-}
-
-/// The certificates `NODE_EXTRA_CA_CERTS` names (what today's Node client also trusts).
-fn extra_roots() -> Vec<CertificateDer<'static>> {
-    let Some(path) = std::env::var_os("NODE_EXTRA_CA_CERTS") else {
-        return Vec::new();
-    };
-    CertificateDer::pem_file_iter(path)
-        .map(|it| it.filter_map(|c| c.ok()).collect())
-        .unwrap_or_default()
+    run(url, timeout, Roots::Process)
 }
 
 /// [`probe`] trusting `extra` besides Mozilla's roots (not `NODE_EXTRA_CA_CERTS`).
-pub fn probe_with(url: &str, timeout: Duration, extra: Vec<CertificateDer<'static>>) -> Endpoint {
-    run(url, timeout, Some(extra))
+#[cfg(feature = "tls")]
+pub fn probe_with(
+    url: &str,
+    timeout: Duration,
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Endpoint {
+    run(url, timeout, Roots::Extra(extra))
 }
 
-/// The TLS client configuration: Mozilla's roots and `extra`.
-fn tls_config(extra: Vec<CertificateDer<'static>>) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for c in extra {
-        let _ = roots.add(c);
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| tls_text(&e))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// The process's TLS configuration, made at the first https probe (reading
-/// `NODE_EXTRA_CA_CERTS` once, as Node does at start-up).
-fn default_tls() -> Result<Arc<rustls::ClientConfig>, String> {
-    static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> =
-        std::sync::OnceLock::new();
-    CONFIG.get_or_init(|| tls_config(extra_roots())).clone()
-}
-
-/// `extra`: `None` for the process's configuration, else Mozilla's roots and these.
-fn run(url: &str, timeout: Duration, extra: Option<Vec<CertificateDer<'static>>>) -> Endpoint {
+fn run(url: &str, timeout: Duration, roots: Roots) -> Endpoint {
     let start = Instant::now();
     let deadline = start + timeout;
     let ms = timeout.as_millis();
@@ -101,7 +81,7 @@ fn run(url: &str, timeout: Duration, extra: Option<Vec<CertificateDer<'static>>>
     };
     // Every step is bounded by what is left of the deadline (name resolution on a thread of
     // its own, see `resolve`), so the exchange runs here.
-    let result = exchange(url, deadline, extra);
+    let result = exchange(url, deadline, roots);
     // A last read that returned just past the deadline is still a timeout.
     let result = match result {
         Ok(_) if Instant::now() > deadline => Err(Failure::Timeout),
@@ -131,7 +111,7 @@ fn run(url: &str, timeout: Duration, extra: Option<Vec<CertificateDer<'static>>>
     }
 }
 
-enum Failure {
+pub(super) enum Failure {
     Timeout,
     Error(String),
 }
@@ -147,8 +127,9 @@ impl From<std::io::Error> for Failure {
 
 /// "connection refused (ECONNREFUSED)", as the Node client said it; a TLS failure says which.
 fn io_text(e: &std::io::Error) -> String {
-    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        return tls_text(tls);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = super::tls::io_text(e) {
+        return tls;
     }
     let named = match e.kind() {
         ErrorKind::ConnectionRefused => Some("connection refused (ECONNREFUSED)"),
@@ -159,15 +140,6 @@ fn io_text(e: &std::io::Error) -> String {
         _ => None,
     };
     named.map(str::to_string).unwrap_or_else(|| e.to_string())
-}
-
-fn tls_text(e: &rustls::Error) -> String {
-    match e {
-        rustls::Error::InvalidCertificate(c) => format!(
-            "the server's TLS certificate is not trusted ({c:?}); use a certificate from a public authority, or name its CA in NODE_EXTRA_CA_CERTS"
-        ),
-        other => format!("TLS: {other}"),
-    }
 }
 
 /// Host and port to connect to, and the Host header.
@@ -200,12 +172,12 @@ fn left(deadline: Instant) -> Result<Duration, Failure> {
     }
 }
 
-fn exchange(
-    url: &str,
-    deadline: Instant,
-    extra: Option<Vec<CertificateDer<'static>>>,
-) -> Result<(u16, Vec<u8>), Failure> {
+fn exchange(url: &str, deadline: Instant, roots: Roots) -> Result<(u16, Vec<u8>), Failure> {
     let u = url::Url::parse(url).map_err(|e| Failure::Error(e.to_string()))?;
+    // Said before resolving or connecting: neither could tell the user anything truer.
+    if u.scheme() == "https" && !cfg!(feature = "tls") {
+        return Err(Failure::Error(NO_TLS.into()));
+    }
     let (host, port, host_header) = authority(&u)?;
     let addrs = resolve(&host, port, deadline)?;
     let mut last = None;
@@ -231,39 +203,22 @@ fn exchange(
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nAccept: application/json, */*;q=0.5\r\nConnection: close\r\nUser-Agent: pid-guard\r\n\r\n"
     );
+    #[cfg(feature = "tls")]
     if u.scheme() == "https" {
-        let config = match extra {
-            None => default_tls(),
-            Some(extra) => tls_config(extra),
-        }
-        .map_err(Failure::Error)?;
-        let name = ServerName::try_from(host.clone())
-            .map_err(|_| Failure::Error(format!("{host} is not a valid TLS server name")))?;
-        let conn = rustls::ClientConnection::new(config, name)
-            .map_err(|e| Failure::Error(tls_text(&e)))?;
-        let mut s = rustls::StreamOwned::new(conn, tcp);
-        talk(
-            &mut s,
-            |s, d| {
-                s.sock
-                    .set_read_timeout(Some(d))
-                    .and(s.sock.set_write_timeout(Some(d)))
-            },
-            &request,
-            deadline,
-        )
-    } else {
-        let mut s = tcp;
-        talk(
-            &mut s,
-            |s, d| {
-                s.set_read_timeout(Some(d))
-                    .and(s.set_write_timeout(Some(d)))
-            },
-            &request,
-            deadline,
-        )
+        return super::tls::exchange(tcp, &host, roots, &request, deadline);
     }
+    #[cfg(not(feature = "tls"))]
+    let Roots::Process = roots;
+    let mut s = tcp;
+    talk(
+        &mut s,
+        |s, d| {
+            s.set_read_timeout(Some(d))
+                .and(s.set_write_timeout(Some(d)))
+        },
+        &request,
+        deadline,
+    )
 }
 
 /// The addresses of `host`: an IP literal at once, a name through the system's resolver on a
@@ -292,7 +247,7 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<std::net::Soc
 }
 
 /// Sends the request and reads until the response is complete, the peer closes, or the deadline.
-fn talk<S: Read + Write>(
+pub(super) fn talk<S: Read + Write>(
     s: &mut S,
     set_timeout: impl Fn(&mut S, Duration) -> std::io::Result<()>,
     request: &str,
@@ -593,6 +548,29 @@ mod tests {
         );
     }
 
+    /// A build without the "tls" feature cannot speak https: the probe says so (a problem, never
+    /// a success and never a TLS or connection error that would send the user looking elsewhere).
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn https_without_the_tls_feature_is_a_problem_naming_the_feature() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let url = format!(
+            "https://127.0.0.1:{}/health",
+            l.local_addr().unwrap().port()
+        );
+        let ep = probe(&url, Duration::from_secs(5));
+        let text =
+            "https is not supported by this build of pid-guard (built without the \"tls\" feature)";
+        assert_eq!(ep.error.as_deref(), Some(text), "{ep:?}");
+        assert_eq!(ep.problem, Some(format!("GET {url} failed: {text}")));
+        assert!(!ep.ok);
+        assert_eq!(ep.status, None);
+        // Said before connecting: the server saw no one.
+        let e = l.accept().map(|_| ()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    }
+
     proptest::proptest! {
         /// However a body is cut into chunks and however the bytes arrive, the response is
         /// complete exactly when its last (zero-size) chunk is in, with the body sent.
@@ -620,138 +598,5 @@ mod tests {
             let got = complete(&wire, false).ok().flatten();
             proptest::prop_assert_eq!(got, Some((200, body.clone())));
         }
-    }
-
-    /// A CA and a leaf for 127.0.0.1 signed by it, made with openssl; `None` without openssl.
-    fn certs(dir: &std::path::Path) -> Option<()> {
-        let run = |args: &[&str]| {
-            std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .stderr(std::process::Stdio::null())
-                .status()
-                .ok()
-                .filter(|s| s.success())
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-subj",
-            "/CN=pid-guard test CA",
-            "-days",
-            "1",
-        ])?;
-        run(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])?;
-        std::fs::write(
-            dir.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n",
-        )
-        .ok()?;
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-        ])?;
-        Some(())
-    }
-
-    #[test]
-    fn https_keep_alive_and_an_untrusted_certificate() {
-        let dir = std::env::temp_dir().join(format!("pg-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        if certs(&dir).is_none() {
-            eprintln!("skipped: openssl cannot make a test certificate here");
-            return;
-        }
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(dir.join("leaf.pem"))
-                .unwrap()
-                .map(|c| c.unwrap())
-                .collect();
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("leaf.key")).unwrap();
-        let ca: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("ca.pem"))
-            .unwrap()
-            .map(|c| c.unwrap())
-            .collect();
-        let server = Arc::new(
-            rustls::ServerConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap(),
-        );
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("https://127.0.0.1:{}/", l.local_addr().unwrap().port());
-        let h = std::thread::spawn(move || {
-            for _ in 0..2 {
-                let (tcp, _) = l.accept().unwrap();
-                let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-                let conn = rustls::ServerConnection::new(server.clone()).unwrap();
-                let mut s = rustls::StreamOwned::new(conn, tcp);
-                let mut got = Vec::new();
-                let mut b = [0u8; 1024];
-                while find(&got, b"\r\n\r\n", 0).is_none() {
-                    match s.read(&mut b) {
-                        Ok(n) if n > 0 => got.extend_from_slice(&b[..n]),
-                        _ => break,
-                    }
-                }
-                if got.is_empty() {
-                    continue; // the untrusting client hung up in the handshake
-                }
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: keep-alive\r\n\r\n{\"ok\":true}");
-                let _ = s.flush();
-                while matches!(s.read(&mut b), Ok(n) if n > 0) {}
-            }
-        });
-        let untrusted = probe_with(&url, Duration::from_secs(5), Vec::new());
-        let err = untrusted.error.clone().unwrap_or_default();
-        assert!(err.contains("certificate is not trusted"), "{untrusted:?}");
-        assert_eq!(untrusted.problem, Some(format!("GET {url} failed: {err}")));
-
-        let t = Instant::now();
-        let ep = probe_with(&url, Duration::from_secs(5), ca);
-        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-        assert_eq!(ep.status, Some(200), "{ep:?}");
-        assert_eq!(ep.body, serde_json::json!({"ok": true}));
-        h.join().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

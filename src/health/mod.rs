@@ -20,6 +20,8 @@ pub mod options;
 pub mod ports;
 pub mod process;
 pub mod prometheus;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use guard::{health, Health};
 pub use options::{ChildFilter, HealthOptions, HealthTarget};
