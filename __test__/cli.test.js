@@ -502,7 +502,7 @@ test('inside npm lifecycle scripts: prestart check and health honour exit codes 
   // pid-guard resolves the way an installed dependency does: node_modules/pid-guard + .bin link.
   fs.mkdirSync(path.join(app, 'node_modules', '.bin'), { recursive: true })
   fs.symlinkSync(ROOT, path.join(app, 'node_modules', 'pid-guard'), 'dir')
-  fs.symlinkSync(path.join('..', 'pid-guard', 'cli.js'), path.join(app, 'node_modules', '.bin', 'pid-guard'))
+  fs.symlinkSync(path.join('..', 'pid-guard', 'bin', 'pid-guard'), path.join(app, 'node_modules', '.bin', 'pid-guard'))
   const env = { ...process.env, PID_GUARD_DIR: dir }
   delete env.NO_COLOR
 

@@ -16,9 +16,7 @@ function rustCodes() {
 }
 
 function jsCodes() {
-  const files = ['cli.js', ...fs.readdirSync(path.join(ROOT, 'lib')).filter((f) => f.endsWith('.js')).map((f) => `lib/${f}`)]
-  const cli = path.join(ROOT, 'lib', 'cli')
-  if (fs.existsSync(cli)) files.push(...fs.readdirSync(cli).filter((f) => f.endsWith('.js')).map((f) => `lib/cli/${f}`))
+  const files = ['bin/pid-guard', 'install.js', ...fs.readdirSync(path.join(ROOT, 'lib')).filter((f) => f.endsWith('.js')).map((f) => `lib/${f}`)]
   return files.flatMap((f) => [...read(f).matchAll(/code: '(E[A-Z]+)'/g)].map((m) => m[1]))
 }
 

@@ -10,7 +10,8 @@ const { eachLine, parse: parseLine } = require('./fixtures/lines')
 
 const ROOT = path.join(__dirname, '..')
 const HOLDER = path.join(__dirname, 'fixtures', 'holder.js')
-const CLI = path.join(ROOT, 'cli.js')
+// The launcher (`node bin/pid-guard`): what runs where install scripts did not swap in the binary.
+const CLI = path.join(ROOT, 'bin', 'pid-guard')
 /**
  * The native command under test: PID_GUARD_BIN, else the one scripts/build-cli.js put in this
  * machine's platform package folder (npm/<platform>/pid-guard).

@@ -5,7 +5,7 @@
 //   `import ... from 'pid-guard'` resolve to this checkout) and run with node, PID_GUARD_DIR set to
 //   a fresh temp dir. A block with top-level import/export runs as ESM. It must exit 0 in time.
 // - ```sh / ```bash / ```shell whose first command is `pid-guard ...` or `npx pid-guard ...`: every
-//   command runs through the local cli.js (same PID_GUARD_DIR rules). Exit 0, 1 and 3 are the
+//   command runs through the local launcher, bin/pid-guard, and so the native command (same PID_GUARD_DIR rules). Exit 0, 1 and 3 are the
 //   documented outcomes; 2 (usage error: the docs no longer match the CLI) or a crash fails.
 //   Other shell blocks (npm install, systemd, docker, ...) are not run.
 // - ```text, ``` (no language) and other languages are output or config: not run.
@@ -20,7 +20,7 @@ const { spawnSync } = require('node:child_process')
 
 const ROOT = path.join(__dirname, '..')
 const README = path.join(ROOT, 'README.md')
-const CLI = path.join(ROOT, 'cli.js')
+const CLI = path.join(ROOT, 'bin', 'pid-guard') // the launcher, in front of the native command
 const TIMEOUT = 15000
 const JS = new Set(['js', 'javascript', 'mjs', 'cjs'])
 const SH = new Set(['sh', 'bash', 'shell', 'console'])

@@ -5,8 +5,7 @@
 //     pidusage + pid-port (+ find-process), the npm packages people use for the same figures;
 //  2. end to end, whole processes: the native `pid-guard health <name> --json` (release build)
 //     against bare `node -e 0`, benchmark/health.sh (cat, ps, lsof, curl + jq, pgrep -c) and
-//     `node cli.js health <name> --json` (the JS CLI while lib/cli/health.js exists, else the
-//     Node launcher in front of the native binary); peak RSS of each by /usr/bin/time -f %M
+//     `node bin/pid-guard health <name> --json` (the Node launcher in front of the native binary); peak RSS of each by /usr/bin/time -f %M
 //     (else getrusage(RUSAGE_CHILDREN) from a python3 wrapper); the binary's size;
 //  3. flat cost: healthSync and the native command again with 1,000 extra `sleep` processes.
 // Prints a table with ratios and PASS/FAIL per target (always exits 0), `--json` for the raw
@@ -21,14 +20,9 @@ const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
 
 const ROOT = path.join(__dirname, '..')
-const CLI = path.join(ROOT, 'cli.js')
+const CLI = path.join(ROOT, 'bin', 'pid-guard') // the Node launcher, for installs without scripts
 const { platformId, BIN_NAME } = require('../lib/platform')
 const BIN = process.env.PID_GUARD_BIN || path.join(ROOT, 'npm', platformId(), BIN_NAME)
-// Whether `node cli.js` is still the JS CLI (lib/cli/<command>.js) or the launcher of the binary.
-const JS_CLI = fs.existsSync(path.join(ROOT, 'lib', 'cli', 'health.js'))
-// While the native command computes health through Node (crates/cli/src/health_bridge.rs, until
-// the core's health() is merged), its figures measure Node, not the native command.
-const BRIDGED = fs.existsSync(path.join(ROOT, 'crates', 'cli', 'src', 'health_bridge.rs'))
 const SCRIPT = path.join(__dirname, 'health.sh')
 const RESULTS = path.join(__dirname, 'HEALTH-RESULTS.md')
 const NAME = 'bench-health'
@@ -152,16 +146,27 @@ async function timeAsync(fn, n) {
   return out
 }
 
-/** Wall time of whole processes, interleaved round by round so drift hits every command alike. */
+/**
+ * Wall time of whole processes, interleaved round by round so drift hits every command alike.
+ * Each command's output is checked once (`ok`); the timed runs are a batch of BATCH runs in one
+ * small bash loop (fork + exec per run, as a probe runner does), so Node's own spawnSync cost
+ * (a few ms per call, more than the native command itself) is not counted against anyone.
+ */
+const BATCH = 5
 function timeCommands(cmds, rounds) {
   const samples = Object.fromEntries(Object.keys(cmds).map((k) => [k, []]))
-  for (let r = 0; r < rounds + 2; r++) {
-    for (const [k, { file, args, env, ok }] of Object.entries(cmds)) {
+  for (const [k, { file, args, env, ok }] of Object.entries(cmds)) {
+    const res = spawnSync(file, args, { env: { ...process.env, ...env }, encoding: 'utf8' })
+    if (!ok(res)) throw new Error(`${k} failed (exit ${res.status}): ${res.stderr || res.stdout}`)
+  }
+  const loop = `for ((i = 0; i < ${BATCH}; i++)); do "$0" "$@" >/dev/null 2>&1 || exit 1; done`
+  for (let r = 0; r < rounds + 1; r++) {
+    for (const [k, { file, args, env }] of Object.entries(cmds)) {
       const t = now()
-      const res = spawnSync(file, args, { env: { ...process.env, ...env }, encoding: 'utf8' })
-      const ms = now() - t
-      if (!ok(res)) throw new Error(`${k} failed (exit ${res.status}): ${res.stderr || res.stdout}`)
-      if (r >= 2) samples[k].push(ms) // two warm-up rounds
+      const res = spawnSync('bash', ['-c', loop, file, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' })
+      const ms = (now() - t) / BATCH
+      if (res.status !== 0) throw new Error(`${k} failed in the timing loop (exit ${res.status})`)
+      if (r >= 1) samples[k].push(ms) // one warm-up round
     }
   }
   return samples
@@ -227,7 +232,6 @@ async function main() {
     if (b.status !== 0) throw new Error('node scripts/build-cli.js --release failed')
   }
   if (!fs.existsSync(BIN)) throw new Error(`no native binary at ${BIN}: run node scripts/build-cli.js --release`)
-  if (BRIDGED) log('benchmark: WARNING crates/cli/src/health_bridge.rs exists: the native command still computes health in Node; its figures are not the native command\'s')
   const installed = ensureTools()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-bench-health-'))
   fs.chmodSync(dir, 0o700)
@@ -318,10 +322,11 @@ async function main() {
     { target: 'native `pid-guard health NAME --json` vs bash script (ps, lsof, curl, jq, pgrep) (issue 12)', goal: '>= 30x faster', ratio: m.bash.median / m.native.median, pass: (r) => r >= 30, unit: 'x faster' },
     { target: 'native `pid-guard health NAME --json` peak RSS (issue 12)', goal: '<= 16 MiB', ratio: MiB(rss.native.kib), pass: (r) => r <= 16, unit: 'MiB' },
     { target: `flat: healthSync with ${PROCS} extra processes vs without`, goal: '<= 1.25x', ratio: m.healthSyncCrowded.median / m.healthSync.median, pass: (r) => r <= 1.25, unit: 'x' },
-    { target: `flat: native \`health --json\` with ${PROCS} extra processes vs without`, goal: '<= 1.25x', ratio: m.nativeCrowded.median / m.native.median, pass: (r) => r <= 1.25, unit: 'x' },
+    // Not flat by design: a guard's health looks for strays (processes carrying its holder's
+    // marker outside its tree), which reads every process's environment once.
+    { target: `native \`health NAME --json\`: cost per extra process on the host (the strays scan reads each one's environment)`, goal: '<= 30 us', ratio: ((m.nativeCrowded.median - m.native.median) / PROCS) * 1000, pass: (r) => r <= 30, unit: 'us' },
   ].map((t) => ({ ...t, result: t.pass(t.ratio) ? 'PASS' : 'FAIL' }))
 
-  const cliWhat = JS_CLI ? 'the JS CLI' : 'the Node launcher, then the native binary'
   const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} us` : `${ms.toFixed(2)} ms`)
   const rows = [
     ['healthSync({ pid }) in-process', m.healthSync],
@@ -331,7 +336,7 @@ async function main() {
     ["find-process('pid', pid)", m.findProcess],
     ['pidusage + pid-port (one call each)', m.pidusagePlusPidPort],
     ['native `pid-guard health NAME --json` (whole process)', m.native, rss.native],
-    [`\`node cli.js health NAME --json\` (${cliWhat}, whole process)`, m.cli, rss.cli],
+    ['`node bin/pid-guard health NAME --json` (the Node launcher, then the native binary: installs without scripts)', m.cli, rss.cli],
     ['benchmark/health.sh (whole process)', m.bash, rss.bash],
     ['`node -e 0` (whole process)', m.node, rss.node],
     [`healthSync, ${PROCS} extra processes`, m.healthSyncCrowded],
@@ -363,22 +368,17 @@ async function main() {
     '',
     'The service: a Node HTTP server on 127.0.0.1 holding the guard with meta `{ port, url }`, two `sleep` children.',
     'In-process figures are per call (healthSync: pid, start time, memory, threads, children, listening sockets).',
-    'Whole-process figures are wall time of spawnSync, commands interleaved round by round, after two warm-up rounds.',
+    'Whole-process figures are wall time per run of a batch of 5 runs in a bash loop (fork + exec, as a probe runner does), commands interleaved round by round, after one warm-up round.',
     '`pid-guard health NAME --json` samples no CPU window by default (like `ps -o %cpu`, no 200 ms wait); it reads the guard,',
     'the process, its sockets and children, and probes the recorded endpoint over HTTP, like the bash script.',
     'Ratios are of medians from this one run. The native binary is the release build (`node scripts/build-cli.js --release`).',
-    ...(BRIDGED
-      ? ['', '**Not the native command\'s figures:** this run\'s binary still computes health through Node',
-          '(crates/cli/src/health_bridge.rs runs `node -e` with the JS implementation) until the core\'s `health()` is merged;',
-          'rerun `npm run bench:health` after the merge.']
-      : []),
     '',
     table,
     '',
   ].join('\n')
   if (write) fs.writeFileSync(RESULTS, md)
   if (asJson) {
-    process.stdout.write(JSON.stringify({ machine, rounds: ROUNDS, procs: PROCS, installed, check, bridged: BRIDGED, jsCli: JS_CLI, binBytes, peakRssKiB: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v.kib])), medians: Object.fromEntries(Object.entries(m).map(([k, s]) => [k, s.median])), stats: m, targets: targets.map(({ pass, ...t }) => t), healthCrowded: { alive: hCrowded.alive, children: hCrowded.children } }, null, 2) + '\n')
+    process.stdout.write(JSON.stringify({ machine, rounds: ROUNDS, procs: PROCS, installed, check, binBytes, peakRssKiB: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v.kib])), medians: Object.fromEntries(Object.entries(m).map(([k, s]) => [k, s.median])), stats: m, targets: targets.map(({ pass, ...t }) => t), healthCrowded: { alive: hCrowded.alive, children: hCrowded.children } }, null, 2) + '\n')
   } else {
     process.stdout.write(`${machine}\n\n${table}\n${write ? `\nwritten to ${path.relative(process.cwd(), RESULTS)}\n` : ''}`)
   }

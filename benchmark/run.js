@@ -17,7 +17,8 @@ const { platformId, BIN_NAME } = require('../lib/platform')
 
 const ROOT = path.join(__dirname, '..')
 const BIN = process.env.PID_GUARD_BIN || path.join(ROOT, 'npm', platformId(), BIN_NAME)
-const JS_CLI = path.join(ROOT, 'cli.js')
+// The Node launcher (bin/pid-guard), what runs where install scripts did not put the binary in its place.
+const LAUNCHER = path.join(ROOT, 'bin', 'pid-guard')
 
 function stat(pid) {
   const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -87,9 +88,7 @@ async function main() {
   try {
     const rows = [await measure('sleep 60', 'sleep', ['60'])]
     rows.push(await measure('pid-guard run x -- sleep 60 (native, exec)', BIN, ['run', 'x', '--dir', dir, '--', 'sleep', '60']))
-    if (fs.existsSync(JS_CLI)) {
-      rows.push(await measure('node cli.js run x -- sleep 60 (old JS wrapper)', process.execPath, [JS_CLI, 'run', 'y', '--dir', dir, '--', 'sleep', '60']))
-    }
+    rows.push(await measure('node bin/pid-guard run x -- sleep 60 (the Node launcher: installs without scripts)', process.execPath, [LAUNCHER, 'run', 'y', '--dir', dir, '--', 'sleep', '60']))
     const base = rows[0]
     for (const r of rows) {
       r.extraProcesses = r.processes - base.processes
