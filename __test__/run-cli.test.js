@@ -117,8 +117,11 @@ test('stop: by name reaches the command behind run; refusals and usage errors ha
   const stopped = await h.cli(t, ['stop', 'svc', '--dir', dir, '--json'])
   assert.equal(stopped.code, 0, stopped.stderr)
   const report = JSON.parse(stopped.stdout)
-  assert.deepEqual(report.stopped.map((s) => [s.pid, s.exited, s.signals]), [[r.command, true, ['SIGTERM']]])
-  // Windows: a windowless command is ended by TerminateProcess(pid, 1), and run exits as it did.
+  // Unix: run execs, so the holder is the command. Windows: the wrapper holds the lock and is
+  // the holder; ending it closes the job, which ends the command.
+  const holder = h.WIN ? r.wrapper : r.command
+  assert.deepEqual(report.stopped.map((s) => [s.pid, s.exited, s.signals]), [[holder, true, ['SIGTERM']]])
+  // Windows: a windowless process is ended by TerminateProcess(pid, 1), and run exits so.
   assert.equal((await r.reader.exited).code, h.WIN ? 1 : 0)
 
   assert.equal((await h.cli(t, ['stop', 'svc', '--dir', dir])).code, 3, 'not running')

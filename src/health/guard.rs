@@ -416,6 +416,19 @@ fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The problems a test made, without Wine's gap: its TCP table names no owner for some
+    /// listening sockets, which the report rightly calls a problem (unknown, not none).
+    fn own_problems(problems: &[String]) -> Vec<String> {
+        problems
+            .iter()
+            .filter(|p| {
+                !(crate::test_child::under_wine()
+                    && p.contains("the TCP table does not name the owner"))
+            })
+            .cloned()
+            .collect()
+    }
     use std::io::{BufRead, Read, Write};
     use std::net::TcpListener;
     use std::time::Instant;
@@ -467,7 +480,7 @@ mod tests {
         assert!(r.cpu_percent.is_some());
         assert_eq!(r.endpoint.as_ref().unwrap().status, Some(200));
         assert_eq!(
-            r.problems,
+            own_problems(&r.problems),
             vec![
                 format!(r#"sessions.stuck is "1", expected 0 (GET {url})"#),
                 format!("the body of GET {url} has no field sessions.active (expected 1)"),
@@ -497,7 +510,7 @@ mod tests {
         assert_eq!(r.endpoint, None);
         assert_eq!(r.expectations[0].ok, None);
         assert_eq!(
-            r.problems,
+            own_problems(&r.problems),
             vec![
                 r#"0 child processes matching "zzz-none", fewer than the 1000 expected"#.to_string(),
                 "expected ok = true not checked: healthSync does not call the endpoint; health() does".to_string(),

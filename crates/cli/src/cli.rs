@@ -99,6 +99,8 @@ pub fn top_help() -> String {
 /// still collect every value.
 pub fn command() -> clap::Command {
     Cli::command()
+        // "pid-guard" in usage lines, not argv[0]'s file name (pid-guard.exe on Windows).
+        .bin_name("pid-guard")
         .override_help(top_help())
         .args_override_self(true)
         .mut_subcommands(|c| c.args_override_self(true))

@@ -26,7 +26,7 @@ pub fn run(mut guard: Guard, command: &[OsString]) -> i32 {
                 .first()
                 .map(|c| c.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            crate::out::err(&format!("pid-guard run: cannot start {name}: {e}\n"));
+            crate::out::err(&format!("pid-guard run: cannot start \"{name}\": {e}\n"));
             let _ = guard.release();
             return if e.kind() == std::io::ErrorKind::NotFound {
                 127
