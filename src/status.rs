@@ -715,6 +715,14 @@ pub fn inspect(l: &Layout) -> Result<Status> {
             return Ok(st);
         }
     }
+    if let Some(why) = sys::foreign_proc() {
+        // The holder may well be visible, but under numbers that are not ours: unknown.
+        st.problem.get_or_insert(Problem {
+            code: crate::error::Code::NotVerified,
+            message: why.to_string(),
+            path: Some(PathBuf::from("/proc")),
+        });
+    }
     st.holders.push(Holder::unseen(mode, lock_owner));
     Ok(st)
 }

@@ -25,6 +25,9 @@ pub struct TakeoverOptions {
 /// is seen on its fds once more after pinning, so a pid reused in between is never reached.
 pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verified, String> {
     let Some(pid) = h.pid else {
+        if let Some(why) = crate::sys::foreign_proc() {
+            return Err(why.to_string());
+        }
         return Err(
             "the lock is held by a process this user cannot see (another user's, or in another PID namespace), so nothing can be proven about it".into(),
         );
