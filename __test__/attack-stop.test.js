@@ -127,3 +127,35 @@ kill $L; wait $L 2>/dev/null
     assert.match(msg, new RegExp(`not proven to be the guard's.*kill ${pid}`), msg)
   }
 })
+
+// 31: `run web -- sh -c 'server & wait'`: the server inherits the lock fd. Stopped means the
+// guard let go: status lists both, stop ends both, takeover succeeds; also when the server was
+// reparented (`(server &)`), so only the kernel's fds show it once the shell has exited.
+test('a forking command: status lists the child holding the lock; stop and takeover end every holder', { skip: !linux && 'fd proofs are Linux' }, (t) => {
+  const dir = h.tmpDir(t)
+  for (const [label, cmd] of [
+    ['child', 'sleep 60 & wait'],
+    ['reparented', '(sleep 60 &); exec sleep 59'],
+  ]) {
+    const r = bash(
+      `D=${dir}
+alive() { $B status web --dir $D --json | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).holders.filter(h=>h.alive).map(h=>h.pid).join(' ')))"; }
+$B run web --dir $D -- sh -c '${cmd}' & P=$!
+for i in $(seq 50); do [ -s $D/web.pid ] && break; sleep 0.1; done; sleep 0.3
+echo "BEFORE=[$(alive)]"
+$B stop web --dir $D --timeout 5000 > $D/stop.out 2>&1; echo "STOPRC=$?"
+echo "AFTER=[$(alive)]"
+$B run web --dir $D -- sh -c '${cmd}' & P=$!
+for i in $(seq 50); do [ -s $D/web.pid ] && break; sleep 0.1; done; sleep 0.3
+$B run web --dir $D --takeover=5000 -- echo took > $D/to.out 2>&1; echo "TAKERC=$?"
+echo "LEFT=[$(alive)]"
+`,
+    )
+    const out = r.stdout + r.stderr
+    if (label === 'child') assert.match(out, /BEFORE=\[\d+ \d+\]/, `${label}: both holders listed: ${out}`)
+    assert.match(out, /STOPRC=0/, `${label}: ${out}`)
+    assert.match(out, /AFTER=\[\]/, `${label}: nothing holds after stop: ${out}`)
+    assert.match(out, /TAKERC=0/, `${label}: ${out} ${fs.readFileSync(path.join(dir, 'to.out'), 'utf8')}`)
+    assert.match(out, /LEFT=\[\]/, `${label}: ${out}`)
+  }
+})

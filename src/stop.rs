@@ -230,7 +230,38 @@ pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<Stop
     }
     // Orphans of earlier holders that the record still carries go with the holder.
     targets.extend(orphans);
-    Ok(report(stop_verified(&targets, &o.escalation())?, refused))
+    let mut stopped = stop_verified(&targets, &o.escalation())?;
+    let mut refused = refused;
+    // Stopped means the guard let go, not that the signalled processes exited: a forked child
+    // that inherited the lock fd (`sh -c 'server & wait'`) still holds it. Once everything
+    // signalled has exited, the lock's other proven holders are stopped the same way.
+    for _ in 0..8 {
+        if !stopped.iter().all(|s| s.exited) {
+            break;
+        }
+        let again = status::status(name, dir)?;
+        if again.state != State::Held {
+            break;
+        }
+        let mut more = Vec::new();
+        for h in &again.holders {
+            if h.pid.is_some_and(|p| stopped.iter().any(|s| s.pid == p)) {
+                continue;
+            }
+            match verify_holder(h, &l.lock) {
+                Ok(v) => more.push(v),
+                Err(why) => refused.push(NotSignalled {
+                    pid: h.pid.unwrap_or(0),
+                    why: format!("the guard is still held after the holder exited: {why}"),
+                }),
+            }
+        }
+        if more.is_empty() {
+            break;
+        }
+        stopped.extend(stop_verified(&more, &o.escalation())?);
+    }
+    Ok(report(stopped, refused))
 }
 
 /// Stops what listens on `port`: the holder (or orphan) of a guard in `dir` that recorded this

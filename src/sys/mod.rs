@@ -151,6 +151,20 @@ pub fn parent_of(pid: u32) -> Option<u32> {
     }
 }
 
+/// The direct children of `pid` (empty: none, gone, or unknown on this OS; only a hint for
+/// finding more lock holders, each then proven by its own fds).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::task_children(pid).unwrap_or_default()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Vec::new()
+    }
+}
+
 /// Executable path and command line of `pid` (each `None`: unknown).
 pub fn command_of(pid: u32) -> (Option<String>, Option<Vec<String>>) {
     #[cfg(target_os = "linux")]
