@@ -176,7 +176,7 @@ export interface StopOptions {
   signal?: string
   /** How long to wait for the exit, default 10000 ms. */
   timeoutMs?: number
-  /** SIGKILL after `timeoutMs` if still running. */
+  /** SIGKILL after `timeoutMs` if still running (nothing else: it never widens who is signalled). */
   force?: boolean
 }
 

@@ -132,6 +132,9 @@ pub fn verify(pid: u32, expected: Option<&str>) -> Result<Verified, String> {
     if i32::try_from(pid).is_err() {
         return Err(format!("pid {pid} is out of range"));
     }
+    if let Some(why) = crate::sys::foreign_proc() {
+        return Err(why.to_string());
+    }
     #[cfg(target_os = "linux")]
     let pidfd = pidfd_open(pid);
     #[cfg(target_os = "linux")]
@@ -151,6 +154,22 @@ pub fn verify(pid: u32, expected: Option<&str>) -> Result<Verified, String> {
                         "pid {pid} now belongs to another process (start time {} instead of the recorded {want})",
                         id.start_id
                     ));
+                }
+            }
+            // The pinned process must be the one /proc showed: its pidfd's fdinfo names its pid
+            // in /proc's numbering (0 when not visible there, -1 once exited).
+            #[cfg(target_os = "linux")]
+            if let Some(fd) = &pidfd {
+                use std::os::fd::AsRawFd;
+                match crate::sys::linux::pidfd_pid(fd.as_raw_fd()) {
+                    Some(n) if n == i64::from(pid) => {}
+                    None => {}
+                    Some(-1) => return Err(format!("process {pid} is not running")),
+                    Some(n) => {
+                        return Err(format!(
+                            "pid {pid} in /proc is not the process pid {pid} pins (/proc names it {n}), so it cannot be verified"
+                        ))
+                    }
                 }
             }
             Ok(Verified {

@@ -510,10 +510,24 @@ fn who_holds(
     // Fast path: the recorded exclusive holder's own fd holds the lock.
     if let Some((pid, fd)) = candidate.and_then(recorded_fd) {
         if let Holds::Yes { exclusive } = sys::fd_holds(pid, fd, id) {
-            return Seen {
-                proven: vec![(pid, exclusive)],
-                busy: None,
-            };
+            // Its descendants that inherited the fd hold the same lock (`run -- sh -c 'server &
+            // wait'`): they are holders too, each proven by its own fds.
+            let mut proven = vec![(pid, exclusive)];
+            let mut queue = sys::children_of(pid);
+            let mut looked = 0;
+            while let Some(c) = queue.pop() {
+                looked += 1;
+                if looked > 64 {
+                    break;
+                }
+                if let Holds::Yes { exclusive } = sys::pid_holds(c, id) {
+                    if c > 1 && !proven.iter().any(|&(p, _)| p == c) {
+                        proven.push((c, exclusive));
+                    }
+                }
+                queue.extend(sys::children_of(c));
+            }
+            return Seen { proven, busy: None };
         }
     }
     let mut proven: Vec<(u32, bool)> = Vec::new();
@@ -714,6 +728,14 @@ pub fn inspect(l: &Layout) -> Result<Status> {
             st.holders = named;
             return Ok(st);
         }
+    }
+    if let Some(why) = sys::foreign_proc() {
+        // The holder may well be visible, but under numbers that are not ours: unknown.
+        st.problem.get_or_insert(Problem {
+            code: crate::error::Code::NotVerified,
+            message: why.to_string(),
+            path: Some(PathBuf::from("/proc")),
+        });
     }
     st.holders.push(Holder::unseen(mode, lock_owner));
     Ok(st)

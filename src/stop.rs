@@ -142,28 +142,20 @@ pub fn pin_orphans(orphans: &[Marked], key: Option<&str>) -> (Vec<Verified>, Vec
     (pinned, refused)
 }
 
-/// Stops an orphan (or, with force, whatever owns the port): verified by pidfd and by its
-/// command line still being the one found.
-fn stop_port_owner(o: &PortOwner, opts: &StopOptions) -> Result<Vec<Stopped>> {
-    let Some(pid) = o.pid else {
-        return Err(Error::new(
-            Code::NotVerified,
-            format!(
-                "{}; its process is not visible to us, so it is not signalled",
-                describe_owner(o)
-            ),
-        ));
+/// The refusal for a port owner that is neither a proven holder nor a verified orphan: with or
+/// without force, it is never signalled (force only means SIGKILL after the timeout).
+fn not_the_guards(o: &PortOwner, context: &str) -> Error {
+    let what_to_do = match o.pid {
+        Some(p) => format!("; if it is yours, stop it with kill {p}"),
+        None => String::new(),
     };
-    let v = signal::verify(pid, None)
-        .map_err(|why| Error::new(Code::NotVerified, format!("will not stop pid {pid}: {why}")))?;
-    // With the process pinned, make sure it is still the command we matched.
-    if crate::identity::command_of(pid).1 != o.cmdline {
-        return Err(Error::new(
-            Code::NotVerified,
-            format!("pid {pid} changed its command line while being checked; not signalled"),
-        ));
-    }
-    stop_verified(&[v], &opts.escalation())
+    Error::new(
+        Code::NotVerified,
+        format!(
+            "{context}{} is not proven to be the guard's (no holder's lock, no orphan marker: its command line proves nothing), so it is not signalled, with or without --force{what_to_do}",
+            describe_owner(o)
+        ),
+    )
 }
 
 pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<StopReport> {
@@ -194,22 +186,19 @@ pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<Stop
             e.holders = st.holders.clone();
             return Err(e);
         }
-        (State::Orphaned, _) => return Ok(report(stop_verified(&orphans, &o.escalation())?, refused)),
-        (State::Stale, Some(owner)) if o.force => {
-            return Ok(report(stop_port_owner(owner, o)?, Vec::new()))
+        (State::Orphaned, _) => {
+            return Ok(report(stop_verified(&orphans, &o.escalation())?, refused))
         }
         (State::Stale, Some(owner)) => {
-            return Err(Error::new(
-                Code::NotVerified,
-                format!(
-                    "\"{name}\" is not running, and {} which carries no marker of its holder (its command line proves nothing; the recorded one was {}); it is not stopped without force",
-                    describe_owner(owner),
-                    st.holders
-                        .iter()
-                        .find_map(|h| h.record.as_ref().map(|r| r.cmdline.join(" ")))
-                        .unwrap_or_default()
-                ),
-            ))
+            let recorded = st
+                .holders
+                .iter()
+                .find_map(|h| h.record.as_ref().map(|r| r.cmdline.join(" ")))
+                .unwrap_or_default();
+            return Err(not_the_guards(
+                owner,
+                &format!("\"{name}\" is not running (its recorded command was {recorded}); "),
+            ));
         }
         _ => {
             return Err(Error::new(
@@ -241,11 +230,42 @@ pub fn stop_name(name: &str, dir: Option<&Path>, o: &StopOptions) -> Result<Stop
     }
     // Orphans of earlier holders that the record still carries go with the holder.
     targets.extend(orphans);
-    Ok(report(stop_verified(&targets, &o.escalation())?, refused))
+    let mut stopped = stop_verified(&targets, &o.escalation())?;
+    let mut refused = refused;
+    // Stopped means the guard let go, not that the signalled processes exited: a forked child
+    // that inherited the lock fd (`sh -c 'server & wait'`) still holds it. Once everything
+    // signalled has exited, the lock's other proven holders are stopped the same way.
+    for _ in 0..8 {
+        if !stopped.iter().all(|s| s.exited) {
+            break;
+        }
+        let again = status::status(name, dir)?;
+        if again.state != State::Held {
+            break;
+        }
+        let mut more = Vec::new();
+        for h in &again.holders {
+            if h.pid.is_some_and(|p| stopped.iter().any(|s| s.pid == p)) {
+                continue;
+            }
+            match verify_holder(h, &l.lock) {
+                Ok(v) => more.push(v),
+                Err(why) => refused.push(NotSignalled {
+                    pid: h.pid.unwrap_or(0),
+                    why: format!("the guard is still held after the holder exited: {why}"),
+                }),
+            }
+        }
+        if more.is_empty() {
+            break;
+        }
+        stopped.extend(stop_verified(&more, &o.escalation())?);
+    }
+    Ok(report(stopped, refused))
 }
 
 /// Stops what listens on `port`: the holder (or orphan) of a guard in `dir` that recorded this
-/// port and whose command matches; anything else only with `force`.
+/// port and whose command matches; anything else never (see [`not_the_guards`]).
 pub fn stop_port(port: u16, dir: Option<&Path>, o: &StopOptions) -> Result<StopReport> {
     let owner_pid = match crate::health::ports::owner_of_port(port) {
         Ok(None) => {
@@ -289,22 +309,10 @@ pub fn stop_port(port: u16, dir: Option<&Path>, o: &StopOptions) -> Result<StopR
         cmdline,
         matches_record: false,
     };
-    if !o.force {
-        return Err(Error::new(
-            Code::NotVerified,
-            format!(
-                "{}, and no guard recorded it for this port, so it is not stopped without force",
-                describe_owner(&owner)
-            ),
-        ));
-    }
-    let stopped = stop_port_owner(&owner, o)?;
-    Ok(StopReport {
-        name: None,
-        ok: stopped.iter().all(|s| s.exited),
-        stopped,
-        not_signalled: Vec::new(),
-    })
+    Err(not_the_guards(
+        &owner,
+        "no guard in this directory serves this port: ",
+    ))
 }
 
 pub fn stop_pid(pid: u32, o: &StopOptions) -> Result<StopReport> {

@@ -25,6 +25,9 @@ pub struct TakeoverOptions {
 /// is seen on its fds once more after pinning, so a pid reused in between is never reached.
 pub fn verify_holder(h: &Holder, lock_path: &Path) -> std::result::Result<Verified, String> {
     let Some(pid) = h.pid else {
+        if let Some(why) = crate::sys::foreign_proc() {
+            return Err(why.to_string());
+        }
         return Err(
             "the lock is held by a process this user cannot see (another user's, or in another PID namespace), so nothing can be proven about it".into(),
         );
@@ -113,7 +116,7 @@ pub fn acquire_takeover(
         }
         Err(e) => return Err(e),
     };
-    let mut targets = Vec::new();
+    let mut targets: Vec<Verified> = Vec::new();
     for h in &holders {
         match verify_holder(h, &lock_path) {
             Ok(v) => targets.push(v),
@@ -134,9 +137,17 @@ pub fn acquire_takeover(
         v.send(t.signal)
             .map_err(|e| Error::new(Code::Access, format!("cannot signal pid {}: {e}", v.pid)))?;
     }
-    let mut guard = match wait::acquire_waiting(name, opts, Some(t.grace), cancel) {
-        Ok(g) => g,
-        Err(e) if e.code == Code::Locked => {
+    let mut guard = match wait_released(
+        name,
+        opts,
+        &lock_path,
+        t.grace,
+        t.signal,
+        &mut targets,
+        cancel,
+    )? {
+        Some(g) => g,
+        None => {
             for v in &targets {
                 if !v.exited() {
                     debug(format_args!(
@@ -148,9 +159,25 @@ pub fn acquire_takeover(
                 }
             }
             signals.push("SIGKILL".into());
-            wait::acquire_waiting(name, opts, Some(t.kill_wait), cancel)?
+            match wait_released(
+                name,
+                opts,
+                &lock_path,
+                t.kill_wait,
+                signal::SIGKILL,
+                &mut targets,
+                cancel,
+            )? {
+                Some(g) => g,
+                None => guard::acquire(name, opts).map_err(|mut e| {
+                    e.message.push_str(&format!(
+                        " (still held {} ms after SIGKILL)",
+                        t.kill_wait.as_millis()
+                    ));
+                    e
+                })?,
+            }
         }
-        Err(e) => return Err(e),
     };
     stop_orphans(name, &mut guard, t);
     let waited = started.elapsed().as_millis() as u64;
@@ -173,6 +200,63 @@ pub fn acquire_takeover(
         });
     }
     Ok(guard)
+}
+
+/// Waits up to `wait` for the lock to be released. Success is the lock let go, not the signalled
+/// processes gone: when every one of `targets` has exited and the lock is still held, the lock's
+/// other holders (a forked child that inherited the fd: `sh -c 'server & wait'`) are proven
+/// ([`verify_holder`]), sent `sig` too and added to `targets`. `None`: still held at the end.
+/// The wait is on the lock (inotify) in slices of at most 100 ms, so the processes' exits are
+/// looked at between them.
+fn wait_released(
+    name: &str,
+    opts: &AcquireOptions,
+    lock_path: &Path,
+    wait: Duration,
+    sig: i32,
+    targets: &mut Vec<Verified>,
+    cancel: Option<&Cancel>,
+) -> Result<Option<Guard>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        match wait::acquire_waiting(
+            name,
+            opts,
+            Some(left.min(Duration::from_millis(100))),
+            cancel,
+        ) {
+            Ok(g) => return Ok(Some(g)),
+            Err(e) if e.code == Code::Locked => {
+                if !targets.iter().all(|v| v.exited()) {
+                    continue;
+                }
+                for h in &e.holders {
+                    if h.pid.is_some_and(|p| targets.iter().any(|v| v.pid == p)) {
+                        continue;
+                    }
+                    let v = verify_holder(h, lock_path).map_err(|why| {
+                        let mut err = not_verified(name, h.pid, &why);
+                        err.holders = e.holders.clone();
+                        err
+                    })?;
+                    debug(format_args!(
+                        "{name}: takeover: the lock outlived the signalled holders; sending {} to pid {}, which holds it too",
+                        signal::signal_name(sig),
+                        v.pid
+                    ));
+                    v.send(sig).map_err(|err| {
+                        Error::new(Code::Access, format!("cannot signal pid {}: {err}", v.pid))
+                    })?;
+                    targets.push(v);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Takeover of what a dead holder left running: its verified orphans (see

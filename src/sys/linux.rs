@@ -125,10 +125,85 @@ pub fn read_statm_rss(pid: u32) -> Option<u64> {
     parse_statm_rss(&raw).map(|pages| pages * page_size())
 }
 
+/// Why `/proc` cannot be trusted about other processes: it was mounted for another PID
+/// namespace than this process's (`unshare --pid --fork` without `--mount-proc`), so its pids
+/// are that namespace's while kill() and pidfd_open() take ours. Read once. `None`: it is ours.
+/// The test: `/proc/self` must name our own pid and `NSpid` (our pid in every namespace from the
+/// one /proc was mounted for down to ours) must have a single entry.
+pub fn foreign_proc() -> Option<&'static str> {
+    static FOREIGN: OnceLock<bool> = OnceLock::new();
+    let foreign = *FOREIGN.get_or_init(|| {
+        let me = std::process::id();
+        let link = std::fs::read_link("/proc/self").ok();
+        let named = link.as_ref().and_then(|l| l.to_str()?.parse::<u32>().ok());
+        if named != Some(me) {
+            return true;
+        }
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        match status.lines().find_map(|l| l.strip_prefix("NSpid:")) {
+            Some(ns) => ns.split_ascii_whitespace().collect::<Vec<_>>() != [me.to_string()],
+            None => false, // kernels before 4.1: /proc/self alone decides
+        }
+    });
+    foreign.then_some(FOREIGN_PROC)
+}
+
+pub const FOREIGN_PROC: &str = "/proc is another PID namespace's (mounted outside this one): pids cannot be proven; mount a /proc for this namespace (unshare --mount-proc)";
+
+/// The pid `/proc/self/fdinfo/FD` of a pidfd names (in the numbering of /proc's namespace):
+/// `Some(0)` or `Some(-1)` when the process is not visible there or has exited; `None` when the
+/// kernel prints no such line.
+pub fn pidfd_pid(fd: i32) -> Option<i64> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A live thread of `pid` other than its leader, when the leader is a zombie that ended with
+/// pthread_exit() while other threads run: its `/proc/PID/task/TID` directory (the leader's
+/// fds are no longer shown under `/proc/PID/fd`).
+fn live_task(pid: u32) -> Option<String> {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if tid == pid {
+            continue;
+        }
+        let base = format!("/proc/{pid}/task/{tid}");
+        if let Ok(raw) = std::fs::read(format!("{base}/stat")) {
+            if parse_stat(&raw).is_some_and(|s| s.state != b'Z' && s.state != b'X') {
+                return Some(base);
+            }
+        }
+    }
+    None
+}
+
+/// Where `pid`'s fds are shown: `/proc/PID`, or a live thread's directory when the leader
+/// exited (see [`live_task`]).
+fn zombie_leader_base(pid: u32) -> Option<String> {
+    match read_stat(pid) {
+        Ok(st) if st.state == b'Z' && st.threads > 1 => live_task(pid),
+        _ => None,
+    }
+}
+
 /// Whether `pid` runs, and its start time (`/proc/PID/stat` field 22, in clock ticks since boot).
+/// A thread-group leader that exited while other threads run is a zombie in /proc but the
+/// process runs: it is alive (signals to it reach the live threads).
 pub fn probe(pid: u32) -> Probe {
     match read_stat(pid) {
-        Ok(st) if st.state == b'Z' || st.state == b'X' => Probe::Gone,
+        Ok(st)
+            if (st.state == b'Z' || st.state == b'X')
+                && !(st.threads > 1 && live_task(pid).is_some()) =>
+        {
+            Probe::Gone
+        }
         Ok(st) => Probe::Alive(Some(Identity {
             start_id: format!("linux-ticks:{}", st.start_ticks),
             started_at_ms: boot_time_ms().map(|b| b + st.start_ticks * 1000 / clock_ticks()),
@@ -238,6 +313,9 @@ pub fn environ(pid: u32) -> io::Result<Vec<u8>> {
 /// those reads, entries can be skipped or repeated. The table is read until two reads agree on
 /// the entries for `id` (nearly always the first two).
 pub fn lock_table(id: FileId) -> Option<Vec<KernelLock>> {
+    if foreign_proc().is_some() {
+        return None; // its pids are another namespace's
+    }
     let read = || -> Option<Vec<KernelLock>> {
         let mut v = parse_lock_table(&std::fs::read_to_string("/proc/locks").ok()?, id);
         v.sort_by_key(|k| (k.pid, k.exclusive));
@@ -258,13 +336,27 @@ pub fn lock_table(id: FileId) -> Option<Vec<KernelLock>> {
 /// stat sees them, which also holds on overlayfs where the lock table prints another device),
 /// and `/proc/PID/fdinfo/FD` must carry a flock `lock:` line; with the locker that line names.
 pub fn fd_holds_and_locker(pid: u32, fd: &str, id: FileId) -> (Holds, Option<u32>) {
-    match std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) {
+    if foreign_proc().is_some() {
+        return (Holds::Unknown, None);
+    }
+    match fd_holds_in(&format!("/proc/{pid}"), fd, id) {
+        r @ ((Holds::No, _) | (Holds::Unknown, _)) => match zombie_leader_base(pid) {
+            Some(base) => fd_holds_in(&base, fd, id),
+            None => r,
+        },
+        r => r,
+    }
+}
+
+/// [`fd_holds_and_locker`] under `base` (`/proc/PID` or `/proc/PID/task/TID`).
+fn fd_holds_in(base: &str, fd: &str, id: FileId) -> (Holds, Option<u32>) {
+    match std::fs::metadata(format!("{base}/fd/{fd}")) {
         Ok(m) if m.dev() == id.dev && m.ino() == id.ino => {}
         Ok(_) => return (Holds::No, None),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return (Holds::No, None),
         Err(_) => return (Holds::Unknown, None),
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) {
+    match std::fs::read_to_string(format!("{base}/fdinfo/{fd}")) {
         Ok(info) => match parse_fdinfo(&info) {
             Some(exclusive) => (Holds::Yes { exclusive }, parse_fdinfo_locker(&info)),
             None => (Holds::No, None),
@@ -276,7 +368,21 @@ pub fn fd_holds_and_locker(pid: u32, fd: &str, id: FileId) -> (Holds, Option<u32
 
 /// Whether any fd of `pid` holds a flock on `id` (every fd of `/proc/PID/fd` is read).
 pub fn pid_holds(pid: u32, id: FileId) -> Holds {
-    let dir = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+    if foreign_proc().is_some() {
+        return Holds::Unknown;
+    }
+    match pid_holds_in(&format!("/proc/{pid}"), id) {
+        // An exited leader shows no fds at all; a live thread shows them.
+        r @ (Holds::No | Holds::Unknown) => match zombie_leader_base(pid) {
+            Some(base) => pid_holds_in(&base, id),
+            None => r,
+        },
+        r => r,
+    }
+}
+
+fn pid_holds_in(base: &str, id: FileId) -> Holds {
+    let dir = match std::fs::read_dir(format!("{base}/fd")) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Holds::No,
         Err(_) => return Holds::Unknown,
@@ -287,7 +393,7 @@ pub fn pid_holds(pid: u32, id: FileId) -> Holds {
         let Some(fd) = e.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        match fd_holds_and_locker(pid, &fd, id).0 {
+        match fd_holds_in(base, &fd, id).0 {
             Holds::Yes { exclusive } => {
                 out = Holds::Yes {
                     exclusive: exclusive || matches!(out, Holds::Yes { exclusive: true }),
@@ -307,8 +413,11 @@ pub fn pid_holds(pid: u32, id: FileId) -> Holds {
 pub fn scan_holders(id: FileId) -> Scan {
     let mut s = Scan {
         holders: Vec::new(),
-        complete: std::fs::metadata("/proc").is_ok(),
+        complete: std::fs::metadata("/proc").is_ok() && foreign_proc().is_none(),
     };
+    if foreign_proc().is_some() {
+        return s;
+    }
     for pid in all_pids() {
         match pid_holds(pid, id) {
             Holds::Yes { exclusive } => s.holders.push((pid, exclusive)),

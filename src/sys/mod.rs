@@ -90,6 +90,19 @@ pub fn uid_of(pid: u32) -> Option<u32> {
     }
 }
 
+/// Why `/proc` says nothing true about other processes here (Linux: it is another PID
+/// namespace's, see [`linux::foreign_proc`]); `None` elsewhere or when it is ours.
+pub fn foreign_proc() -> Option<&'static str> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::foreign_proc()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// This process's PID namespace (Linux only: elsewhere there is none to tell apart).
 pub fn own_pid_ns() -> Option<u64> {
     #[cfg(target_os = "linux")]
@@ -135,6 +148,20 @@ pub fn parent_of(pid: u32) -> Option<u32> {
     {
         let _ = pid;
         None
+    }
+}
+
+/// The direct children of `pid` (empty: none, gone, or unknown on this OS; only a hint for
+/// finding more lock holders, each then proven by its own fds).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::task_children(pid).unwrap_or_default()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Vec::new()
     }
 }
 
@@ -206,7 +233,10 @@ pub fn no_environ() -> String {
 pub fn all_pids() -> Result<Vec<u32>, String> {
     #[cfg(target_os = "linux")]
     {
-        Ok(linux::all_pids().collect())
+        match linux::foreign_proc() {
+            Some(why) => Err(why.to_string()),
+            None => Ok(linux::all_pids().collect()),
+        }
     }
     #[cfg(target_os = "macos")]
     {

@@ -291,8 +291,9 @@ Only a process whose start time matches what it recorded is ever signalled. When
 of <name> is gone but processes it started still run (orphans: they carry its marker, the
 variable PID_GUARD_HOLDER_<hash> a holder's children inherit, and run as its user in this
 PID namespace), those are stopped; another user's or another namespace's are named, never
-signalled. A port owner without the marker is stopped only with --force, whatever its
-command line. --port N stops the holder (or the orphans) of the guard that recorded port N.
+signalled. A port owner that is neither a proven holder nor carries the marker is never
+signalled, with or without --force (its command line proves nothing): the error names it.
+--port N stops the holder (or the orphans) of the guard that recorded port N.
 Exit 0 stopped, 1 still running or not verifiable, 3 not running.
 "#;
 
