@@ -184,9 +184,30 @@ function buildAddon() {
   fs.copyFileSync(path.join(built, 'pid-guard.exe'), CLI_EXE)
 }
 
+/**
+ * Files of another user, for the Rust test that they are refused: made on the Linux side, as
+ * root, owned by uid 65534 (Wine shows a file of another Unix uid as owned by ANONYMOUS LOGON,
+ * S-1-5-7, measured). Its folder as Wine sees it (Z: is /), or null when not root.
+ */
+function foreignFixture() {
+  if (process.getuid?.() !== 0) return null
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-foreign-'))
+  fs.writeFileSync(path.join(dir, 'svc.lock'), 'theirs\n', { mode: 0o600 })
+  fs.writeFileSync(path.join(dir, 'svc.pid'), '1\n', { mode: 0o644 })
+  fs.mkdirSync(path.join(dir, 'theirs'), { mode: 0o700 })
+  for (const f of ['svc.lock', 'svc.pid', 'theirs']) fs.chownSync(path.join(dir, f), 65534, 65534)
+  return { dir, wine: `Z:${dir.replace(/\//g, '\\')}` }
+}
+
 function rustTests() {
   step(`cargo test --target ${TARGET} (through wine)`)
-  return run('cargo', ['test', '--quiet', '-p', 'pid-guard-core', '-p', 'pid-guard-cli', '--target', TARGET], { env: cargoEnv(), allowFail: true }).status === 0
+  const fx = foreignFixture()
+  const env = { ...cargoEnv(), ...(fx && { PID_GUARD_FOREIGN_FIXTURE: fx.wine }) }
+  try {
+    return run('cargo', ['test', '--quiet', '-p', 'pid-guard-core', '-p', 'pid-guard-cli', '--target', TARGET], { env, allowFail: true }).status === 0
+  } finally {
+    if (fx) fs.rmSync(fx.dir, { recursive: true, force: true })
+  }
 }
 
 function jsTests(files) {

@@ -177,9 +177,6 @@ fn create(dir: &Path) -> Result<()> {
 }
 
 fn check(dir: &Path, m: &std::fs::Metadata, purpose: Use) -> Result<()> {
-    // Only Unix has owners to compare (below).
-    #[cfg(not(unix))]
-    let _ = purpose;
     let d = dir.display();
     if m.file_type().is_symlink() {
         return Err(Error::new(
@@ -195,19 +192,39 @@ fn check(dir: &Path, m: &std::fs::Metadata, purpose: Use) -> Result<()> {
         )
         .at(dir));
     }
-    #[cfg(not(unix))]
-    let _ = purpose; // no owner or mode to check here
+    #[cfg(windows)]
+    if purpose == Use::Write {
+        // The owner only: Windows has no mode bits, and its DACLs are not read (yet).
+        if let crate::fsio::Ownership::NotOurs {
+            owner,
+            me,
+            system: false,
+        } = crate::fsio::Ownership::of_windows(crate::sys::windows::owner_at(dir, true))
+        {
+            return Err(Error::new(
+                Code::UnsafeDir,
+                format!("{d} is owned by {owner} (you are {me}); another user could plant or remove pid files there, so pid-guard does not write in it. Use a directory you own (set PID_GUARD_DIR), or run as {owner}"),
+            )
+            .at(dir));
+        }
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let me = crate::identity::current_uid().unwrap_or(0);
-        if m.uid() != me && m.uid() != 0 && purpose == Use::Write {
-            // Never "remove it": that user's live service may hold a guard in it.
-            return Err(Error::new(
-                Code::UnsafeDir,
-                format!("{d} is owned by uid {} (you are uid {me}); another user could plant or remove pid files there, so pid-guard does not write in it. Use a directory you own (set PID_GUARD_DIR), or run as uid {}", m.uid(), m.uid()),
-            )
-            .at(dir));
+        if let crate::fsio::Ownership::NotOurs {
+            owner,
+            me,
+            system: false,
+        } = crate::fsio::Ownership::of_uid(m.uid())
+        {
+            if purpose == Use::Write {
+                // Never "remove it": that user's live service may hold a guard in it.
+                return Err(Error::new(
+                    Code::UnsafeDir,
+                    format!("{d} is owned by {owner} (you are {me}); another user could plant or remove pid files there, so pid-guard does not write in it. Use a directory you own (set PID_GUARD_DIR), or run as {owner}"),
+                )
+                .at(dir));
+            }
         }
         let writable_by_others = m.mode() & 0o022 != 0;
         let sticky = m.mode() & 0o1000 != 0;

@@ -11,8 +11,9 @@
 //! were ours. New files are created with `O_EXCL`; temporary files are created the same way
 //! and renamed over their target.
 //!
-//! Elsewhere than Unix the same checks run on paths with `std::fs` (no descriptor-relative
-//! calls there); owner and link count are not known and not checked.
+//! On Windows the same checks run on paths with `std::fs` (no descriptor-relative calls
+//! there): the link count from `GetFileInformationByHandle` and the owner from the security
+//! descriptor, both of a handle opened on the entry itself (never through a reparse point).
 
 use crate::fsio::{self, Stamp};
 use std::ffi::{OsStr, OsString};
@@ -30,10 +31,11 @@ pub enum Kind {
 }
 
 /// One `lstat` of an entry.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub kind: Kind,
-    pub uid: Option<u32>,
+    /// Whose it is (on Windows read for regular files only: the owner check is theirs).
+    pub owner: fsio::Ownership,
     pub nlink: u64,
     pub stamp: Stamp,
 }
@@ -104,15 +106,29 @@ fn ours(e: &Entry) -> io::Result<()> {
             false,
         ));
     }
-    if let (Some(uid), Some(me)) = (e.uid, crate::identity::current_uid()) {
-        if uid != me {
-            return Err(untrusted(
-                format!("it belongs to uid {uid}, not to you (uid {me}); someone else created it"),
-                false,
-            ));
-        }
+    if let fsio::Ownership::NotOurs { owner, me, .. } = &e.owner {
+        return Err(untrusted(
+            format!("it belongs to {owner}, not to you ({me}); someone else created it"),
+            false,
+        ));
     }
     Ok(())
+}
+
+/// A subdirectory (`N.shared`) must be ours or the system's (root; LocalSystem or
+/// Administrators on Windows); an unknown owner is not refused (a volume without owners).
+fn dir_owner_check(o: fsio::Ownership) -> io::Result<()> {
+    match o {
+        fsio::Ownership::NotOurs {
+            owner,
+            me,
+            system: false,
+        } => Err(untrusted(
+            format!("it belongs to {owner} (you are {me}); someone else created it"),
+            true,
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(unix)]
@@ -222,7 +238,7 @@ mod imp {
             #[allow(clippy::unnecessary_cast)]
             Ok(Some(Entry {
                 kind,
-                uid: Some(st.st_uid),
+                owner: fsio::Ownership::of_uid(st.st_uid),
                 nlink: st.st_nlink as u64,
                 stamp: Stamp::from_parts(
                     st.st_dev as u64,
@@ -340,19 +356,24 @@ mod imp {
         ))
     }
 
-    /// `GetFileInformationByHandle` of the entry at `at` itself (a link is not followed), or
-    /// `None` when it cannot be opened even for no access (delete pending, gone meanwhile).
-    pub(crate) fn info_at(at: &Path) -> Option<crate::sys::windows::FileInfo> {
+    /// `GetFileInformationByHandle` of the entry at `at` itself (a link is not followed) and
+    /// its owner, or `None` when it cannot be opened even for `READ_CONTROL` (delete pending,
+    /// gone meanwhile, or a DACL that denies it: the owner is then unknown).
+    pub(crate) fn info_at(at: &Path) -> Option<(crate::sys::windows::FileInfo, fsio::Ownership)> {
         use std::os::windows::fs::OpenOptionsExt;
         use windows_sys::Win32::Storage::FileSystem::{
-            FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT,
+            FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, READ_CONTROL,
         };
         let f = OpenOptions::new()
-            .access_mode(0)
+            .access_mode(READ_CONTROL)
             .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
             .open(at)
             .ok()?;
-        crate::sys::windows::file_info(&f).ok()
+        let info = crate::sys::windows::file_info(&f).ok()?;
+        Some((
+            info,
+            fsio::Ownership::of_windows(crate::sys::windows::owner_of(&f)),
+        ))
     }
 
     fn entry_of(m: &std::fs::Metadata) -> Entry {
@@ -367,7 +388,7 @@ mod imp {
             } else {
                 Kind::Other
             },
-            uid: None,
+            owner: fsio::Ownership::Unknown,
             nlink: 1,
             stamp: fsio::stamp_of(m),
         }
@@ -404,7 +425,8 @@ mod imp {
             if e.kind == Kind::File {
                 // The link count and the file's identity (volume, index) are in no Metadata:
                 // open the entry itself, for no access, never through a reparse point.
-                if let Some(i) = info_at(&at) {
+                if let Some((i, owner)) = info_at(&at) {
+                    e.owner = owner;
                     e.nlink = u64::from(i.links);
                     e.stamp.id = fsio::FileId {
                         dev: u64::from(i.volume),
@@ -502,16 +524,7 @@ impl Dir {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            let me = crate::identity::current_uid().unwrap_or(0);
-            if m.uid() != me && m.uid() != 0 {
-                return Err(untrusted(
-                    format!(
-                        "it belongs to uid {} (you are uid {me}); someone else created it",
-                        m.uid()
-                    ),
-                    true,
-                ));
-            }
+            dir_owner_check(fsio::Ownership::of_uid(m.uid()))?;
             if m.mode() & 0o022 != 0 {
                 return Err(untrusted(
                     format!(
@@ -522,6 +535,11 @@ impl Dir {
                 ));
             }
         }
+        #[cfg(windows)]
+        dir_owner_check(fsio::Ownership::of_windows(crate::sys::windows::owner_at(
+            d.path(),
+            false,
+        )))?;
         let _ = &m;
         Ok(Some(d))
     }

@@ -222,12 +222,70 @@ pub fn id_of(m: &std::fs::Metadata) -> FileId {
     }
 }
 
+/// Whose a file or directory is, as far as this process can tell. The one answer every owner
+/// check (a lock file written through, a file replaced or removed, a guard directory) asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// Ours: our effective uid; on Windows our token's user SID (or BUILTIN\Administrators
+    /// while we run elevated as a member, see [`crate::sys::windows::Owner::Ours`]).
+    Ours,
+    /// Someone else's, named for messages (`owner`, and `me`: who we are). `system`: root on
+    /// Unix, LocalSystem or Administrators on Windows, trusted for a directory only.
+    NotOurs {
+        owner: String,
+        me: String,
+        system: bool,
+    },
+    /// The OS cannot say (Windows: no right to read the security descriptor, or a volume that
+    /// keeps no owners, such as FAT). Never taken for ours; refused only when proven foreign.
+    Unknown,
+}
+
+impl Ownership {
+    /// From a Unix owner uid, against our effective uid.
+    #[cfg(unix)]
+    pub fn of_uid(uid: u32) -> Ownership {
+        match crate::identity::current_uid() {
+            Some(me) if me == uid => Ownership::Ours,
+            Some(me) => Ownership::NotOurs {
+                owner: format!("uid {uid}"),
+                me: format!("uid {me}"),
+                system: uid == 0,
+            },
+            None => Ownership::Unknown,
+        }
+    }
+
+    /// From a Windows security descriptor's owner (an error: unknown).
+    #[cfg(windows)]
+    pub fn of_windows(o: io::Result<crate::sys::windows::Owner>) -> Ownership {
+        use crate::sys::windows::{current_user, Owner};
+        match o {
+            Ok(Owner::Ours) => Ownership::Ours,
+            Ok(Owner::System(owner)) => Ownership::NotOurs {
+                owner,
+                me: current_user(),
+                system: true,
+            },
+            Ok(Owner::Other(owner)) => Ownership::NotOurs {
+                owner,
+                me: current_user(),
+                system: false,
+            },
+            Err(e) => {
+                crate::log::debug(format_args!("owner unknown: {e}"));
+                Ownership::Unknown
+            }
+        }
+    }
+}
+
 /// What one `fstat` + one `lstat` say about an open lock file.
 pub struct OpenCheck {
     /// `path` still names the file `f` has open, and that file is still linked.
     pub names: bool,
-    /// The open file's owner, where the OS has one.
-    pub owner: Option<u32>,
+    /// Whose the open file is.
+    pub ownership: Ownership,
     /// Hard links to it (1 for a file of ours; more means someone linked another file here).
     pub links: u64,
     /// Its size in bytes.
@@ -240,12 +298,13 @@ pub struct OpenCheck {
 
 /// After a lock is won this closes the race with anyone who removed or replaced the path
 /// meanwhile: a lock on an unlinked inode protects nothing. Owner, links, mode and size come
-/// from the same `fstat`.
+/// from the same `fstat` (on Windows: `GetFileInformationByHandle` and the security
+/// descriptor's owner, both of the open handle).
 pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<OpenCheck> {
     #[cfg(unix)]
     {
         let m = f.metadata()?;
-        let owner = Some(m.uid());
+        let ownership = Ownership::of_uid(m.uid());
         let links = m.nlink();
         let names = links > 0
             && match dir.lstat(path)? {
@@ -260,7 +319,7 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
             };
         Ok(OpenCheck {
             names,
-            owner,
+            ownership,
             links,
             size: m.len(),
             writable_by_others: m.mode() & 0o022 != 0,
@@ -291,7 +350,7 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
             };
         Ok(OpenCheck {
             names,
-            owner: None,
+            ownership: Ownership::of_windows(crate::sys::windows::owner_of(f)),
             links: u64::from(i.links),
             size: f.metadata()?.len(),
             writable_by_others: false,

@@ -281,17 +281,15 @@ pub(crate) fn check_lock(f: &File, l: &Layout, mode: Mode) -> Result<fsio::OpenC
             l.name
         ),
     };
-    if let (Some(owner), Some(me)) = (c.owner, identity::current_uid()) {
-        if owner != me {
-            return Err(Error::new(
-                Code::UnsafeFile,
-                format!(
-                    "{} belongs to uid {owner}, not to you (uid {me}); someone else created it. {remove}, or use a directory only you can write (PID_GUARD_DIR)",
-                    l.lock.display()
-                ),
-            )
-            .at(&l.lock));
-        }
+    if let fsio::Ownership::NotOurs { owner, me, .. } = &c.ownership {
+        return Err(Error::new(
+            Code::UnsafeFile,
+            format!(
+                "{} belongs to {owner}, not to you ({me}); someone else created it. {remove}, or use a directory only you can write (PID_GUARD_DIR)",
+                l.lock.display()
+            ),
+        )
+        .at(&l.lock));
     }
     if c.names && c.writable_by_others {
         // The record is kept in the lock file: nobody else may be able to rewrite it.
