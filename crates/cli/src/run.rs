@@ -393,7 +393,7 @@ mod exec {
     /// The fd the lock is passed on: 3 when it is free, else the lowest free one above it.
     /// Never one the caller passed: the caller's fds are the command's (s6's notification fd,
     /// a `3>>log`), and `LISTEN_FDS=N` (systemd socket activation) claims 3..3+N-1 even
-    /// before they are checked. Reserved (close-on-exec, /dev/null) until the lock is put there,
+    /// before they are checked. Reserved (a close-on-exec copy of stdin) until the lock is put there,
     /// so nothing acquire opens lands on it.
     fn reserve_run_fd() -> i32 {
         let listen = std::env::var("LISTEN_FDS")
@@ -402,19 +402,13 @@ mod exec {
             .filter(|n| (0..=4096).contains(n))
             .unwrap_or(0);
         let from = RUN_FD + listen;
-        // SAFETY: fd calls only. F_DUPFD_CLOEXEC gives the lowest free fd >= from.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-            if null < 0 {
-                return from;
-            }
-            let fd = libc::fcntl(null, libc::F_DUPFD_CLOEXEC, from);
-            libc::close(null);
-            if fd < 0 {
-                from
-            } else {
-                fd
-            }
+        // SAFETY: fd calls only. F_DUPFD_CLOEXEC gives the lowest free fd >= from (a copy of
+        // stdin, open since stdio_fds; no temporary fd that could itself take the number).
+        let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, from) };
+        if fd < 0 {
+            from
+        } else {
+            fd
         }
     }
 
