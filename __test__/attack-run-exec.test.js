@@ -185,3 +185,16 @@ test('30: a service that dropped privileges after run acquired is told to acquir
   assert.doesNotMatch(got.message, /Remove it/)
   assert.match(got.message, /before dropping privileges/)
 })
+
+test('32: run as a PID namespace\'s init: status shows the guard held, and the pid file "1" is named as that init, never signalled', { skip: skip || (process.getuid() !== 0 && 'needs root for unshare --pid') }, async (t) => {
+  const dir = h.tmpDir(t)
+  const { spawn } = require('node:child_process')
+  const u = h.track(t, spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', h.BIN, 'run', 'web', '--dir', dir, '--', 'sleep', '30'], { stdio: 'ignore' }))
+  const pidFile = path.join(dir, 'web.pid')
+  await h.waitFor(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8') === '1\n', 'the pid file')
+  const st = await h.cli(t, ['status', 'web', '--dir', dir])
+  assert.match(st.stdout, /held/)
+  assert.match(st.stdout, /init of its PID namespace/)
+  assert.match(st.stdout, /docker run --init/)
+  u.kill('SIGKILL')
+})
