@@ -17,8 +17,18 @@
 //!   holds it; a stray description could not);
 //! - the record names this process (pid, start time, boot, PID namespace), this mode and this
 //!   fd, and the pid file (exclusive: `NAME.pid`, shared: `NAME.shared/<pid>.pid`) names our pid:
-//!   what `run` wrote just before its exec, since exec keeps the pid and start time. A child of
-//!   the service that inherited the fd and the variables is another pid: never adopted.
+//!   what `run` wrote just before its exec, since exec keeps the pid and start time. Or, in
+//!   exclusive mode, the record and pid file name an ANCESTOR of this process (parent chain, at
+//!   most [`MAX_ANCESTORS`] up, with the recorded start time): a service a wrapper started
+//!   (`run web -- npm start`, `sh -c 'cd /app && node s'`, timeout, runuser) shares the open
+//!   file description the kernel shows holding the lock on our fd. It then becomes the holder:
+//!   the pid file and record are rewritten to name it (`Guard::hand_over`), so `stop` reaches
+//!   the service, not the wrapper. A process whose ancestors do not include the recorded holder
+//!   (a copy sent over SCM_RIGHTS, a sibling) is never adopted. A nested `pid-guard run NAME`
+//!   adopts only its own pid's record ([`adopt_own`]): it was asked to wait for, fail on or take
+//!   over from an ancestor, never to share its lock.
+//! - A lock file check that fails on a lock proven held by this process (privileges dropped
+//!   after `run`, a backup's hard link) never advises removing the file: it is live.
 //!
 //! At most one guard per process adopts (the fd becomes that guard's, close-on-exec, closed on
 //! release). The caller removes `PID_GUARD_FD` from its environment afterwards (the JS layer
@@ -33,8 +43,8 @@ use crate::layout::Layout;
 pub const FD_VAR: &str = "PID_GUARD_FD";
 /// The guard name `pid-guard run` passes.
 pub const NAME_VAR: &str = "PID_GUARD_NAME";
-/// The fd `pid-guard run` passes the lock as (as flock(1) users expect an fd of their choosing,
-/// the first one after stdio).
+/// The fd `pid-guard run` passes the lock as when it is free (as flock(1) users expect an fd
+/// of their choosing, the first one after stdio); else the lowest free one above it.
 pub const RUN_FD: i32 = 3;
 
 /// How far up the parent chain the recorded holder is looked for (a wrapper of wrappers:

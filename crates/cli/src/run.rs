@@ -4,8 +4,10 @@
 //! the command. No wrapper remains: the pid in the pid file and record is the command's from the
 //! first instant (exec keeps the pid and the start time the record is verified by), signals
 //! reach it directly and once, and its exit code or signal is seen by our parent because it is
-//! the command's own. The lock's fd is passed across the exec as fd 3 (`PID_GUARD_FD=3`,
-//! `PID_GUARD_NAME=<name>`), so the lock lives exactly as long as the command, or any child it
+//! the command's own. The lock's fd is passed across the exec on fd 3 when it is free, else the
+//! lowest free fd above (and above the `LISTEN_FDS` of socket activation); the caller's fds are
+//! never moved (`PID_GUARD_FD=<fd>`, `PID_GUARD_NAME=<name>`, and `PID_GUARD_DIR` when `--dir`
+//! was given), so the lock lives exactly as long as the command, or any child it
 //! passes the fd to (as with flock(1)); every other fd of ours is close-on-exec. Before the
 //! exec the record is rewritten to describe the command (its executable and argv as the OS will
 //! show them, fd 3), and the holder's marker variable is put in its environment so what it
@@ -14,7 +16,8 @@
 //!
 //! Until the guard is won nothing is held: a SIGTERM or Ctrl-C during `--wait` ends us with the
 //! default disposition, and the command is never started. A command that cannot be started
-//! (not found: 127, not executable: 126, as shells say) releases the guard first.
+//! (not found or a missing `#!` interpreter: 127; not executable, not a regular file: 126, as
+//! shells say) is found before the guard is touched; an exec that still fails releases it.
 //!
 //! Windows has no exec: run_windows.rs holds the guard in a small native wrapper.
 
