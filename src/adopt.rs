@@ -17,8 +17,18 @@
 //!   holds it; a stray description could not);
 //! - the record names this process (pid, start time, boot, PID namespace), this mode and this
 //!   fd, and the pid file (exclusive: `NAME.pid`, shared: `NAME.shared/<pid>.pid`) names our pid:
-//!   what `run` wrote just before its exec, since exec keeps the pid and start time. A child of
-//!   the service that inherited the fd and the variables is another pid: never adopted.
+//!   what `run` wrote just before its exec, since exec keeps the pid and start time. Or, in
+//!   exclusive mode, the record and pid file name an ANCESTOR of this process (parent chain, at
+//!   most [`MAX_ANCESTORS`] up, with the recorded start time): a service a wrapper started
+//!   (`run web -- npm start`, `sh -c 'cd /app && node s'`, timeout, runuser) shares the open
+//!   file description the kernel shows holding the lock on our fd. It then becomes the holder:
+//!   the pid file and record are rewritten to name it (`Guard::hand_over`), so `stop` reaches
+//!   the service, not the wrapper. A process whose ancestors do not include the recorded holder
+//!   (a copy sent over SCM_RIGHTS, a sibling) is never adopted. A nested `pid-guard run NAME`
+//!   adopts only its own pid's record ([`adopt_own`]): it was asked to wait for, fail on or take
+//!   over from an ancestor, never to share its lock.
+//! - A lock file check that fails on a lock proven held by this process (privileges dropped
+//!   after `run`, a backup's hard link) never advises removing the file: it is live.
 //!
 //! At most one guard per process adopts (the fd becomes that guard's, close-on-exec, closed on
 //! release). The caller removes `PID_GUARD_FD` from its environment afterwards (the JS layer
@@ -33,16 +43,37 @@ use crate::layout::Layout;
 pub const FD_VAR: &str = "PID_GUARD_FD";
 /// The guard name `pid-guard run` passes.
 pub const NAME_VAR: &str = "PID_GUARD_NAME";
-/// The fd `pid-guard run` passes the lock as (as flock(1) users expect an fd of their choosing,
-/// the first one after stdio).
+/// The fd `pid-guard run` passes the lock as when it is free (as flock(1) users expect an fd
+/// of their choosing, the first one after stdio); else the lowest free one above it.
 pub const RUN_FD: i32 = 3;
 
+/// How far up the parent chain the recorded holder is looked for (a wrapper of wrappers:
+/// `npm start` -> sh -> node is 2).
+pub const MAX_ANCESTORS: usize = 16;
+
 /// The guard inherited from `pid-guard run`, adopted, when every check above holds; `None`
-/// (acquire as usual) otherwise.
+/// (acquire as usual) otherwise. The recorded holder may be this process or (exclusive mode)
+/// an ancestor of it: see [`inherited`]'s module docs.
 pub(crate) fn inherited(l: &Layout, opts: &AcquireOptions) -> Result<Option<Guard>> {
     #[cfg(unix)]
     {
-        unix::inherited(l, opts)
+        unix::inherited(l, opts, true)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (l, opts);
+        Ok(None)
+    }
+}
+
+/// For a nested `pid-guard run NAME`: the inherited guard, adopted only when the record names
+/// this very process (an outer `run` exec'd us); never one held by an ancestor (that run was
+/// asked to wait for, fail on or take over from it).
+pub fn adopt_own(name: &str, opts: &AcquireOptions) -> Result<Option<Guard>> {
+    let l = crate::guard::prepare(name, opts)?;
+    #[cfg(unix)]
+    {
+        unix::inherited(&l, opts, false)
     }
     #[cfg(not(unix))]
     {
@@ -76,7 +107,11 @@ mod unix {
         ));
     }
 
-    pub(super) fn inherited(l: &Layout, opts: &AcquireOptions) -> Result<Option<Guard>> {
+    pub(super) fn inherited(
+        l: &Layout,
+        opts: &AcquireOptions,
+        ancestors: bool,
+    ) -> Result<Option<Guard>> {
         let Some(fd) = std::env::var(FD_VAR)
             .ok()
             .and_then(|v| v.parse::<i32>().ok())
@@ -98,14 +133,19 @@ mod unix {
         {
             return Ok(None);
         }
-        let out = check(l, opts, fd);
+        let out = check(l, opts, fd, ancestors);
         if !matches!(out, Ok(Some(_))) {
             TAKEN.store(false, Ordering::SeqCst);
         }
         out
     }
 
-    pub(super) fn check(l: &Layout, opts: &AcquireOptions, fd: i32) -> Result<Option<Guard>> {
+    pub(super) fn check(
+        l: &Layout,
+        opts: &AcquireOptions,
+        fd: i32,
+        ancestors: bool,
+    ) -> Result<Option<Guard>> {
         // SAFETY: F_GETFD only asks whether the fd is open.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
             debug(l, &format!("fd {fd} is not open"));
@@ -132,12 +172,15 @@ mod unix {
             debug(l, &format!("fd {fd} is not {}", l.lock.display()));
             return Ok(None);
         };
-        // The checks a winner makes before it writes into the lock file (errors as for acquire).
-        crate::guard::check_lock(&f, l, opts.mode)?;
         let Some(held) = held_mode(l, &f, fd, id)? else {
             debug(l, &format!("fd {fd} does not hold the lock"));
             return Ok(None);
         };
+        // The checks a winner makes before it writes into the lock file. The lock is live, held
+        // by this very process: the errors never advise removing the file.
+        if let Err(e) = crate::guard::check_lock(&f, l, opts.mode) {
+            return Err(unsafe_held(l, &c, fd, e));
+        }
         let me = identity::me();
         let (record, record_len, files, pid_path, record_path) = match held {
             Mode::Exclusive => {
@@ -172,13 +215,23 @@ mod unix {
                 (rec, 0, Arc::new(d), l.shared_pid(me.pid), path)
             }
         };
-        let ours = record.pid == me.pid
-            && record.same_ns()
-            && record.lock_fd == Some(fd)
-            && record.mode == held
-            && me.identity.as_ref().is_some_and(|i| record.matches(i));
-        if !ours {
-            debug(l, "the record does not name this process and fd");
+        let fits = record.same_ns() && record.lock_fd == Some(fd) && record.mode == held;
+        let ours =
+            fits && record.pid == me.pid && me.identity.as_ref().is_some_and(|i| record.matches(i));
+        // A service a wrapper started (`run web -- npm start`, `sh -c 'cd /app && node s'`,
+        // timeout, runuser): the recorded holder is an ancestor that shares the open file
+        // description the kernel shows holding the lock on our fd. Exclusive only (shared
+        // holders' files are per pid).
+        let from_ancestor = !ours
+            && ancestors
+            && fits
+            && held == Mode::Exclusive
+            && is_ancestor(record.pid, |i| record.matches(i));
+        if !ours && !from_ancestor {
+            debug(
+                l,
+                "the record names neither this process nor an ancestor of it, with this fd",
+            );
             return Ok(None);
         }
         // The pid file this process's `run` wrote, as it is now (release removes only that one).
@@ -186,7 +239,7 @@ mod unix {
             (Ok(Some(e)), Ok(Some(b)))
                 if e.kind == crate::dirfd::Kind::File
                     && e.nlink == 1
-                    && b == pidfile::format(me.pid).as_bytes() =>
+                    && b == pidfile::format(record.pid).as_bytes() =>
             {
                 e.stamp
             }
@@ -247,10 +300,79 @@ mod unix {
             "{}: adopted the lock `pid-guard run` passed as fd {fd}",
             l.name
         ));
+        if from_ancestor {
+            // This process is the service: the pid file and record name it from now on, so
+            // `stop` reaches it rather than the wrapper (npm, sh) that started it.
+            g.hand_over(me.pid, me.cmdline.clone(), Some(fd))?;
+            crate::log::debug(format_args!(
+                "{}: adopted from ancestor {}; the pid file and record now name {}",
+                l.name, g.record.pid, me.pid
+            ));
+        }
         if let Some(meta) = meta {
             g.update(meta)?;
         }
         Ok(Some(g))
+    }
+
+    /// Whether `pid` (with the identity `same` accepts) is a proper ancestor of this process,
+    /// walking the parent chain at most [`MAX_ANCESTORS`] steps.
+    fn is_ancestor(pid: u32, same: impl Fn(&identity::Identity) -> bool) -> bool {
+        if pid <= 1 {
+            return false;
+        }
+        // SAFETY: getppid has no preconditions.
+        let mut cur = unsafe { libc::getppid() } as u32;
+        for _ in 0..MAX_ANCESTORS {
+            if cur <= 1 {
+                return false;
+            }
+            if cur == pid {
+                return matches!(identity::probe(pid), identity::Probe::Alive(Some(ref i)) if same(i));
+            }
+            match parent_of(cur) {
+                Some(p) => cur = p,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    #[cfg(target_os = "linux")]
+    fn parent_of(pid: u32) -> Option<u32> {
+        crate::sys::linux::read_stat(pid).ok().map(|s| s.ppid)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn parent_of(_pid: u32) -> Option<u32> {
+        None
+    }
+
+    /// A lock file check that failed on the fd this process holds the lock through: what is
+    /// wrong and what to do, never "remove it" (that would let a second copy start).
+    fn unsafe_held(l: &Layout, c: &fsio::OpenCheck, fd: i32, e: Error) -> Error {
+        if e.code != Code::UnsafeFile {
+            return e;
+        }
+        let lock = l.lock.display();
+        let live = format!("the guard is live, held by this very process through fd {fd} (`pid-guard run` passed it): do not remove {lock}");
+        let me = identity::current_uid();
+        let msg = match (c.owner, me) {
+            (Some(owner), Some(me)) if owner != me => format!(
+                "{lock} belongs to uid {owner}, but this process runs as uid {me}; {live}. The service changed user after `pid-guard run` acquired (setpriv, runuser, su, a privilege drop in the program): acquire before dropping privileges, or start `pid-guard run` as the service's user (`setpriv ... pid-guard run {} -- cmd`)",
+                l.name
+            ),
+            _ if c.links > 1 => format!(
+                "{lock} has {} hard links: a copy or backup tool hard-linked it; {live}. Remove the OTHER link (find {} -xdev -samefile {lock}), then acquire again",
+                c.links,
+                l.dir.display()
+            ),
+            _ if c.writable_by_others => format!(
+                "{lock} is writable by other users (someone changed its mode), so anyone could rewrite the holder's record; {live}. Run chmod 600 {lock}, then acquire again"
+            ),
+            _ => format!("{}; but {live}", e.message),
+        };
+        Error::new(Code::UnsafeFile, msg).at(&l.lock)
     }
 
     /// The mode the open file description `f` (fd `fd`) holds the lock in; `None` if it holds
@@ -315,18 +437,22 @@ mod tests {
         let l = prepare("a", &opts).unwrap();
         let own = g.file.as_ref().unwrap().as_raw_fd();
         assert!(
-            unix::check(&l, &opts, own).unwrap().is_none(),
+            unix::check(&l, &opts, own, true).unwrap().is_none(),
             "a guard's own fd"
         );
         let stray = std::fs::File::open(d.join("a.lock")).unwrap();
         assert!(
-            unix::check(&l, &opts, stray.as_raw_fd()).unwrap().is_none(),
+            unix::check(&l, &opts, stray.as_raw_fd(), true)
+                .unwrap()
+                .is_none(),
             "an fd of the lock file that holds nothing"
         );
         let other = std::fs::File::open(d.join("a.pid")).unwrap();
-        assert!(unix::check(&l, &opts, other.as_raw_fd()).unwrap().is_none());
+        assert!(unix::check(&l, &opts, other.as_raw_fd(), true)
+            .unwrap()
+            .is_none());
         assert!(
-            unix::check(&l, &opts, 901).unwrap().is_none(),
+            unix::check(&l, &opts, 901, true).unwrap().is_none(),
             "a closed fd"
         );
         // What `run` does before its exec: the lock on fd 900, the record saying so.
@@ -339,12 +465,17 @@ mod tests {
             mode: Mode::Shared,
             meta: serde_json::json!({}),
         };
-        let e = unix::check(&l, &shared, FD).err().expect("another mode");
+        let e = unix::check(&l, &shared, FD, true)
+            .err()
+            .expect("another mode");
         assert_eq!(e.code, Code::Locked);
-        let mut a = unix::check(&l, &opts, FD).unwrap().expect("adopted");
+        let mut a = unix::check(&l, &opts, FD, true).unwrap().expect("adopted");
         assert!(a.adopted() && a.pid() == std::process::id());
         assert!(crate::guard::fd_is_held(FD));
-        assert!(unix::check(&l, &opts, FD).unwrap().is_none(), "never twice");
+        assert!(
+            unix::check(&l, &opts, FD, true).unwrap().is_none(),
+            "never twice"
+        );
         a.release().unwrap();
         assert!(!d.join("a.pid").exists(), "released as any guard");
         // SAFETY: F_GETFD only asks whether it is open.

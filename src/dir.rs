@@ -186,11 +186,23 @@ fn check(dir: &Path, m: &std::fs::Metadata, purpose: Use) -> Result<()> {
         .at(dir));
     }
     if !m.is_dir() {
-        return Err(Error::new(
-            Code::NotDir,
-            format!("{d} is not a directory; remove it or set PID_GUARD_DIR / options.dir to a directory"),
-        )
-        .at(dir));
+        // Never "remove it": the path is often a guard's own file given by mistake
+        // (`--dir /run/app/web.lock`), whose holder is running.
+        let guard_file = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".lock") || n.ends_with(".pid") || n.ends_with(".json"));
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| ".".into());
+        let msg = if guard_file {
+            format!("{d} is not a directory: it looks like a guard's lock or pid file (its holder may be running; leave it). Pass the directory that holds it instead: --dir / PID_GUARD_DIR / options.dir = {parent}")
+        } else {
+            format!("{d} is not a directory; set PID_GUARD_DIR / options.dir to a directory (pid-guard keeps its lock and pid files in one)")
+        };
+        return Err(Error::new(Code::NotDir, msg).at(dir));
     }
     #[cfg(windows)]
     if purpose == Use::Write {

@@ -962,7 +962,8 @@ impl Guard {
     /// atomically (readers never see it empty); the record as in [`Guard::update`]. (Markers are
     /// read on Linux only, so the record need not say that the command's children carry the
     /// wrapper's.)
-    #[cfg(windows)]
+    /// Also Unix adoption by a service a wrapper started (adopt.rs): the service takes the
+    /// record and pid file over from its ancestor, the `run` that exec'd the wrapper.
     pub fn hand_over(
         &mut self,
         pid: u32,

@@ -63,7 +63,14 @@ pub fn parse(bytes: &[u8], self_pid: u32) -> Content {
             }
         }
     };
-    if value <= 1 {
+    if value == 1 {
+        // `pid-guard run` as a container's entrypoint: the command is its namespace's init.
+        // Still never a pid to signal (the kernel drops SIGTERM for an init without a handler).
+        return Content::Invalid {
+            problem: "it names pid 1: the holder is the init of its PID namespace (a container's entrypoint); pid 1 is never signalled: stop the container (docker stop), or run the command under an init (docker run --init, tini)".into(),
+        };
+    }
+    if value == 0 {
         return Content::Invalid {
             problem: format!(
                 "\"{shown}\" is not a PID a service can have (0 and 1 are never signalled)"
@@ -86,6 +93,17 @@ mod tests {
         match parse(b, 4242) {
             Content::Valid { pid } => Some(pid),
             _ => None,
+        }
+    }
+
+    #[test]
+    fn pid_1_is_named_as_a_namespace_init_never_a_pid_to_signal() {
+        match parse(b"1\n", 4242) {
+            Content::Invalid { problem } => {
+                assert!(problem.contains("init of its PID namespace"), "{problem}");
+                assert!(problem.contains("docker run --init"), "{problem}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

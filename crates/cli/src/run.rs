@@ -4,8 +4,10 @@
 //! the command. No wrapper remains: the pid in the pid file and record is the command's from the
 //! first instant (exec keeps the pid and the start time the record is verified by), signals
 //! reach it directly and once, and its exit code or signal is seen by our parent because it is
-//! the command's own. The lock's fd is passed across the exec as fd 3 (`PID_GUARD_FD=3`,
-//! `PID_GUARD_NAME=<name>`), so the lock lives exactly as long as the command, or any child it
+//! the command's own. The lock's fd is passed across the exec on fd 3 when it is free, else the
+//! lowest free fd above (and above the `LISTEN_FDS` of socket activation); the caller's fds are
+//! never moved (`PID_GUARD_FD=<fd>`, `PID_GUARD_NAME=<name>`, and `PID_GUARD_DIR` when `--dir`
+//! was given), so the lock lives exactly as long as the command, or any child it
 //! passes the fd to (as with flock(1)); every other fd of ours is close-on-exec. Before the
 //! exec the record is rewritten to describe the command (its executable and argv as the OS will
 //! show them, fd 3), and the holder's marker variable is put in its environment so what it
@@ -14,7 +16,8 @@
 //!
 //! Until the guard is won nothing is held: a SIGTERM or Ctrl-C during `--wait` ends us with the
 //! default disposition, and the command is never started. A command that cannot be started
-//! (not found: 127, not executable: 126, as shells say) releases the guard first.
+//! (not found or a missing `#!` interpreter: 127; not executable, not a regular file: 126, as
+//! shells say) is found before the guard is touched; an exec that still fails releases it.
 //!
 //! Windows has no exec: run_windows.rs holds the guard in a small native wrapper.
 
@@ -105,12 +108,16 @@ fn options(a: &RunArgs) -> Result<(Mode, Value, Conflict), Usage> {
     Ok((mode, Value::Object(meta), conflict))
 }
 
-fn acquire(g: &Global, name: &str, mode: Mode, meta: Value, c: &Conflict) -> Result<Guard, Error> {
-    let opts = AcquireOptions {
+fn options_for(g: &Global, mode: Mode, meta: Value) -> AcquireOptions<'_> {
+    AcquireOptions {
         dir: g.dir.as_deref(),
         mode,
         meta,
-    };
+    }
+}
+
+fn acquire(g: &Global, name: &str, mode: Mode, meta: Value, c: &Conflict) -> Result<Guard, Error> {
+    let opts = options_for(g, mode, meta);
     match c {
         Conflict::Fail => guard::acquire(name, &opts),
         Conflict::Wait(t) => pid_guard_core::wait::acquire_waiting(name, &opts, *t, None),
@@ -159,6 +166,7 @@ fn report(e: &Error) -> i32 {
 mod exec {
     use super::*;
     use pid_guard_core::adopt::{FD_VAR, NAME_VAR, RUN_FD};
+    use pid_guard_core::dir::ENV_DIR as DIR_VAR;
     use std::ffi::{CString, OsStr, OsString};
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     use std::path::{Path, PathBuf};
@@ -208,6 +216,11 @@ mod exec {
         let check = |p: &Path| -> Result<(), NotStarted> {
             match std::fs::metadata(p) {
                 Ok(m) if m.is_dir() => Err(NotStarted::Denied("it is a directory".into())),
+                // A FIFO, socket or device: exec would fail (EACCES), and reading its first
+                // line to describe it could block for ever.
+                Ok(m) if !m.is_file() => Err(NotStarted::Denied(
+                    "it is not a regular file (a FIFO, socket or device cannot be run)".into(),
+                )),
                 Ok(_) if is_executable(p) => Ok(()),
                 Ok(_) => Err(NotStarted::Denied(
                     "permission denied (it is not executable)".into(),
@@ -259,7 +272,7 @@ mod exec {
     pub(super) fn describe(path: &Path, argv: &[OsString]) -> Target {
         use std::io::Read;
         let mut head = [0u8; 256];
-        let n = std::fs::File::open(path)
+        let n = open_head(path)
             .and_then(|mut f| f.read(&mut head))
             .unwrap_or(0);
         let plain = Target {
@@ -289,47 +302,116 @@ mod exec {
         }
     }
 
+    /// Opens `p` to read its first bytes without ever blocking (a FIFO swapped in after the
+    /// check would wait for a writer): O_NONBLOCK, and a regular file only.
+    fn open_head(p: &Path) -> std::io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(p)?;
+        if !f.metadata()?.is_file() {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        Ok(f)
+    }
+
+    /// A `#!` script whose interpreter cannot run: found now, before anything is acquired or
+    /// taken over (the kernel would say ENOENT for the script itself, after v1 was stopped).
+    /// `None` for a binary or a script whose interpreter is there and executable.
+    pub(super) fn interpreter_problem(path: &Path) -> Option<NotStarted> {
+        use std::io::Read;
+        let mut head = [0u8; 256];
+        let n = open_head(path).and_then(|mut f| f.read(&mut head)).ok()?;
+        if !head[..n].starts_with(b"#!") {
+            return None;
+        }
+        let line = head[2..n].split(|&b| b == b'\n').next().unwrap_or(&[]);
+        let line = String::from_utf8_lossy(line);
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        // The kernel cuts the interpreter at a space or tab only: a CRLF line's \r is part of
+        // its name.
+        let interp = trimmed.split([' ', '\t']).next().unwrap_or("");
+        if interp.is_empty() {
+            return Some(NotStarted::Denied(format!(
+                "{} starts with \"#!\" but names no interpreter",
+                path.display()
+            )));
+        }
+        let shown = interp.escape_debug().to_string();
+        if interp.ends_with('\r') {
+            return Some(NotStarted::Missing(format!(
+                "its #! line names the interpreter \"{shown}\", which ends in a carriage return (\\r): the script has Windows (CRLF) line endings; convert it (dos2unix {})",
+                path.display()
+            )));
+        }
+        match std::fs::metadata(interp) {
+            Err(_) => Some(NotStarted::Missing(format!(
+                "its #! interpreter \"{shown}\" does not exist; install it or fix the script's first line"
+            ))),
+            Ok(m) if !m.is_file() || !is_executable(Path::new(interp)) => {
+                Some(NotStarted::Denied(format!(
+                    "its #! interpreter \"{shown}\" is not an executable file"
+                )))
+            }
+            Ok(_) => None,
+        }
+    }
+
     fn starts_with_shebang(p: &Path) -> bool {
         use std::io::Read;
         let mut b = [0u8; 2];
-        std::fs::File::open(p)
+        open_head(p)
             .and_then(|mut f| f.read_exact(&mut b))
             .is_ok_and(|()| &b == b"#!")
     }
 
     /// Standard streams that are closed get /dev/null (as Node and shells give them), so no
-    /// file we open lands on 0-2. Fd 3 is taken (close-on-exec) until the lock is put there, so
-    /// nothing of ours sits on it. An fd 3 our parent passed (an outer `pid-guard run` of
-    /// another guard: its lock) is moved to a free fd above it, still inherited, so the command
-    /// keeps holding it; this guard's own lock passed by an outer `run <name>` stays at 3.
-    fn reserve_fds(name: &str) {
-        // Unless it is this very guard, passed down by an outer `run <name>` that exec'd us: then
-        // it stays at 3 for acquire to adopt.
-        let same = std::env::var(FD_VAR).is_ok_and(|v| v == RUN_FD.to_string())
-            && std::env::var(NAME_VAR).is_ok_and(|n| n == name);
-        // SAFETY: fcntl/open/close on fd numbers only; open() of /dev/null with a constant path
-        // returns the lowest free fd, which is the one just found closed (or freed).
+    /// file we open lands on 0-2.
+    fn stdio_fds() {
+        // SAFETY: fcntl/open/close on fd numbers only; open() returns the lowest free fd, which
+        // is the one just found closed (every lower one is open).
         unsafe {
-            if !same
-                && libc::fcntl(RUN_FD, libc::F_GETFD) >= 0
-                && libc::fcntl(RUN_FD, libc::F_DUPFD, RUN_FD + 1) >= 0
-            {
-                libc::close(RUN_FD);
-            }
-            for fd in 0..=RUN_FD {
+            for fd in 0..=2 {
                 if libc::fcntl(fd, libc::F_GETFD) >= 0 {
                     continue;
                 }
-                let flags = if fd == RUN_FD {
-                    libc::O_RDWR | libc::O_CLOEXEC
-                } else {
-                    libc::O_RDWR
-                };
-                let got = libc::open(c"/dev/null".as_ptr(), flags);
+                let got = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
                 if got >= 0 && got != fd {
                     libc::close(got);
                 }
             }
+        }
+    }
+
+    /// The fd an outer `pid-guard run <name>` passed this very guard on (PID_GUARD_FD, with
+    /// PID_GUARD_NAME = name), if it is open.
+    fn inherited_fd(name: &str) -> Option<i32> {
+        let fd = std::env::var(FD_VAR).ok()?.parse::<i32>().ok()?;
+        let same = std::env::var(NAME_VAR).is_ok_and(|n| n == name);
+        // SAFETY: F_GETFD only asks whether it is open.
+        (same && fd > 2 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).then_some(fd)
+    }
+
+    /// The fd the lock is passed on: 3 when it is free, else the lowest free one above it.
+    /// Never one the caller passed: the caller's fds are the command's (s6's notification fd,
+    /// a `3>>log`), and `LISTEN_FDS=N` (systemd socket activation) claims 3..3+N-1 even
+    /// before they are checked. Reserved (a close-on-exec copy of stdin) until the lock is put there,
+    /// so nothing acquire opens lands on it.
+    fn reserve_run_fd() -> i32 {
+        let listen = std::env::var("LISTEN_FDS")
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .filter(|n| (0..=4096).contains(n))
+            .unwrap_or(0);
+        let from = RUN_FD + listen;
+        // SAFETY: fd calls only. F_DUPFD_CLOEXEC gives the lowest free fd >= from (a copy of
+        // stdin, open since stdio_fds; no temporary fd that could itself take the number).
+        let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, from) };
+        if fd < 0 {
+            from
+        } else {
+            fd
         }
     }
 
@@ -341,12 +423,22 @@ mod exec {
 
     /// The command's environment: ours, with the guard's variables set (and any inherited
     /// ones of an outer `run` of another guard replaced).
-    fn environment(name: &str, marker: Option<(&str, &str)>) -> Vec<CString> {
+    ///
+    /// `PID_GUARD_DIR` is set to the guard's directory when `--dir` was given, so the
+    /// service's own `acquire(<name>)` without a `dir` looks there and adopts this guard
+    /// instead of silently taking a second one in the default directory.
+    fn environment(
+        name: &str,
+        fd: i32,
+        dir: Option<&Path>,
+        marker: Option<(&str, &str)>,
+    ) -> Vec<CString> {
         let mut env: Vec<CString> = Vec::new();
         for (k, v) in std::env::vars_os() {
             let kb = k.as_bytes();
             if kb == FD_VAR.as_bytes()
                 || kb == NAME_VAR.as_bytes()
+                || (dir.is_some() && kb == DIR_VAR.as_bytes())
                 || marker.is_some_and(|(m, _)| kb == m.as_bytes())
             {
                 continue;
@@ -356,8 +448,13 @@ mod exec {
             kv.extend_from_slice(v.as_bytes());
             env.push(cstring(&kv));
         }
-        env.push(cstring(format!("{FD_VAR}={RUN_FD}").as_bytes()));
+        env.push(cstring(format!("{FD_VAR}={fd}").as_bytes()));
         env.push(cstring(format!("{NAME_VAR}={name}").as_bytes()));
+        if let Some(d) = dir {
+            let mut kv = format!("{DIR_VAR}=").into_bytes();
+            kv.extend_from_slice(d.as_os_str().as_bytes());
+            env.push(cstring(&kv));
+        }
         if let Some((k, v)) = marker {
             env.push(cstring(format!("{k}={v}").as_bytes()));
         }
@@ -365,29 +462,59 @@ mod exec {
     }
 
     pub(super) fn run(g: &Global, a: &RunArgs, mode: Mode, meta: Value, c: &Conflict) -> i32 {
-        reserve_fds(&a.name);
+        stdio_fds();
         let command = &a.command;
+        // Everything that can keep the command from starting is found before the guard is
+        // touched (a --takeover must not stop v1 for a v2 that cannot run).
         let path = match resolve(&command[0]) {
             Ok(p) => p,
             Err(e) => return e.exit(&command[0]),
         };
+        if let Some(e) = interpreter_problem(&path) {
+            return e.exit(&command[0]);
+        }
         let target = describe(&path, command);
-        let mut guard = match acquire(g, &a.name, mode, meta, c) {
-            Ok(guard) => guard,
-            Err(e) => return report(&e),
+        // This very guard passed down by an outer `run <name>`: adopted when that run exec'd
+        // us (the record names this pid: `run web -- pid-guard run web -- cmd`). Otherwise
+        // (a service under `run web` that starts `pid-guard run web --takeover -- v2`) the
+        // inherited copy is closed first: this run is asked to wait for, fail on or take over
+        // from the holder, and must not hold the lock it asks for, or it would wait on (or be
+        // refused by) itself after stopping v1.
+        let mut adopted = None;
+        if let Some(fd) = inherited_fd(&a.name) {
+            match pid_guard_core::adopt::adopt_own(&a.name, &options_for(g, mode, meta.clone())) {
+                Ok(Some(guard)) => adopted = Some((guard, fd)),
+                Ok(None) => {
+                    // SAFETY: the fd is the inherited copy, not ours; closing drops our share.
+                    unsafe { libc::close(fd) };
+                    std::env::remove_var(FD_VAR);
+                }
+                Err(e) => return report(&e),
+            }
+        }
+        let (mut guard, fd) = match adopted {
+            Some(x) => x,
+            None => {
+                let fd = reserve_run_fd();
+                match acquire(g, &a.name, mode, meta, c) {
+                    Ok(guard) => (guard, fd),
+                    Err(e) => return report(&e),
+                }
+            }
         };
-        if let Err(e) = guard.prepare_exec(RUN_FD, target.exe.clone(), target.cmdline.clone()) {
+        if let Err(e) = guard.prepare_exec(fd, target.exe.clone(), target.cmdline.clone()) {
             let _ = guard.release();
             return report(&e);
         }
         let argv: Vec<CString> = command.iter().map(|a| cstring(a.as_bytes())).collect();
-        let env = environment(&a.name, guard.marker());
+        let dir = g.dir.as_ref().map(|_| guard.dir().to_path_buf());
+        let env = environment(&a.name, fd, dir.as_deref(), guard.marker());
         let file = cstring(target.path.as_os_str().as_bytes());
         let err = exec(&file, &argv, &env);
         // Still here: the exec failed. Nothing was started; give the guard back first.
         let _ = guard.release();
-        // SAFETY: fd 3 is the copy of the lock made for the command; closing it frees the lock.
-        unsafe { libc::close(RUN_FD) };
+        // SAFETY: fd is the copy of the lock made for the command; closing it frees the lock.
+        unsafe { libc::close(fd) };
         let why = NotStarted::from_errno(err);
         why.exit(&command[0])
     }
