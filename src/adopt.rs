@@ -356,10 +356,9 @@ mod unix {
         }
         let lock = l.lock.display();
         let live = format!("the guard is live, held by this very process through fd {fd} (`pid-guard run` passed it): do not remove {lock}");
-        let me = identity::current_uid();
-        let msg = match (c.owner, me) {
-            (Some(owner), Some(me)) if owner != me => format!(
-                "{lock} belongs to uid {owner}, but this process runs as uid {me}; {live}. The service changed user after `pid-guard run` acquired (setpriv, runuser, su, a privilege drop in the program): acquire before dropping privileges, or start `pid-guard run` as the service's user (`setpriv ... pid-guard run {} -- cmd`)",
+        let msg = match &c.ownership {
+            fsio::Ownership::NotOurs { owner, me, .. } => format!(
+                "{lock} belongs to {owner}, but this process runs as {me}; {live}. The service changed user after `pid-guard run` acquired (setpriv, runuser, su, a privilege drop in the program): acquire before dropping privileges, or start `pid-guard run` as the service's user (`setpriv ... pid-guard run {} -- cmd`)",
                 l.name
             ),
             _ if c.links > 1 => format!(
