@@ -490,6 +490,8 @@ mod tests {
         let me = std::process::id();
         assert_eq!(uid_of(me), crate::identity::current_uid());
         assert!(own_pid_ns().is_some());
+        // This test runs with its own namespace's /proc (the 41 case is a JS test, in unshare).
+        assert_eq!(foreign_proc(), None);
         assert_eq!(pid_ns_of(&me.to_string()), own_pid_ns());
         assert_eq!(cmdline("self"), cmdline(&me.to_string()));
         assert!(exe(me).is_some());
