@@ -10,7 +10,7 @@ const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
 const { spawn, execFileSync } = require('node:child_process')
-const { tmpDir, track, withDeadline, hold, cli, waitFor, snapshot, isRunning, posixOnly, wineGap } = require('./helpers')
+const { tmpDir, track, withDeadline, hold, cli, waitFor, snapshot, isRunning, waitExit, posixOnly, wineGap } = require('./helpers')
 const testDeps = require('../scripts/test-deps')
 const pg = require('..')
 const { health, healthSync, toPrometheus } = pg
@@ -195,7 +195,9 @@ test('prune removes the files of free and stale guards, never those of a held on
   assert.ok(fs.existsSync(path.join(dir, 'gone.lock')))
   const dead = await hold(t, { name: 'dead', dir })
   dead.child.kill('SIGKILL')
-  await waitFor(() => !isRunning(dead.pid), 'killed holder gone')
+  // Reaped, not just a zombie leader: a killed multi-threaded process keeps its files (and the
+  // lock) until its last thread has exited, and status rightly calls it alive until then.
+  await waitExit(dead)
   assert.equal(pg.status('dead', { dir }).state, 'stale')
 
   // Before prune: the free guard does not make a no-name health fail; the stale one does.
@@ -241,7 +243,7 @@ test('prune keeps a stale guard whose recorded port is still listened on (a poss
   const port = s.address().port
   const h = await hold(t, { name: 'srv', dir, meta: { port } })
   h.child.kill('SIGKILL')
-  await waitFor(() => !isRunning(h.pid), 'killed holder gone')
+  await waitExit(h)
   const before = fs.readdirSync(dir).sort()
   const r = await cli(t, ['prune', '--dir', dir, '--json'])
   assert.equal(r.code, 0, r.stderr)
