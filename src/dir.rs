@@ -306,7 +306,22 @@ fn remote_fs_check(dir: &Path, _dev: u64) -> Result<()> {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+/// Windows names the drive's type: a network share (a UNC path or a mapped drive) is
+/// `DRIVE_REMOTE`, where byte-range locks go through SMB and PIDs mean nothing across hosts.
+#[cfg(windows)]
+fn remote_fs_check(dir: &Path, _dev: u64) -> Result<()> {
+    match crate::sys::windows::is_remote_volume(dir) {
+        Some(true) => Err(Error::new(
+            Code::RemoteFs,
+            format!("{} is on a network share (SMB), where file locks are emulated and PIDs mean nothing across hosts; use a local directory (set PID_GUARD_DIR, for example to %LOCALAPPDATA%\\pid-guard)", dir.display()),
+        )
+        .at(dir)),
+        // The volume cannot be named: the open that follows reports the real error.
+        Some(false) | None => Ok(()),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 fn remote_fs_check(_dir: &Path, _dev: u64) -> Result<()> {
     Ok(())
 }

@@ -354,11 +354,10 @@ fn port_check(
     check
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn a_port_held_by_a_child_is_the_parents() {
         use std::io::{BufRead, Write};

@@ -24,7 +24,7 @@
 //! | directory watching (waits: `wait::Watcher`) | `linux::inotify_dir`, `linux::inotify_drain` (events parsed in `procfs::inotify_events`) | `macos::Kq` (kqueue `EVFILT_VNODE`) | polls (Windows helper: change notifications) | polls |
 //! | termination (one loop: `stop::stop_verified`) | `signal::Verified` (pidfd pin, `pidfd_send_signal`; exit waits poll the pidfd) | `kill` after a start-time re-check; exit waits on kqueue `NOTE_EXIT` (`macos::wait_proc_exit`) | `windows::close_windows` (`WM_CLOSE`), `windows::terminate` | `kill` |
 //! | file identity & safety | `fsio`/`dirfd` (`fstat`, `O_NOFOLLOW`, `openat`) | same (Unix) | `windows::file_info` (`GetFileInformationByHandle`: links, volume + index), `windows::owner_of` (`GetSecurityInfo` owner SID vs the token user), both read through `fsio::Ownership` | — |
-//! | filesystem type (remote refused, in `dir::remote_fs_check`) | `linux::fs_type` (`statfs` `f_type`) + `procfs::remote_fs_kind` (NFS, SMB, CIFS, SMB2) | `macos::fs_type_name` + `macos_data::remote_fs_kind` (nfs, smbfs, afpfs, webdav) | not checked yet (Windows helper) | not checked |
+//! | filesystem type (remote refused, in `dir::remote_fs_check`) | `linux::fs_type` (`statfs` `f_type`) + `procfs::remote_fs_kind` (NFS, SMB, CIFS, SMB2) | `macos::fs_type_name` + `macos_data::remote_fs_kind` (nfs, smbfs, afpfs, webdav) | `windows::is_remote_volume` (`GetDriveTypeW` = `DRIVE_REMOTE`: UNC shares, mapped drives) | not checked |
 
 use crate::fsio::FileId;
 

@@ -108,6 +108,22 @@ pub struct FileInfo {
     pub index: u64,
 }
 
+/// Whether `path` lies on a network volume (`GetVolumePathNameW`, then `GetDriveTypeW` of its
+/// root: `DRIVE_REMOTE` for a UNC share or a mapped drive); `None` when the volume cannot be named.
+pub fn is_remote_volume(path: &std::path::Path) -> Option<bool> {
+    use std::os::windows::ffi::OsStrExt;
+    use windows_sys::Win32::Storage::FileSystem::{GetDriveTypeW, GetVolumePathNameW};
+    const DRIVE_REMOTE: u32 = 4;
+    let wide: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
+    let mut root = vec![0u16; wide.len() + 8];
+    // SAFETY: both buffers are valid and NUL-terminated; the length is root's capacity.
+    if unsafe { GetVolumePathNameW(wide.as_ptr(), root.as_mut_ptr(), root.len() as u32) } == 0 {
+        return None;
+    }
+    // SAFETY: root is the NUL-terminated volume path the call wrote.
+    Some(unsafe { GetDriveTypeW(root.as_ptr()) } == DRIVE_REMOTE)
+}
+
 pub fn file_info(f: &std::fs::File) -> io::Result<FileInfo> {
     use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::Storage::FileSystem::{
@@ -908,6 +924,11 @@ mod tests {
         let e = crate::dir::prepare(Some(&fx.join("theirs"))).unwrap_err();
         assert_eq!(e.code, crate::error::Code::UnsafeDir, "{e:?}");
         assert!(e.message.contains("S-1-5-7"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_local_temp_directory_is_not_a_network_volume() {
+        assert_eq!(is_remote_volume(&std::env::temp_dir()), Some(false));
     }
 
     #[test]
