@@ -18,22 +18,15 @@ const os = require('node:os')
 const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
 const { platforms } = require('../scripts/platforms')
-const { packLocal } = require('../scripts/pack-local')
+const { packLocal, npmCli } = require('../scripts/pack-local')
 const { BIN_NAME } = require('../lib/platform')
 
 const ROOT = path.join(__dirname, '..')
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 const DEADLINE = 15000
 
-/** npm's own CLI scripts, so npm and npx run through this node without a shell on every OS. */
-function npmCli() {
-  const candidates = [
-    process.env.npm_execpath,
-    path.join(path.dirname(process.execPath), 'node_modules', 'npm', 'bin', 'npm-cli.js'),
-    path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js'),
-  ]
-  return candidates.find((c) => c && /npm-cli\.js$/.test(c) && fs.existsSync(c)) ?? null
-}
+// npm's own CLI script, found as scripts/pack-local.js finds it (npm and npx then run through
+// this node, without a shell, on every OS).
 
 /** This machine's napi-rs platform name: linux-x64-gnu, linux-arm64-musl, darwin-arm64, win32-x64-msvc. */
 function hostAbi() {
