@@ -511,7 +511,12 @@ fn who_holds(
     if let Some((pid, fd)) = candidate.and_then(recorded_fd) {
         if let Holds::Yes { exclusive } = sys::fd_holds(pid, fd, id) {
             // Its descendants that inherited the fd hold the same lock (`run -- sh -c 'server &
-            // wait'`): they are holders too, each proven by its own fds.
+            // wait'`): they are holders too, each proven by its own fd. An inherited fd keeps its
+            // number across fork and exec, so only that fd is read, and only a child that has it
+            // is looked into (a grandchild can inherit it only through such a child). A full fd
+            // scan of every descendant made each status of a guard with 10 Node workers cost
+            // 1.2 ms instead of 0.08. One that moved or dropped the fd is found once the recorded
+            // holder is gone (the slow path), which is when stop and takeover look again.
             let mut proven = vec![(pid, exclusive)];
             let mut queue = sys::children_of(pid);
             let mut looked = 0;
@@ -520,12 +525,12 @@ fn who_holds(
                 if looked > 64 {
                     break;
                 }
-                if let Holds::Yes { exclusive } = sys::pid_holds(c, id) {
+                if let Holds::Yes { exclusive } = sys::fd_holds(c, fd, id) {
                     if c > 1 && !proven.iter().any(|&(p, _)| p == c) {
                         proven.push((c, exclusive));
                     }
+                    queue.extend(sys::children_of(c));
                 }
-                queue.extend(sys::children_of(c));
             }
             return Seen { proven, busy: None };
         }
