@@ -267,9 +267,13 @@ has anything running.
 
 pub const USAGE_RUN: &str = r#"Usage: pid-guard run <name> [options] -- <command> [args...]
 
-Acquires the guard <name>, then runs <command> holding it. The pid file names the
-command's process, so `kill $(cat pidfile)` and `pid-guard stop <name>` reach the
-service itself. Exit code (or signal) is the command's.
+Acquires the guard <name>, then runs <command> holding it. On Linux and macOS it execs
+the command (no wrapper stays): the pid file names the command's process from the start,
+the lock is its fd 3 when free (PID_GUARD_FD says which), `pid-guard stop <name>` reaches
+the service itself, and exit code (or signal) is the command's. A service that calls
+acquire(<name>) itself adopts the guard. The pid file stays after the command exits, so
+stop it with `pid-guard stop <name>`, not `kill $(cat pidfile)`. On Windows a small
+wrapper holds the lock and starts the command in a job object.
 
 Options:
   --mode exclusive|shared   default exclusive
