@@ -366,8 +366,10 @@ mod unix {
                 c.links,
                 l.dir.display()
             ),
-            _ if c.writable_by_others => format!(
-                "{lock} is writable by other users (someone changed its mode), so anyone could rewrite the holder's record; {live}. Run chmod 600 {lock}, then acquire again"
+            _ if c.others_may_write.is_some() => format!(
+                "{lock} is writable by {} (someone changed its permissions), so they could rewrite the holder's record; {live}. Run {}, then acquire again",
+                c.others_may_write.as_deref().unwrap_or("other users"),
+                fsio::make_private_command(&l.lock)
             ),
             _ => format!("{}; but {live}", e.message),
         };

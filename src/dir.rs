@@ -162,11 +162,22 @@ fn open_as(dir: &Path, origin: Origin, purpose: Use) -> std::result::Result<Arc<
 }
 
 fn create(dir: &Path) -> Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    match b.create(dir) {
+    let made = {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+    };
+    // The parents as usual, the directory itself private to this user (Windows' mode 700):
+    // in C:\Windows\Temp (a service's %TEMP%) it would otherwise inherit "Users may add".
+    #[cfg(windows)]
+    let made = match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => std::fs::create_dir_all(p),
+        None => Ok(()),
+    }
+    .and_then(|()| crate::sys::windows::create_dir_private(dir));
+    match made {
         Ok(()) => {
             crate::log::debug(format_args!("created directory {}", dir.display()));
             Ok(())
@@ -206,18 +217,36 @@ fn check(dir: &Path, m: &std::fs::Metadata, purpose: Use) -> Result<()> {
     }
     #[cfg(windows)]
     if purpose == Use::Write {
-        // The owner only: Windows has no mode bits, and its DACLs are not read (yet).
+        let h = crate::sys::windows::open_entry(dir, true)
+            .map_err(|e| Error::io(&e, "open the directory", dir))?;
         if let crate::fsio::Ownership::NotOurs {
             owner,
             me,
             system: false,
-        } = crate::fsio::Ownership::of_windows(crate::sys::windows::owner_at(dir, true))
+        } = crate::fsio::Ownership::of_windows(crate::sys::windows::owner_of(&h))
         {
             return Err(Error::new(
                 Code::UnsafeDir,
                 format!("{d} is owned by {owner} (you are {me}); another user could plant or remove pid files there, so pid-guard does not write in it. Use a directory you own (set PID_GUARD_DIR), or run as {owner}"),
             )
             .at(dir));
+        }
+        // Unix's "writable by others without the sticky bit": others may remove or rename
+        // entries, rename the directory, or take over its DACL. Others creating entries is
+        // allowed (every file pid-guard uses is private and owner-checked), as in /tmp. A
+        // DACL that cannot be read (FAT keeps none) is unknown and not refused, as an unknown
+        // owner is not.
+        match crate::sys::windows::others_who_may_write(&h, crate::sys::windows::SHARED_DIR_RIGHTS)
+        {
+            Ok(who) if !who.is_empty() => {
+                return Err(Error::new(
+                    Code::UnsafeDir,
+                    format!("{d} lets {} remove or rename what is in it (its permissions), so anyone among them could replace pid files; make it private (icacls \"{d}\" /inheritance:r /grant:r \"%USERDOMAIN%\\%USERNAME%\":(OI)(CI)F) or set PID_GUARD_DIR to a directory only you can write", who.join(", ")),
+                )
+                .at(dir));
+            }
+            Ok(_) => {}
+            Err(e) => crate::log::debug(format_args!("{d}: DACL unknown: {e}")),
         }
     }
     #[cfg(unix)]

@@ -411,8 +411,9 @@ mod imp {
             open_dir(&self.at(p), false)
         }
 
+        /// Private to this user: Windows' mode 700 (see `sys::windows::create_dir_private`).
         pub(super) fn mkdir_raw(&self, p: &Path, _mode: u32) -> io::Result<()> {
-            std::fs::create_dir(self.at(p))
+            crate::sys::windows::create_dir_private(&self.at(p))
         }
 
         pub fn lstat(&self, p: &Path) -> io::Result<Option<Entry>> {
@@ -473,23 +474,23 @@ mod imp {
             }
         }
 
+        /// Created private to this user when missing (Windows' mode 600), never truncated.
         pub fn open_lock(&self, p: &Path) -> io::Result<File> {
-            self.open_with(
-                p,
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false),
-            )
+            self.no_link(p)?;
+            let f = crate::sys::windows::open_private(
+                &self.at(p),
+                crate::sys::windows::Create::Always,
+            )?;
+            if !f.metadata()?.file_type().is_file() {
+                return Err(fsio::not_regular());
+            }
+            Ok(f)
         }
 
+        /// A new file private to this user (Windows' mode 600), `AlreadyExists` otherwise.
         pub(super) fn create_raw(&self, p: &Path) -> io::Result<File> {
             self.no_link(p)?;
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(self.at(p))
+            crate::sys::windows::open_private(&self.at(p), crate::sys::windows::Create::New)
         }
     }
 }
@@ -536,10 +537,33 @@ impl Dir {
             }
         }
         #[cfg(windows)]
-        dir_owner_check(fsio::Ownership::of_windows(crate::sys::windows::owner_at(
-            d.path(),
-            false,
-        )))?;
+        {
+            let h = crate::sys::windows::open_entry(d.path(), false)?;
+            dir_owner_check(fsio::Ownership::of_windows(crate::sys::windows::owner_of(
+                &h,
+            )))?;
+            // What mode 022 is on Unix: anyone else its DACL lets add, remove or rename
+            // entries (or take the DACL over). Unknown (a volume without DACLs) is not refused,
+            // as an unknown owner is not.
+            match crate::sys::windows::others_who_may_write(
+                &h,
+                crate::sys::windows::PRIVATE_DIR_RIGHTS,
+            ) {
+                Ok(who) if !who.is_empty() => {
+                    return Err(untrusted(
+                        format!(
+                        "its permissions let {} write in it; pid-guard creates it private to you",
+                        who.join(", ")
+                    ),
+                        true,
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    crate::log::debug(format_args!("{}: DACL unknown: {e}", d.path().display()))
+                }
+            }
+        }
         let _ = &m;
         Ok(Some(d))
     }
@@ -649,7 +673,7 @@ impl Dir {
 /// that name then says AlreadyExists and renaming over it PermissionDenied. The other handle is a
 /// reader's, open for microseconds (a loser reading the pid file to name the holder): retried for
 /// up to 200 ms. Elsewhere: one call.
-fn pending_retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+pub(crate) fn pending_retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     #[cfg(windows)]
     {
         let end = std::time::Instant::now() + std::time::Duration::from_millis(200);

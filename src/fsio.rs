@@ -290,10 +290,25 @@ pub struct OpenCheck {
     pub links: u64,
     /// Its size in bytes.
     pub size: u64,
-    /// Group or others may write it.
-    pub writable_by_others: bool,
+    /// Who else may write it, for a message ("other users (mode 666)", or on Windows the
+    /// accounts its DACL lets write); `None` when nobody else may, or when a Windows DACL
+    /// cannot be read (a volume that keeps none).
+    pub others_may_write: Option<String>,
     /// The open file's (device, inode), where the OS has them.
     pub id: Option<FileId>,
+}
+
+/// The command that makes `path` private to this user again: `chmod 600 PATH`, or on Windows
+/// `icacls` removing inherited and granted entries and granting the user full control.
+pub fn make_private_command(path: &Path) -> String {
+    if cfg!(windows) {
+        format!(
+            "icacls \"{}\" /inheritance:r /grant:r \"%USERDOMAIN%\\%USERNAME%\":F",
+            path.display()
+        )
+    } else {
+        format!("chmod 600 {}", path.display())
+    }
 }
 
 /// After a lock is won this closes the race with anyone who removed or replaced the path
@@ -322,7 +337,8 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
             ownership,
             links,
             size: m.len(),
-            writable_by_others: m.mode() & 0o022 != 0,
+            others_may_write: (m.mode() & 0o022 != 0)
+                .then(|| format!("other users (mode {:o})", m.mode() & 0o777)),
             id: Some(FileId {
                 dev: m.dev(),
                 ino: m.ino(),
@@ -353,7 +369,17 @@ pub fn check_open(f: &File, dir: &crate::dirfd::Dir, path: &Path) -> io::Result<
             ownership: Ownership::of_windows(crate::sys::windows::owner_of(f)),
             links: u64::from(i.links),
             size: f.metadata()?.len(),
-            writable_by_others: false,
+            others_may_write: match crate::sys::windows::others_who_may_write(
+                f,
+                crate::sys::windows::FILE_WRITE_RIGHTS,
+            ) {
+                Ok(who) if who.is_empty() => None,
+                Ok(who) => Some(who.join(", ")),
+                Err(e) => {
+                    crate::log::debug(format_args!("{}: DACL unknown: {e}", path.display()));
+                    None
+                }
+            },
             id: None,
         })
     }

@@ -291,13 +291,19 @@ pub(crate) fn check_lock(f: &File, l: &Layout, mode: Mode) -> Result<fsio::OpenC
         )
         .at(&l.lock));
     }
-    if c.names && c.writable_by_others {
+    if let (true, Some(who)) = (c.names, &c.others_may_write) {
         // The record is kept in the lock file: nobody else may be able to rewrite it.
+        let how = if cfg!(windows) {
+            "someone changed its permissions. {remove} (pid-guard recreates it private to you)"
+        } else {
+            "someone changed its mode. {remove} (pid-guard recreates it with mode 600)"
+        };
         return Err(Error::new(
             Code::UnsafeFile,
             format!(
-                "{} is writable by other users, so anyone could rewrite the holder's record; someone changed its mode. {remove} (pid-guard recreates it with mode 600)",
-                l.lock.display()
+                "{} is writable by {who}, so they could rewrite the holder's record; {}",
+                l.lock.display(),
+                how.replace("{remove}", &remove)
             ),
         )
         .at(&l.lock));
@@ -611,7 +617,9 @@ fn finish_exclusive(
             carry_orphans(&l, &key, &content, true, &mut record, &mut recovered);
             // Removes it only if it is a file of ours (refused otherwise), then creates anew.
             recover_exclusive(&l, &f, content, false, &mut recovered)?;
-            root.create_new(&l.pid, pid_bytes.as_bytes())
+            // On Windows the removed file can linger delete-pending while a loser still reads
+            // it (to name the holder), so the name says AlreadyExists for a moment: waited out.
+            crate::dirfd::pending_retry(|| root.create_new(&l.pid, pid_bytes.as_bytes()))
                 .map_err(|e| Error::io(&e, "write the pid file", &l.pid))?
         }
         Err(e) => return Err(Error::io(&e, "write the pid file", &l.pid)),

@@ -1,6 +1,7 @@
 //! Windows: listening sockets and their owners (`GetExtendedTcpTable`), a file's link count and
 //! kind (`GetFileInformationByHandle`), its owner (the security descriptor's owner SID against
-//! this process's token), and the graceful and hard ways to stop a process
+//! this process's token) and who else its DACL lets write, files and directories created
+//! private to this user, and the graceful and hard ways to stop a process
 //! (`WM_CLOSE` to its top-level windows, `TerminateProcess`).
 
 use std::io;
@@ -223,9 +224,9 @@ pub fn owner_of(h: &impl std::os::windows::io::AsRawHandle) -> io::Result<Owner>
     res
 }
 
-/// The owner of the entry at `path`, opened for `READ_CONTROL` only (a directory too; a link
-/// itself unless `follow`).
-pub fn owner_at(path: &std::path::Path, follow: bool) -> io::Result<Owner> {
+/// The entry at `path` itself (a link itself unless `follow`; a directory too), opened for
+/// `READ_CONTROL` only, with every share mode: to read its owner and DACL.
+pub fn open_entry(path: &std::path::Path, follow: bool) -> io::Result<std::fs::File> {
     use std::os::windows::fs::OpenOptionsExt;
     use windows_sys::Win32::Storage::FileSystem::{
         FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE,
@@ -237,12 +238,279 @@ pub fn owner_at(path: &std::path::Path, follow: bool) -> io::Result<Owner> {
         } else {
             FILE_FLAG_OPEN_REPARSE_POINT
         };
-    let f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .access_mode(READ_CONTROL)
         .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
         .custom_flags(flags)
-        .open(path)?;
-    owner_of(&f)
+        .open(path)
+}
+
+/// The owner of the entry at `path` ([`open_entry`]).
+pub fn owner_at(path: &std::path::Path, follow: bool) -> io::Result<Owner> {
+    owner_of(&open_entry(path, follow)?)
+}
+
+/// Rights on a file that let an account rewrite, remove or rename it, or give itself any of
+/// those (the DACL or the owner): what mode `022` is on Unix, for the files pid-guard writes.
+pub const FILE_WRITE_RIGHTS: u32 = {
+    use windows_sys::Win32::Foundation::{GENERIC_ALL, GENERIC_WRITE};
+    use windows_sys::Win32::Storage::FileSystem::{
+        DELETE, FILE_APPEND_DATA, FILE_WRITE_DATA, WRITE_DAC, WRITE_OWNER,
+    };
+    FILE_WRITE_DATA
+        | FILE_APPEND_DATA
+        | DELETE
+        | WRITE_DAC
+        | WRITE_OWNER
+        | GENERIC_WRITE
+        | GENERIC_ALL
+};
+
+/// Rights on a directory pid-guard creates and keeps private (`N.shared`, its default
+/// directory): adding, removing or renaming entries, as well as the file rights.
+pub const PRIVATE_DIR_RIGHTS: u32 =
+    FILE_WRITE_RIGHTS | windows_sys::Win32::Storage::FileSystem::FILE_DELETE_CHILD;
+
+/// Rights on a guard directory someone else chose (`PID_GUARD_DIR`) that let an account
+/// remove, rename or replace what pid-guard keeps there: deleting entries, renaming the
+/// directory itself, or taking over its DACL or owner. Creating entries alone is allowed, as a
+/// sticky `1777` directory is on Unix: every entry pid-guard uses carries its own private DACL
+/// and is refused when someone else owns it.
+pub const SHARED_DIR_RIGHTS: u32 = {
+    use windows_sys::Win32::Foundation::GENERIC_ALL;
+    use windows_sys::Win32::Storage::FileSystem::{
+        DELETE, FILE_DELETE_CHILD, WRITE_DAC, WRITE_OWNER,
+    };
+    FILE_DELETE_CHILD | DELETE | WRITE_DAC | WRITE_OWNER | GENERIC_ALL
+};
+
+/// The accounts, other than this user, LocalSystem and Administrators, that the DACL of the
+/// open file or directory grants any of `rights` (one of the `*_RIGHTS` above), named for a
+/// message ("Everyone (S-1-1-0)"). Empty when only those may. A NULL DACL (anyone may do
+/// anything) is named as such. An error when the DACL cannot be read (no `READ_CONTROL`, a
+/// volume that keeps none such as FAT): unknown, which callers do not take for "private".
+/// Deny entries are not subtracted: an allow entry for another account is reported even when
+/// a deny entry before it takes part of it back, so the answer errs on the side of refusing.
+pub fn others_who_may_write(
+    h: &impl std::os::windows::io::AsRawHandle,
+    rights: u32,
+) -> io::Result<Vec<String>> {
+    use windows_sys::Win32::Foundation::LocalFree;
+    use windows_sys::Win32::Security::Authorization::{GetSecurityInfo, SE_FILE_OBJECT};
+    use windows_sys::Win32::Security::{
+        EqualSid, GetAce, IsWellKnownSid, WinBuiltinAdministratorsSid, WinCreatorOwnerRightsSid,
+        WinCreatorOwnerSid, WinLocalSystemSid, ACCESS_ALLOWED_ACE, ACE_HEADER, ACL,
+        DACL_SECURITY_INFORMATION, INHERIT_ONLY_ACE, OWNER_SECURITY_INFORMATION,
+        PSECURITY_DESCRIPTOR, PSID,
+    };
+    // winnt.h; their module (System_SystemServices) is not otherwise needed.
+    const ACCESS_ALLOWED_ACE_TYPE: u8 = 0;
+    const ACCESS_ALLOWED_CALLBACK_ACE_TYPE: u8 = 9;
+    let mut owner: PSID = std::ptr::null_mut();
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: a valid handle; on success `owner` and `dacl` point into `sd`, freed below.
+    let rc = unsafe {
+        GetSecurityInfo(
+            h.as_raw_handle() as _,
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION | OWNER_SECURITY_INFORMATION,
+            &mut owner,
+            std::ptr::null_mut(),
+            &mut dacl,
+            std::ptr::null_mut(),
+            &mut sd,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc as i32));
+    }
+    let res = (|| {
+        if dacl.is_null() {
+            return Ok(vec![
+                "Everyone (it has no DACL at all, so anyone may do anything with it)".to_string(),
+            ]);
+        }
+        let me = token_user()?;
+        let me = me.as_ptr() as PSID;
+        let mut out: Vec<String> = Vec::new();
+        // SAFETY: `dacl` is a valid ACL inside `sd`; each ACE GetAce returns lies inside it,
+        // and an allow ACE's SID starts at SidStart.
+        unsafe {
+            for i in 0..u32::from((*dacl).AceCount) {
+                let mut ace: *mut core::ffi::c_void = std::ptr::null_mut();
+                if GetAce(dacl, i, &mut ace) == 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let hdr = &*(ace as *const ACE_HEADER);
+                if u32::from(hdr.AceFlags) & INHERIT_ONLY_ACE != 0
+                    || !matches!(
+                        hdr.AceType,
+                        ACCESS_ALLOWED_ACE_TYPE | ACCESS_ALLOWED_CALLBACK_ACE_TYPE
+                    )
+                {
+                    continue;
+                }
+                let a = &*(ace as *const ACCESS_ALLOWED_ACE);
+                if a.Mask & rights == 0 {
+                    continue;
+                }
+                let sid = std::ptr::addr_of!(a.SidStart) as PSID;
+                let owner_is_me = !owner.is_null() && EqualSid(owner, me) != 0;
+                let trusted = EqualSid(sid, me) != 0
+                    || IsWellKnownSid(sid, WinLocalSystemSid) != 0
+                    || IsWellKnownSid(sid, WinBuiltinAdministratorsSid) != 0
+                    // Stands for the owner, whose check is separate (and who is us here).
+                    || (IsWellKnownSid(sid, WinCreatorOwnerRightsSid) != 0 && owner_is_me)
+                    // Only meaningful in inheritable entries; on the object it grants nothing.
+                    || IsWellKnownSid(sid, WinCreatorOwnerSid) != 0;
+                if !trusted {
+                    let name = sid_name(sid);
+                    if !out.contains(&name) {
+                        out.push(name);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    })();
+    // SAFETY: the descriptor GetSecurityInfo allocated, freed once.
+    unsafe { LocalFree(sd as _) };
+    res
+}
+
+/// A security descriptor that gives full access to this user, LocalSystem and Administrators
+/// and nobody else, and inherits nothing from the parent: Windows' mode `600` (a file) or
+/// `700` (a directory, whose entries inherit it). What pid-guard creates its files and
+/// directories with, so an inherited "Users may write" never reaches them, not even for the
+/// instant between creating a file and restricting it.
+struct PrivateSd(windows_sys::Win32::Security::PSECURITY_DESCRIPTOR);
+
+impl PrivateSd {
+    fn new(dir: bool) -> io::Result<PrivateSd> {
+        use std::os::windows::ffi::OsStrExt;
+        use windows_sys::Win32::Foundation::LocalFree;
+        use windows_sys::Win32::Security::Authorization::{
+            ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
+            SDDL_REVISION_1,
+        };
+        let me = token_user()?;
+        let mut s: *mut u16 = std::ptr::null_mut();
+        // SAFETY: a valid SID; the string is allocated by the call and freed with LocalFree.
+        let sid = unsafe {
+            if ConvertSidToStringSidW(me.as_ptr() as _, &mut s) == 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut n = 0;
+            while *s.add(n) != 0 {
+                n += 1;
+            }
+            let text = String::from_utf16_lossy(std::slice::from_raw_parts(s, n));
+            LocalFree(s as _);
+            text
+        };
+        let inherit = if dir { "OICI" } else { "" };
+        let sddl = format!("D:P(A;{inherit};FA;;;{sid})(A;{inherit};FA;;;SY)(A;{inherit};FA;;;BA)");
+        let wide: Vec<u16> = std::ffi::OsStr::new(&sddl)
+            .encode_wide()
+            .chain(Some(0))
+            .collect();
+        let mut sd = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated SDDL string; `sd` is allocated by the call (freed on drop).
+        if unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                wide.as_ptr(),
+                SDDL_REVISION_1,
+                &mut sd,
+                std::ptr::null_mut(),
+            )
+        } == 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PrivateSd(sd))
+    }
+
+    fn attributes(&self) -> windows_sys::Win32::Security::SECURITY_ATTRIBUTES {
+        windows_sys::Win32::Security::SECURITY_ATTRIBUTES {
+            nLength: std::mem::size_of::<windows_sys::Win32::Security::SECURITY_ATTRIBUTES>()
+                as u32,
+            lpSecurityDescriptor: self.0,
+            bInheritHandle: 0,
+        }
+    }
+}
+
+impl Drop for PrivateSd {
+    fn drop(&mut self) {
+        // SAFETY: allocated by ConvertStringSecurityDescriptorToSecurityDescriptorW, freed once.
+        unsafe { windows_sys::Win32::Foundation::LocalFree(self.0 as _) };
+    }
+}
+
+fn wide_path(path: &std::path::Path) -> Vec<u16> {
+    use std::os::windows::ffi::OsStrExt;
+    path.as_os_str().encode_wide().chain(Some(0)).collect()
+}
+
+/// Creates the directory `path` (not its parents) private to this user ([`PrivateSd`]).
+pub fn create_dir_private(path: &std::path::Path) -> io::Result<()> {
+    use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
+    let sd = PrivateSd::new(true)?;
+    let sa = sd.attributes();
+    let p = wide_path(path);
+    // SAFETY: a NUL-terminated path and valid security attributes that outlive the call.
+    if unsafe { CreateDirectoryW(p.as_ptr(), &sa) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// How [`open_private`] opens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// A new file only (`CREATE_NEW`): `AlreadyExists` when anything is there.
+    New,
+    /// The file there, or a new one (`OPEN_ALWAYS`; never truncated).
+    Always,
+}
+
+/// Opens `path` for reading and writing as `std::fs::OpenOptions` would (every share mode; a
+/// link is the caller's check, made before), creating it private to this user ([`PrivateSd`])
+/// when it does not exist. An existing file keeps its DACL: the
+/// caller checks it ([`others_who_may_write`]).
+pub fn open_private(path: &std::path::Path, how: Create) -> io::Result<std::fs::File> {
+    use std::os::windows::io::FromRawHandle;
+    use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::Storage::FileSystem::{
+        CreateFileW, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ,
+        FILE_SHARE_WRITE, OPEN_ALWAYS,
+    };
+    let sd = PrivateSd::new(false)?;
+    let sa = sd.attributes();
+    let p = wide_path(path);
+    let disposition = match how {
+        Create::New => CREATE_NEW,
+        Create::Always => OPEN_ALWAYS,
+    };
+    // SAFETY: a NUL-terminated path and valid security attributes that outlive the call; the
+    // handle returned is owned by the File.
+    let h = unsafe {
+        CreateFileW(
+            p.as_ptr(),
+            GENERIC_READ | GENERIC_WRITE,
+            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            &sa,
+            disposition,
+            FILE_ATTRIBUTE_NORMAL,
+            std::ptr::null_mut(),
+        )
+    };
+    if h == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a valid handle this process owns and nothing else refers to.
+    Ok(unsafe { std::fs::File::from_raw_handle(h as _) })
 }
 
 /// This process's user SID (`TokenUser`), in a buffer that holds the SID.
@@ -945,5 +1213,184 @@ mod tests {
         assert!(!i.directory);
         drop(f);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Sets `path`'s DACL from SDDL (`D:...`; the owner is kept), as another tool or an
+    /// administrator with icacls would.
+    fn set_dacl(path: &std::path::Path, sddl: &str) {
+        use windows_sys::Win32::Foundation::LocalFree;
+        use windows_sys::Win32::Security::Authorization::{
+            ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+        };
+        use windows_sys::Win32::Security::{SetFileSecurityW, DACL_SECURITY_INFORMATION};
+        let w: Vec<u16> = sddl.encode_utf16().chain(Some(0)).collect();
+        let mut sd = std::ptr::null_mut();
+        // SAFETY: test helper; documented calls with valid, NUL-terminated strings.
+        unsafe {
+            assert_ne!(
+                ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                    w.as_ptr(),
+                    SDDL_REVISION_1,
+                    &mut sd,
+                    std::ptr::null_mut()
+                ),
+                0,
+                "{sddl}: {}",
+                io::Error::last_os_error()
+            );
+            let ok = SetFileSecurityW(wide_path(path).as_ptr(), DACL_SECURITY_INFORMATION, sd);
+            let e = io::Error::last_os_error();
+            LocalFree(sd as _);
+            assert_ne!(ok, 0, "SetFileSecurityW {}: {e}", path.display());
+        }
+    }
+
+    fn my_sid() -> String {
+        let me = current_user();
+        let start = me.find("S-1-").unwrap();
+        me[start..].trim_end_matches(')').to_string()
+    }
+
+    fn fresh_dir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("pg-sys-win-acl-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn opts(dir: &std::path::Path, mode: crate::mode::Mode) -> crate::guard::AcquireOptions<'_> {
+        crate::guard::AcquireOptions {
+            dir: Some(dir),
+            mode,
+            meta: serde_json::json!({}),
+        }
+    }
+
+    fn writers(p: &std::path::Path, rights: u32) -> Vec<String> {
+        others_who_may_write(&open_entry(p, false).unwrap(), rights).unwrap()
+    }
+
+    /// Everything pid-guard creates is private (Windows' 600/700), even in a directory whose
+    /// inherited permissions let Everyone write: the lock file, the pid file, `N.shared` and
+    /// its files, and its default-style directory.
+    #[test]
+    fn what_pid_guard_creates_is_private_to_this_user() {
+        let d = fresh_dir("private");
+        // Inheritable "Everyone may do anything" on the parent, as a careless share would.
+        set_dacl(&d, &format!("D:(A;OICI;FA;;;{})(A;OICI;FA;;;WD)", my_sid()));
+        assert!(writers(&d, FILE_WRITE_RIGHTS)
+            .iter()
+            .any(|w| w.contains("S-1-1-0")));
+        let e = crate::dir::prepare(Some(&d)).expect_err("Everyone may delete entries in it");
+        assert_eq!(e.code, crate::error::Code::UnsafeDir, "{e:?}");
+        // A directory pid-guard creates in it (as its default one) is private all the same.
+        let made = d.join("made");
+        crate::dir::prepare(Some(&made)).unwrap();
+        assert_eq!(writers(&made, PRIVATE_DIR_RIGHTS), Vec::<String>::new());
+        // Our own directory, created private inside it, is accepted.
+        let own = d.join("own");
+        create_dir_private(&own).unwrap();
+        assert_eq!(writers(&own, PRIVATE_DIR_RIGHTS), Vec::<String>::new());
+        let mut g =
+            crate::guard::acquire("svc", &opts(&own, crate::mode::Mode::Exclusive)).unwrap();
+        for f in [g.lock_path().to_owned(), g.pid_path().to_owned()] {
+            assert_eq!(
+                writers(&f, FILE_WRITE_RIGHTS),
+                Vec::<String>::new(),
+                "{}",
+                f.display()
+            );
+        }
+        g.release().unwrap();
+        let mut s = crate::guard::acquire("sh", &opts(&own, crate::mode::Mode::Shared)).unwrap();
+        let shared = own.join("sh.shared");
+        assert_eq!(writers(&shared, PRIVATE_DIR_RIGHTS), Vec::<String>::new());
+        for e in std::fs::read_dir(&shared).unwrap() {
+            let p = e.unwrap().path();
+            assert_eq!(
+                writers(&p, FILE_WRITE_RIGHTS),
+                Vec::<String>::new(),
+                "{}",
+                p.display()
+            );
+        }
+        s.release().unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A lock file someone made writable by Everyone is refused (EUNSAFEFILE, naming the
+    /// account), never written through; an inherit-only entry grants nothing and is ignored.
+    #[test]
+    fn a_lock_file_others_may_write_is_refused_naming_them() {
+        let d = fresh_dir("file");
+        let mut g = crate::guard::acquire("svc", &opts(&d, crate::mode::Mode::Exclusive)).unwrap();
+        let lock = g.lock_path().to_owned();
+        g.release().unwrap();
+        set_dacl(&lock, &format!("D:P(A;;FA;;;{})(A;;FRFW;;;WD)", my_sid()));
+        let before = std::fs::read(&lock).unwrap();
+        let Err(e) = crate::guard::acquire("svc", &opts(&d, crate::mode::Mode::Exclusive)) else {
+            panic!("a lock file Everyone may write was used");
+        };
+        assert_eq!(e.code, crate::error::Code::UnsafeFile, "{e:?}");
+        assert!(
+            e.message.contains("svc.lock") && e.message.contains("S-1-1-0"),
+            "{}",
+            e.message
+        );
+        assert_eq!(std::fs::read(&lock).unwrap(), before);
+        // Read access for Everyone is fine (mode 644), and so is an inherit-only entry.
+        set_dacl(
+            &lock,
+            &format!("D:P(A;;FA;;;{})(A;;FR;;;WD)(A;IO;FA;;;WD)", my_sid()),
+        );
+        assert_eq!(writers(&lock, FILE_WRITE_RIGHTS), Vec::<String>::new());
+        crate::guard::acquire("svc", &opts(&d, crate::mode::Mode::Exclusive))
+            .unwrap()
+            .release()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A guard directory: others may add entries there (as in a sticky /tmp, every file is
+    /// owner-checked and private), but not delete or rename them (EUNSAFEDIR, naming them);
+    /// `N.shared` must be private outright.
+    #[test]
+    fn a_guard_directory_others_may_empty_is_refused() {
+        let d = fresh_dir("dir");
+        let me = my_sid();
+        // FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY | traverse/read for Everyone: accepted. Wine
+        // keeps a DACL as Unix mode bits where the filesystem has no xattrs (here), so this
+        // partial grant reads back as full control there: checked on Windows only.
+        if std::env::var_os("PID_GUARD_WINE").is_none() {
+            set_dacl(&d, &format!("D:P(A;OICI;FA;;;{me})(A;;0x1200af;;;WD)"));
+            crate::guard::acquire("svc", &opts(&d, crate::mode::Mode::Exclusive))
+                .unwrap()
+                .release()
+                .unwrap();
+        } else {
+            eprintln!("Wine gap: a partial DACL grant reads back as full (kept as mode bits)");
+        }
+        // FILE_DELETE_CHILD for Everyone: refused, before anything is written.
+        set_dacl(&d, &format!("D:P(A;OICI;FA;;;{me})(A;;0x1200ef;;;WD)"));
+        let Err(e) = crate::guard::acquire("svc2", &opts(&d, crate::mode::Mode::Exclusive)) else {
+            panic!("a directory Everyone may empty was used");
+        };
+        assert_eq!(e.code, crate::error::Code::UnsafeDir, "{e:?}");
+        assert!(e.message.contains("S-1-1-0"), "{}", e.message);
+        assert!(!d.join("svc2.lock").exists());
+        // N.shared that Everyone may add to: refused.
+        set_dacl(&d, &format!("D:P(A;OICI;FA;;;{me})"));
+        let mut s = crate::guard::acquire("sh", &opts(&d, crate::mode::Mode::Shared)).unwrap();
+        s.release().unwrap();
+        set_dacl(
+            &d.join("sh.shared"),
+            &format!("D:P(A;OICI;FA;;;{me})(A;;0x1200af;;;WD)"),
+        );
+        let Err(e) = crate::guard::acquire("sh", &opts(&d, crate::mode::Mode::Shared)) else {
+            panic!("an N.shared Everyone may add to was used");
+        };
+        assert_eq!(e.code, crate::error::Code::UnsafeDir, "{e:?}");
+        assert!(e.message.contains("S-1-1-0"), "{}", e.message);
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
