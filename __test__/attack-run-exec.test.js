@@ -198,3 +198,26 @@ test('32: run as a PID namespace\'s init: status shows the guard held, and the p
   assert.match(st.stdout, /docker run --init/)
   u.kill('SIGKILL')
 })
+
+// Stop 17, attack 50: `run race -- sh -c 'node a & node b & wait'`: both siblings descend from
+// the recorded holder (sh) and share its fd 3; both calling acquire() at the same instant must
+// not both adopt (10 of 30 rounds did). One adopts, the other reads the rewritten record (a
+// sibling, not an ancestor) and is refused.
+test('50: two siblings of one run racing acquire(): exactly one adopts the guard', { skip }, async (t) => {
+  const dir = h.tmpDir(t)
+  const svc = path.join(dir, 'svc.js')
+  fs.writeFileSync(svc, `const pg = require(${JSON.stringify(ROOT)})
+const t = Number(process.argv[2])
+while (Date.now() < t) {} // both start acquire() in the same millisecond
+try { pg.acquire('race', { dir: process.env.DIR }); console.log('HOLD', process.pid) }
+catch (e) { console.log('FAIL', process.pid, e.code) }
+`)
+  for (let round = 0; round < 20; round++) {
+    const at = Date.now() + 300
+    const r = spawnSync(h.BIN, ['run', 'race', '--dir', dir, '--', 'sh', '-c', `"$0" ${svc} ${at} & "$0" ${svc} ${at} & wait`, process.execPath], { env: { ...process.env, DIR: dir }, encoding: 'utf8', timeout: 30000 })
+    const lines = r.stdout.trim().split('\n')
+    assert.equal(lines.length, 2, `round ${round}: ${r.stdout}${r.stderr}`)
+    assert.equal(lines.filter((l) => l.startsWith('HOLD')).length, 1, `round ${round}: ${r.stdout}`)
+    assert.equal(lines.filter((l) => /^FAIL \d+ ELOCKED$/.test(l)).length, 1, `round ${round}: ${r.stdout}`)
+  }
+})

@@ -176,6 +176,17 @@ mod unix {
             debug(l, &format!("fd {fd} does not hold the lock"));
             return Ok(None);
         };
+        // Siblings that inherited one run's lock (`sh -c 'a & b & wait'`) may each find the
+        // record naming their common ancestor: one adopts at a time, and the next reads the
+        // record the first rewrote (naming a sibling, not an ancestor) and does not adopt.
+        let _turn = if ancestors && held == Mode::Exclusive {
+            match adoption_turn(&root, l) {
+                Some(t) => Some(t),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
         // The checks a winner makes before it writes into the lock file. The lock is live, held
         // by this very process: the errors never advise removing the file.
         if let Err(e) = crate::guard::check_lock(&f, l, opts.mode) {
@@ -313,6 +324,45 @@ mod unix {
             g.update(meta)?;
         }
         Ok(Some(g))
+    }
+
+    /// The turn to adopt from an ancestor, held until the returned file is closed: an OFD
+    /// write lock on one byte far past the record, on a fresh open of the lock file. The
+    /// siblings share the flock's open file description, so it cannot tell them apart; OFD
+    /// locks belong to each open and are independent of flock on Linux (NFS, where they are
+    /// not, is refused). Waited for up to 2 s (a sibling's adoption takes microseconds; one
+    /// stopped mid-way must not hang this acquire): `None` then, so nothing is adopted.
+    #[cfg(target_os = "linux")]
+    fn adoption_turn(root: &crate::dirfd::Dir, l: &Layout) -> Option<File> {
+        let f = root.open_lock(&l.lock).ok()?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            // SAFETY: zeroed plain data, then filled in; a valid open fd.
+            let rc = unsafe {
+                let mut fl: libc::flock = std::mem::zeroed();
+                fl.l_type = libc::F_WRLCK as _;
+                fl.l_whence = libc::SEEK_SET as _;
+                fl.l_start = i64::MAX - 1;
+                fl.l_len = 1;
+                libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl)
+            };
+            if rc == 0 {
+                return Some(f);
+            }
+            let e = std::io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES))
+                || std::time::Instant::now() >= deadline
+            {
+                debug(l, &format!("no turn to adopt ({e})"));
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn adoption_turn(_root: &crate::dirfd::Dir, _l: &Layout) -> Option<()> {
+        Some(())
     }
 
     /// Whether `pid` (with the identity `same` accepts) is a proper ancestor of this process,
