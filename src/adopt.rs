@@ -176,23 +176,13 @@ mod unix {
             debug(l, &format!("fd {fd} does not hold the lock"));
             return Ok(None);
         };
-        // Siblings that inherited one run's lock (`sh -c 'a & b & wait'`) may each find the
-        // record naming their common ancestor: one adopts at a time, and the next reads the
-        // record the first rewrote (naming a sibling, not an ancestor) and does not adopt.
-        let _turn = if ancestors && held == Mode::Exclusive {
-            match adoption_turn(&root, l) {
-                Some(t) => Some(t),
-                None => return Ok(None),
-            }
-        } else {
-            None
-        };
         // The checks a winner makes before it writes into the lock file. The lock is live, held
         // by this very process: the errors never advise removing the file.
         if let Err(e) = crate::guard::check_lock(&f, l, opts.mode) {
             return Err(unsafe_held(l, &c, fd, e));
         }
         let me = identity::me();
+        let mut read = Vec::new();
         let (record, record_len, files, pid_path, record_path) = match held {
             Mode::Exclusive => {
                 let content = crate::guard::read_lock_content(&f, l, c.size)?;
@@ -200,6 +190,7 @@ mod unix {
                     debug(l, "the lock file holds no record");
                     return Ok(None);
                 };
+                read = content.clone();
                 (
                     rec,
                     content.len(),
@@ -245,6 +236,26 @@ mod unix {
             );
             return Ok(None);
         }
+        // Siblings that inherited one run's lock (`sh -c 'a & b & wait'`) may each have read
+        // the record naming their common ancestor: one adopts at a time, and the record must
+        // still be the one read once this one's turn comes (a sibling that adopted first
+        // rewrote it to name itself).
+        let _turn = if from_ancestor {
+            let Some(turn) = adoption_turn(&root, l) else {
+                return Ok(None);
+            };
+            let size = f
+                .metadata()
+                .map_err(|e| Error::io(&e, "check the lock file", &l.lock))?
+                .len();
+            if crate::guard::read_lock_content(&f, l, size)? != read {
+                debug(l, "a sibling adopted the guard first (the record changed)");
+                return Ok(None);
+            }
+            Some(turn)
+        } else {
+            None
+        };
         // The pid file this process's `run` wrote, as it is now (release removes only that one).
         let stamp = match (files.lstat(&pid_path), files.read_small(&pid_path, 64)) {
             (Ok(Some(e)), Ok(Some(b)))

@@ -256,7 +256,9 @@ pub fn check(target: &Target, opts: &Options) -> Report {
 
 /// "uid 65534's socket" for a listener whose process is hidden, from the kernel's socket table.
 fn who_listens(port: u16) -> String {
-    let uids = ports::listener_uids(port);
+    let Some(uids) = ports::listener_uids(port) else {
+        return "whose, this OS does not say".into();
+    };
     if uids.is_empty() {
         return "another user's?".into();
     }

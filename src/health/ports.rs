@@ -138,8 +138,10 @@ pub fn owner_of_port(port: u16) -> Result<Option<Option<u32>>, PortsError> {
 }
 
 /// The uids owning the sockets that listen on `port` (sorted, each once): who to run as to see
-/// a listener whose process is hidden. Empty when nobody listens or this OS cannot tell.
-pub fn listener_uids(port: u16) -> Vec<u32> {
+/// a listener whose process is hidden. Empty when nobody listens (or the table cannot be read);
+/// `None` where sockets carry no uid this OS reports (Windows: its table names the owning process
+/// to everyone, so a hidden one is a system process or Wine's pid 0, and its user is unknown).
+pub fn listener_uids(port: u16) -> Option<Vec<u32>> {
     #[cfg(target_os = "linux")]
     {
         let mut uids: Vec<u32> = linux::listening_sockets()
@@ -150,7 +152,7 @@ pub fn listener_uids(port: u16) -> Vec<u32> {
             .collect();
         uids.sort_unstable();
         uids.dedup();
-        uids
+        Some(uids)
     }
     #[cfg(target_os = "macos")]
     {
@@ -162,12 +164,12 @@ pub fn listener_uids(port: u16) -> Vec<u32> {
             .collect();
         uids.sort_unstable();
         uids.dedup();
-        uids
+        Some(uids)
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = port;
-        Vec::new()
+        None
     }
 }
 
@@ -452,7 +454,7 @@ mod tests {
         assert_eq!(owner_of_port(p4).unwrap(), Some(Some(std::process::id())));
         assert_eq!(
             listener_uids(p4),
-            vec![crate::identity::current_uid().unwrap()]
+            Some(vec![crate::identity::current_uid().unwrap()])
         );
         drop(l4);
         assert_eq!(owner_of_port(p4).unwrap(), None);
