@@ -221,3 +221,31 @@ catch (e) { console.log('FAIL', process.pid, e.code) }
     assert.equal(lines.filter((l) => /^FAIL \d+ ELOCKED$/.test(l)).length, 1, `round ${round}: ${r.stdout}`)
   }
 })
+
+// Stop 17, attack 54: `run web -- sh -c 'worker & exec svc'`: svc is the recorded pid and adopts
+// its own lock; the worker (its child, fd 3 inherited from sh before the exec) then called
+// acquire() and adopted too, from its "ancestor", every time. Now the holder's own adoption
+// marks the fd close-on-exec under the adoption turn, and the worker is refused.
+test('54: a worker forked before the exec does not adopt the guard the service already adopted', { skip }, async (t) => {
+  const dir = h.tmpDir(t)
+  const ready = path.join(dir, 'svc-adopted')
+  fs.writeFileSync(path.join(dir, 'svc.js'), `const g = require(${JSON.stringify(ROOT)}).acquire('web', { dir: process.env.DIR })
+console.log('SVC', g.released)
+require('fs').writeFileSync(${JSON.stringify(ready)}, '')
+setTimeout(() => console.log('SVC-AFTER', g.released), 1500)
+`)
+  fs.writeFileSync(path.join(dir, 'worker.js'), `const fs = require('fs')
+const end = Date.now() + 15000
+const poll = () => {
+  if (!fs.existsSync(${JSON.stringify(ready)})) return Date.now() < end ? setTimeout(poll, 5) : console.log('WORKER TIMEOUT')
+  try { require(${JSON.stringify(ROOT)}).acquire('web', { dir: process.env.DIR }); console.log('WORKER HOLDS') }
+  catch (e) { console.log('WORKER', e.code) }
+}
+poll()
+`)
+  const r = spawnSync(h.BIN, ['run', 'web', '--dir', dir, '--', 'sh', '-c', `"$0" ${dir}/worker.js & exec "$0" ${dir}/svc.js`, process.execPath], { env: { ...process.env, DIR: dir }, encoding: 'utf8', timeout: 30000 })
+  const out = r.stdout
+  assert.match(out, /^SVC false$/m, out + r.stderr)
+  assert.match(out, /^WORKER ELOCKED$/m, out + r.stderr)
+  assert.match(out, /^SVC-AFTER false$/m, out + r.stderr)
+})

@@ -240,10 +240,20 @@ mod unix {
         // the record naming their common ancestor: one adopts at a time, and the record must
         // still be the one read once this one's turn comes (a sibling that adopted first
         // rewrote it to name itself).
-        let _turn = if from_ancestor {
+        // The holder's own adoption (the service `run` exec'd) takes the turn too: it makes the
+        // fd close-on-exec under it, which is what tells a child that inherited the fd before
+        // the exec (`sh -c 'worker & exec svc'`) that the guard is taken.
+        let _turn = if held == Mode::Exclusive && (ours || from_ancestor) {
             let Some(turn) = adoption_turn(&root, l) else {
                 return Ok(None);
             };
+            if from_ancestor && !ancestor_passes_fd(record.pid, fd) {
+                debug(
+                    l,
+                    "the recorded holder adopted the guard itself (its fd is close-on-exec)",
+                );
+                return Ok(None);
+            }
             let size = f
                 .metadata()
                 .map_err(|e| Error::io(&e, "check the lock file", &l.lock))?
@@ -369,6 +379,22 @@ mod unix {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+    }
+
+    /// Whether the ancestor `pid` still holds the lock fd `fd` as `run` passes it, not
+    /// close-on-exec: a process that adopted the guard itself marks it close-on-exec. Unknown
+    /// (no fdinfo) is no.
+    #[cfg(target_os = "linux")]
+    fn ancestor_passes_fd(pid: u32, fd: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+            .ok()
+            .and_then(|t| crate::sys::procfs::parse_fdinfo_cloexec(&t))
+            == Some(false)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn ancestor_passes_fd(_pid: u32, _fd: i32) -> bool {
+        false
     }
 
     #[cfg(not(target_os = "linux"))]

@@ -136,6 +136,14 @@ pub fn parse_fdinfo(info: &str) -> Option<bool> {
     found
 }
 
+/// Whether the fd a `/proc/PID/fdinfo/FD` text describes is close-on-exec (its `flags:` line,
+/// octal, includes `O_CLOEXEC`); `None` when the text has no such line.
+pub fn parse_fdinfo_cloexec(info: &str) -> Option<bool> {
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    let v = u64::from_str_radix(flags.trim(), 8).ok()?;
+    Some(v & 0o2000000 != 0)
+}
+
 /// The locker the kernel names on a flock line of a `/proc/PID/fdinfo/FD` text: the process that
 /// took the lock on that open file description. Several processes share one description (a
 /// wrapper and the command it handed its fd to): all of them show the same locker. `None` when
@@ -272,6 +280,15 @@ mod tests {
             None
         );
         assert_eq!(parse_fdinfo_locker("pos:\t0\n"), None);
+        assert_eq!(
+            parse_fdinfo_cloexec("pos:\t0\nflags:\t02100002\n"),
+            Some(true)
+        );
+        assert_eq!(
+            parse_fdinfo_cloexec("pos:\t0\nflags:\t0100002\n"),
+            Some(false)
+        );
+        assert_eq!(parse_fdinfo_cloexec("pos:\t0\n"), None);
         assert_eq!(parse_fdinfo_locker("lock:\t1: FLOCK"), None);
     }
 
